@@ -1,0 +1,1 @@
+// SegEngine: see issue 3.

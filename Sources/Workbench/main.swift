@@ -1,0 +1,2 @@
+import Volumes
+print("medseg")
