@@ -1,0 +1,150 @@
+import Foundation
+import XCTest
+@testable import Volumes
+
+/// npy/npz reading against files numpy wrote (tools/fixtures/make_npy_fixtures.py), round trips,
+/// and every kind of bad input.
+final class NpyTests: XCTestCase {
+    static let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/npy")
+    func fixture(_ name: String) -> String { Self.dir.appendingPathComponent(name).path }
+
+    lazy var expected: [String: [String: Any]] = {
+        let data = try! Data(contentsOf: Self.dir.appendingPathComponent("expected.json"))
+        return try! JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
+    }()
+
+    func check(_ a: NDArray, against key: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let e = expected[key] else { return XCTFail("no expectation for \(key)", file: file, line: line) }
+        XCTAssertEqual(a.shape, e["shape"] as! [Int], key, file: file, line: line)
+        XCTAssertEqual(a.dtype.numpyName, e["dtype"] as! String, key, file: file, line: line)
+        let v = a.doubles()
+        XCTAssertEqual(v.reduce(0, +), e["sum"] as! Double, accuracy: 1e-6 * max(1, abs(e["sum"] as! Double)), key, file: file, line: line)
+        // Foundation's JSON parser may round the last digit of a double: compare to 1e-12.
+        for (x, y) in zip(Array(v.prefix(5)), e["first"] as! [Double]) {
+            XCTAssertEqual(x, y, accuracy: 1e-12 * max(1, abs(y)), key, file: file, line: line)
+        }
+        XCTAssertEqual(min(v.count, 5), (e["first"] as! [Double]).count, key, file: file, line: line)
+        if let last = e["last"] as? Double { XCTAssertEqual(v.last!, last, accuracy: 1e-12 * max(1, abs(last)), key, file: file, line: line) }
+    }
+
+    func testEveryDtypeInBothByteOrdersShapesAndVersions() throws {
+        let npys = expected.keys.filter { $0.hasSuffix(".npy") }
+        XCTAssertGreaterThan(npys.count, 25)
+        for name in npys { check(try Npy.read(path: fixture(name)), against: name) }
+    }
+
+    func testFortranOrderBigEndianIsReorderedToC() throws {
+        let a = try Npy.read(path: fixture("fortran_be.npy"))
+        XCTAssertEqual(a.values(as: Int16.self), (0..<24).map(Int16.init))
+    }
+
+    func testChallengeNpzCompressedStoredAndZip64() throws {
+        let arrays = try Npz.read(path: fixture("3DBox_demo.npz"))
+        XCTAssertEqual(arrays.map(\.name), ["imgs", "gts", "boxes", "spacing"])
+        for (n, a) in arrays { check(a, against: "3DBox_demo.npz/\(n)") }
+        check(try Npz.read(path: fixture("2DBox_stored.npz"))[0].array, against: "2DBox_stored.npz/imgs")
+        check(try Npz.read(path: fixture("zip64.npz"))[0].array, against: "zip64.npz/a")
+        let listed = try Npz.listArrays(path: fixture("3DBox_demo.npz"))
+        XCTAssertEqual(listed.map(\.name), ["imgs", "gts", "boxes", "spacing"])
+        XCTAssertEqual(listed[0].shape, [4, 6, 5])
+        XCTAssertEqual(listed[0].dtype, .uint8)
+        XCTAssertEqual(try Npz.read(path: fixture("3DBox_demo.npz"), only: ["gts"]).map(\.name), ["gts"])
+    }
+
+    func testRoundTripEveryDtypeCompressedAndStored() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let arrays: [(name: String, array: NDArray)] = [
+            ("b", NDArray(shape: [2, 2], values: [true, false, false, true])),
+            ("u1", NDArray(shape: [3], values: [UInt8(0), 7, 255])),
+            ("i8", NDArray(shape: [1, 2, 1], values: [Int64.min, Int64.max])),
+            ("f2", NDArray(shape: [2], values: [Float16(1.5), Float16(-2)])),
+            ("f4", NDArray(shape: [], values: [Float(3.25)])),
+            ("f8", NDArray(shape: [0, 4], values: [Double]())),
+            ("u2", NDArray(shape: [2, 2, 2, 2], values: (0..<16).map(UInt16.init))),
+        ]
+        for compressed in [true, false] {
+            let path = dir.appendingPathComponent("x\(compressed).npz").path
+            try Npz.write(arrays, to: path, compressed: compressed)
+            let back = try Npz.read(path: path)
+            XCTAssertEqual(back.map(\.name), arrays.map(\.name))
+            for (a, b) in zip(arrays, back) { XCTAssertEqual(a.array, b.array, a.name) }
+        }
+        let single = dir.appendingPathComponent("one.npy").path
+        try Npy.write(arrays[6].array, to: single)
+        XCTAssertEqual(try Npy.read(path: single), arrays[6].array)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["one.npy", "xfalse.npz", "xtrue.npz"])
+    }
+
+    // MARK: bad input: one clear error each, never a crash
+
+    func assertFails(_ path: String, _ fragment: String, file: StaticString = #filePath, line: UInt = #line,
+                     _ body: (String) throws -> Any) {
+        XCTAssertThrowsError(try body(path), file: file, line: line) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains(fragment), "'\(s)' lacks '\(fragment)'", file: file, line: line)
+            XCTAssertTrue(s.hasPrefix(path), "'\(s)' does not name the file", file: file, line: line)
+            XCTAssertFalse(s.contains("\n"), file: file, line: line)
+        }
+    }
+
+    func scratch(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString)-\(name)")
+        try Data(bytes).write(to: url)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url.path
+    }
+
+    func testBadNpyFiles() throws {
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("f4_le.npy"))))
+        assertFails(try scratch("t.npy", Array(good.dropLast(5))), "truncated") { try Npy.read(path: $0) }
+        assertFails(try scratch("h.npy", Array(good.prefix(20))), "truncated npy header") { try Npy.read(path: $0) }
+        assertFails(try scratch("m.npy", Array("hello world, not numpy".utf8)), "bad magic") { try Npy.read(path: $0) }
+        assertFails(fixture("object.npy"), "object arrays (pickles) are not supported") { try Npy.read(path: $0) }
+        assertFails(fixture("complex.npy"), "unsupported dtype '<c8'") { try Npy.read(path: $0) }
+        func withHeader(_ dict: String) -> [UInt8] {
+            var h = Array(dict.utf8)
+            while (10 + h.count + 1) % 64 != 0 { h.append(32) }
+            h.append(10)
+            return Npy.magic + [1, 0, UInt8(h.count & 255), UInt8(h.count >> 8)] + h + [UInt8](repeating: 0, count: 16)
+        }
+        assertFails(try scratch("huge.npy", withHeader("{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000, 100000000000), }")),
+                    "absurdly large") { try Npy.read(path: $0) }
+        assertFails(try scratch("big.npy", withHeader("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000), }")),
+                    "header promises 8000000000 bytes") { try Npy.read(path: $0) }
+        assertFails(try scratch("neg.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-3, 2), }")),
+                    "negative dimension") { try Npy.read(path: $0) }
+        assertFails(try scratch("mal.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), ")),
+                    "malformed npy header") { try Npy.read(path: $0) }
+        assertFails(try scratch("nokey.npy", withHeader("{'descr': '<f4', 'shape': (3, 2), }")),
+                    "no 'fortran_order'") { try Npy.read(path: $0) }
+        assertFails(try scratch("struct.npy", withHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }")),
+                    "structured arrays are not supported") { try Npy.read(path: $0) }
+        assertFails("/nonexistent/x.npy", "No such file") { try Npy.read(path: $0) }
+    }
+
+    func testBadNpzFiles() throws {
+        let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("2DBox_stored.npz"))))
+        let compressed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("3DBox_demo.npz"))))
+        assertFails(try scratch("notzip.npz", Array("just some text".utf8)), "not an npz (zip) archive") { try Npz.read(path: $0) }
+        assertFails(try scratch("trunc.npz", Array(compressed.prefix(compressed.count / 2))), "zip") { try Npz.read(path: $0) }
+        // Flip one data byte of the stored `imgs` member: the CRC no longer matches.
+        var crc = stored
+        let at = firstIndex(of: Array("'shape': (5, 7, 3)".utf8), in: stored)! + 100
+        crc[at] ^= 0xFF
+        assertFails(try scratch("crc.npz", crc), "CRC error") { try Npz.read(path: $0) }
+        // Make the header promise more elements than the member holds.
+        var liar = stored
+        let s = firstIndex(of: Array("(5, 7, 3)".utf8), in: stored)!
+        liar.replaceSubrange(s..<(s + 9), with: Array("(9, 7, 3)".utf8))
+        assertFails(try scratch("liar.npz", liar), "header promises 189 bytes of data but the member holds 105") { try Npz.read(path: $0) }
+        assertFails("/nonexistent/x.npz", "No such file") { try Npz.read(path: $0) }
+    }
+
+    func firstIndex(of needle: [UInt8], in hay: [UInt8]) -> Int? {
+        guard hay.count >= needle.count else { return nil }
+        for i in 0...(hay.count - needle.count) where hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        return nil
+    }
+}
