@@ -1,0 +1,233 @@
+// NIfTI-1 and NIfTI-2 (.nii, .nii.gz) through the reference C library (libnifti2 + znzlib).
+// The header is read and checked before any data is allocated; data comes back in C order
+// (NIfTI stores x fastest, so a volume (nx, ny, nz) is [nz, ny, nx] here) in native byte order.
+import CNifti
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The geometry of a NIfTI image, kept so that a label map written for it lands on the same grid.
+public struct NiftiGeometry: Sendable, Equatable {
+    public var pixdim: [Double]          // pixdim[1...7]
+    public var qformCode: Int32, sformCode: Int32
+    public var quatern: [Double]         // quatern_b, c, d, qoffset_x, y, z, qfac
+    public var sform: [[Double]]         // sto_xyz, 4x4
+    public var xyzUnits: Int32, timeUnits: Int32
+    public var niftiVersion: Int
+}
+
+/// A NIfTI image as stored: raw values, scaling, geometry.
+public struct NiftiImage: Sendable {
+    /// Raw stored values, C order, shape reversed from the NIfTI dims: [nz, ny, nx] for 3D.
+    public var data: NDArray
+    /// Stored scaling; a slope of 0 (or a non-finite one, which libnifti turns into 0) means none.
+    public var sclSlope: Double
+    public var sclInter: Double
+    /// Voxel size per array axis (same order as `data.shape`), e.g. [dz, dy, dx].
+    public var spacing: [Double]
+    /// Voxel (i, j, k) -> world mm: sform when sform_code > 0, else qform when qform_code > 0,
+    /// else the voxel size on the diagonal (nibabel's order of preference for the first two).
+    public var affine: [[Double]]
+    public var geometry: NiftiGeometry
+    public var qformCode: Int32 { geometry.qformCode }
+    public var sformCode: Int32 { geometry.sformCode }
+    public var niftiVersion: Int { geometry.niftiVersion }
+
+    public var hasScaling: Bool { sclSlope.isFinite && sclSlope != 0 && !(sclSlope == 1 && sclInter == 0) }
+
+    /// Values after scl_slope/scl_inter (the raw values when there is no scaling).
+    public func scaledValues() -> [Float] {
+        let raw = data.floats()
+        guard hasScaling else { return raw }
+        let s = Float(sclSlope), b = Float(sclInter)
+        return raw.map { $0 * s + b }
+    }
+}
+
+public enum Nifti {
+    /// Largest data medseg will load (refused before allocating).
+    public static let maxBytes: Int64 = 1 << 36
+
+    static let dtypes: [Int32: DType] = [
+        2: .uint8, 4: .int16, 8: .int32, 16: .float32, 64: .float64,
+        256: .int8, 512: .uint16, 768: .uint32, 1024: .int64, 1280: .uint64,
+    ]
+
+    static func quiet() { nifti_set_debug_level(0) }
+
+    public static func read(path: String) throws -> NiftiImage {
+        quiet()
+        guard let f = fopen(path, "rb") else { throw VolumeError(String(cString: strerror(errno)), path: path) }
+        fseeko(f, 0, SEEK_END)
+        let fileSize = Int64(ftello(f))
+        fclose(f)
+        guard let nim = nifti_image_read(path, 0) else {
+            throw VolumeError("not a NIfTI file, or its header is damaged", path: path)
+        }
+        defer { nifti_image_free(nim) }
+        let n = nim.pointee
+        let ndim = Int(n.ndim)
+        guard (1...7).contains(ndim) else { throw VolumeError("NIfTI header has \(n.ndim) dimensions", path: path) }
+        let dims = withUnsafeBytes(of: n.dim) { Array($0.bindMemory(to: Int64.self)) }
+        let shape = Array(dims[1...ndim])
+        guard shape.allSatisfy({ $0 >= 1 && $0 <= 1 << 31 }) else {
+            throw VolumeError("NIfTI dimensions \(shape) are impossible", path: path)
+        }
+        guard let dtype = dtypes[n.datatype] else {
+            let name = String(cString: nifti_datatype_string(n.datatype))
+            throw VolumeError("NIfTI datatype \(name) (\(n.datatype)) is not supported", path: path)
+        }
+        var bytes: Int64 = Int64(dtype.size)
+        for d in shape {
+            let (m, o) = bytes.multipliedReportingOverflow(by: d)
+            guard !o, m <= maxBytes else { throw VolumeError("NIfTI dimensions \(shape) are absurdly large", path: path) }
+            bytes = m
+        }
+        if nifti_is_gzfile(path) == 0, fileSize < n.iname_offset + bytes {
+            throw VolumeError("truncated: the header promises \(bytes) bytes of data after offset \(n.iname_offset), the file has \(fileSize) bytes", path: path)
+        }
+        let storage: [UInt8]
+        if nifti_image_load(nim) == 0, let ptr = nim.pointee.data {
+            storage = [UInt8](UnsafeRawBufferPointer(start: ptr, count: Int(bytes)))
+        } else if nifti_is_gzfile(path) != 0 {
+            storage = try loadViaInflate(path, bytes: Int(bytes))
+        } else {
+            throw VolumeError("truncated or damaged image data", path: path)
+        }
+        let array = try NDArray(dtype: dtype, shape: shape.reversed().map(Int.init), storage: storage)
+        let pix = withUnsafeBytes(of: n.pixdim) { Array($0.bindMemory(to: Double.self)) }
+        let spacing = (1...ndim).reversed().map { i -> Double in
+            let v = abs(pix[i])
+            return v.isFinite && v > 0 ? v : 1
+        }
+        let geometry = NiftiGeometry(
+            pixdim: Array(pix[1...7]), qformCode: n.qform_code, sformCode: n.sform_code,
+            quatern: [n.quatern_b, n.quatern_c, n.quatern_d, n.qoffset_x, n.qoffset_y, n.qoffset_z, n.qfac],
+            sform: matrix(n.sto_xyz), xyzUnits: n.xyz_units, timeUnits: n.time_units,
+            niftiVersion: version(path))
+        var affine: [[Double]]
+        if n.sform_code > 0 { affine = matrix(n.sto_xyz) } else if n.qform_code > 0 { affine = matrix(n.qto_xyz) } else {
+            affine = (0..<4).map { r in (0..<4).map { c in r == c ? (r < 3 ? (r < ndim ? abs(pix[r + 1]) : 1) : 1) : 0 } }
+        }
+        return NiftiImage(data: array, sclSlope: n.scl_slope, sclInter: n.scl_inter, spacing: spacing,
+                          affine: affine, geometry: geometry)
+    }
+
+    /// 1 or 2, from the header's size (libnifti's nifti_type does not tell NIfTI-2 single files apart).
+    static func version(_ path: String) -> Int {
+        var nver: Int32 = 1
+        if let h = nifti_read_header(path, &nver, 0) { free(h) }
+        return Int(nver)
+    }
+
+    /// libnifti 3.0.1 mis-seeks in some gzip streams (nibabel's NIfTI-2 .nii.gz): inflate the file
+    /// with zlib into a temporary .nii and let libnifti read that.
+    static func loadViaInflate(_ path: String, bytes: Int) throws -> [UInt8] {
+        guard let gz = gzopen(path, "rb") else { throw VolumeError("cannot open gzip stream", path: path) }
+        let tmp = (String(cString: getenv("TMPDIR") ?? strdup("/tmp"))) + "/medseg-inflate-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).nii"
+        defer { unlink(tmp) }
+        guard let out = fopen(tmp, "wb") else { gzclose(gz); throw VolumeError("cannot inflate: \(String(cString: strerror(errno)))", path: path) }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var failed = false
+        while true {
+            let n = gzread(gz, &buf, UInt32(buf.count))
+            if n < 0 { failed = true; break }
+            if n == 0 { break }
+            if fwrite(buf, 1, Int(n), out) != Int(n) { failed = true; break }
+        }
+        var errnum: Int32 = 0
+        _ = gzerror(gz, &errnum)
+        gzclose(gz)
+        fclose(out)
+        guard !failed, errnum == 0, let nim = nifti_image_read(tmp, 1), let ptr = nim.pointee.data else {
+            throw VolumeError("truncated or damaged image data", path: path)
+        }
+        defer { nifti_image_free(nim) }
+        return [UInt8](UnsafeRawBufferPointer(start: ptr, count: bytes))
+    }
+
+    static func matrix(_ m: nifti_dmat44) -> [[Double]] {
+        withUnsafeBytes(of: m.m) { raw in
+            let v = Array(raw.bindMemory(to: Double.self))
+            return (0..<4).map { r in Array(v[(r * 4)..<(r * 4 + 4)]) }
+        }
+    }
+
+    /// Writes `data` (C order, [nz, ny, nx] or [ny, nx]) as .nii or .nii.gz (by the extension),
+    /// atomically. The grid comes from `geometry` (a label map keeps its image's affine), else
+    /// from `spacing` (per array axis) with an identity-like qform.
+    public static func write(_ data: NDArray, to path: String, geometry: NiftiGeometry?, spacing: [Double]? = nil) throws {
+        quiet()
+        let lower = path.lowercased()
+        guard lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") else {
+            throw VolumeError("a NIfTI file name must end in .nii or .nii.gz", path: path)
+        }
+        guard let code = dtypes.first(where: { $0.value == data.dtype })?.key else {
+            throw VolumeError("cannot write \(data.dtype.numpyName) data as NIfTI", path: path)
+        }
+        guard (1...7).contains(data.shape.count) else { throw VolumeError("cannot write a \(data.shape.count)-d array as NIfTI", path: path) }
+        var dims = [Int64](repeating: 1, count: 8)
+        dims[0] = Int64(data.shape.count)
+        for (i, d) in data.shape.reversed().enumerated() { dims[i + 1] = Int64(d) }
+        guard let nim = nifti_make_new_nim(dims, code, 0) else { throw VolumeError("cannot create a NIfTI image", path: path) }
+        defer {
+            nim.pointee.data = nil  // our buffer; freed below
+            nifti_image_free(nim)
+        }
+        if let g = geometry {
+            withUnsafeMutableBytes(of: &nim.pointee.pixdim) { raw in
+                let p = raw.bindMemory(to: Double.self)
+                for i in 1...7 { p[i] = g.pixdim[i - 1] }
+            }
+            nim.pointee.qform_code = g.qformCode
+            nim.pointee.sform_code = g.sformCode
+            (nim.pointee.quatern_b, nim.pointee.quatern_c, nim.pointee.quatern_d) = (g.quatern[0], g.quatern[1], g.quatern[2])
+            (nim.pointee.qoffset_x, nim.pointee.qoffset_y, nim.pointee.qoffset_z) = (g.quatern[3], g.quatern[4], g.quatern[5])
+            nim.pointee.qfac = g.quatern[6] == 0 ? 1 : g.quatern[6]
+            withUnsafeMutableBytes(of: &nim.pointee.sto_xyz.m) { raw in
+                let p = raw.bindMemory(to: Double.self)
+                for r in 0..<4 { for c in 0..<4 { p[r * 4 + c] = g.sform[r][c] } }
+            }
+            nim.pointee.xyz_units = g.xyzUnits
+            nim.pointee.time_units = g.timeUnits
+        } else {
+            let s = spacing ?? [Double](repeating: 1, count: data.shape.count)
+            withUnsafeMutableBytes(of: &nim.pointee.pixdim) { raw in
+                let p = raw.bindMemory(to: Double.self)
+                for (i, v) in s.reversed().enumerated() { p[i + 1] = v }
+            }
+            nim.pointee.qform_code = 1
+            nim.pointee.qfac = 1
+            nim.pointee.xyz_units = 2  // mm
+        }
+        // Always NIfTI-1: libnifti 3.0.1 writes NIfTI-2 files without a header (docs/DECISIONS.md).
+        guard data.shape.allSatisfy({ $0 <= 32767 }) else {
+            throw VolumeError("dimensions \(data.shape) exceed what NIfTI-1 can hold (32767)", path: path)
+        }
+        nim.pointee.nifti_type = 1
+        // Keep dx, dy, ... consistent with pixdim, as libnifti expects.
+        withUnsafeBytes(of: nim.pointee.pixdim) { raw in
+            let p = raw.bindMemory(to: Double.self)
+            (nim.pointee.dx, nim.pointee.dy, nim.pointee.dz) = (p[1], p[2], p[3])
+            (nim.pointee.dt, nim.pointee.du, nim.pointee.dv, nim.pointee.dw) = (p[4], p[5], p[6], p[7])
+        }
+        try AtomicFile.replace(path) { tmp in
+            guard nifti_set_filenames(nim, tmp, 0, 1) == 0 else { throw VolumeError("bad file name", path: path) }
+            try data.storage.withUnsafeBytes { raw in
+                nim.pointee.data = UnsafeMutableRawPointer(mutating: raw.baseAddress)
+                nifti_image_write(nim)
+                nim.pointee.data = nil
+                // nifti_image_write reports nothing: read the header back and check the size.
+                guard let back = nifti_image_read(tmp, 0) else { throw VolumeError("writing failed (disk full?)", path: path) }
+                let offset = back.pointee.iname_offset
+                nifti_image_free(back)
+                if nifti_is_gzfile(tmp) == 0 {
+                    var st = stat()
+                    guard stat(tmp, &st) == 0, Int64(st.st_size) >= offset + Int64(data.storage.count) else {
+                        throw VolumeError("writing failed (disk full?)", path: path)
+                    }
+                }
+            }
+        }
+    }
+}

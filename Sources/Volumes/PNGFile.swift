@@ -1,0 +1,71 @@
+// PNG read and write through libpng's simplified API (png_image), which reports errors as
+// messages instead of longjmp-ing through Swift frames. 8-bit images come back as stored;
+// 16-bit images without alpha come back as stored 16-bit values (libpng treats them as linear).
+import CPng
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum PNGFile {
+    static let alpha = UInt32(PNG_FORMAT_FLAG_ALPHA), color = UInt32(PNG_FORMAT_FLAG_COLOR)
+    static let linear = UInt32(PNG_FORMAT_FLAG_LINEAR), colormap = UInt32(PNG_FORMAT_FLAG_COLORMAP)
+
+    /// uint8 or uint16 pixels: [H, W] gray, [H, W, 2] gray+alpha, [H, W, 3] RGB, [H, W, 4] RGBA.
+    /// Palette images are expanded to RGB (RGBA when they carry transparency).
+    public static func read(path: String) throws -> NDArray {
+        guard access(path, R_OK) == 0 else { throw VolumeError(String(cString: strerror(errno)), path: path) }
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            throw VolumeError("not a PNG, or a damaged one: \(message(&image))", path: path)
+        }
+        defer { png_image_free(&image) }
+        var format = image.format & ~colormap
+        let sixteen = format & linear != 0
+        if sixteen && format & alpha != 0 {
+            // The simplified API premultiplies 16-bit colour by alpha; refuse rather than alter values.
+            throw VolumeError("16-bit PNG with an alpha channel is not supported", path: path)
+        }
+        if image.format & colormap != 0 { format = (format & alpha) | color }  // palette -> RGB(A), 8-bit
+        image.format = format
+        let channels = Int((format & color != 0 ? 3 : 1) + (format & alpha != 0 ? 1 : 0))
+        let (h, w) = (Int(image.height), Int(image.width))
+        let bytesPer = sixteen ? 2 : 1
+        let (count, overflow) = NDArray.elementCount([h, w, channels, bytesPer])
+        guard !overflow, count <= 1 << 33 else { throw VolumeError("PNG size \(w)x\(h) is absurd", path: path) }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+        guard ok != 0 else { throw VolumeError("damaged PNG: \(message(&image))", path: path) }
+        let shape = channels == 1 ? [h, w] : [h, w, channels]
+        return try NDArray(dtype: sixteen ? .uint16 : .uint8, shape: shape, storage: buffer)
+    }
+
+    /// Writes uint8 or uint16 [H, W], [H, W, 1...4] pixels, atomically.
+    public static func write(_ a: NDArray, to path: String) throws {
+        guard a.dtype == .uint8 || a.dtype == .uint16 else {
+            throw VolumeError("PNG holds uint8 or uint16 pixels, not \(a.dtype.numpyName)", path: path)
+        }
+        let channels = a.shape.count == 2 ? 1 : (a.shape.count == 3 ? a.shape[2] : 0)
+        guard (1...4).contains(channels), a.shape[0] > 0, a.shape[1] > 0 else {
+            throw VolumeError("PNG needs an (H, W) or (H, W, 1-4) array, not shape \(a.shape)", path: path)
+        }
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(a.shape[1])
+        image.height = UInt32(a.shape[0])
+        var format: UInt32 = (channels >= 3 ? color : 0) | (channels == 2 || channels == 4 ? alpha : 0)
+        if a.dtype == .uint16 { format |= linear }
+        image.format = format
+        try AtomicFile.replace(path) { tmp in
+            let ok = a.storage.withUnsafeBytes { png_image_write_to_file(&image, tmp, 0, $0.baseAddress, 0, nil) }
+            defer { png_image_free(&image) }
+            guard ok != 0 else { throw VolumeError("cannot write PNG: \(message(&image))", path: path) }
+        }
+    }
+
+    static func message(_ image: inout png_image) -> String {
+        withUnsafeBytes(of: image.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}

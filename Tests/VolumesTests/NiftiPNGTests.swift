@@ -1,0 +1,123 @@
+import Foundation
+import XCTest
+@testable import Volumes
+
+/// NIfTI and PNG against files nibabel and pillow wrote (tools/fixtures/make_nifti_png_fixtures.py).
+final class NiftiPNGTests: XCTestCase {
+    static let root = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
+    func path(_ sub: String) -> String { Self.root.appendingPathComponent(sub).path }
+    func expected(_ dir: String) throws -> [String: [String: Any]] {
+        let data = try Data(contentsOf: Self.root.appendingPathComponent("\(dir)/expected.json"))
+        return try JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
+    }
+
+    func testNiftiOneAndTwoEveryDtypeScalingAndAffines() throws {
+        let exp = try expected("nifti")
+        XCTAssertGreaterThanOrEqual(exp.count, 17)
+        for (name, e) in exp.sorted(by: { $0.key < $1.key }) {
+            let n = try Nifti.read(path: path("nifti/\(name)"))
+            XCTAssertEqual(n.data.shape, e["shape"] as! [Int], name)
+            XCTAssertEqual(n.data.dtype.numpyName, e["dtype"] as! String, name)
+            let raw = n.data.doubles()
+            XCTAssertEqual(raw.reduce(0, +), e["raw_sum"] as! Double, accuracy: 1e-6 * max(1, abs(e["raw_sum"] as! Double)), name)
+            for (a, b) in zip(raw.prefix(4), e["raw_first"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-9 * max(1, abs(b)), name) }
+            let scaled = n.scaledValues().map(Double.init).reduce(0, +)
+            XCTAssertEqual(scaled, e["scaled_sum"] as! Double, accuracy: 1e-4 * max(1, abs(e["scaled_sum"] as! Double)), name)
+            let affine = e["affine"] as! [[Double]]
+            for r in 0..<4 { for c in 0..<4 { XCTAssertEqual(n.affine[r][c], affine[r][c], accuracy: 1e-5, "\(name) affine") } }
+            XCTAssertEqual(n.spacing.count, (e["spacing"] as! [Double]).count, name)
+            for (a, b) in zip(n.spacing, e["spacing"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-6, "\(name) spacing") }
+            XCTAssertEqual(n.niftiVersion, e["version"] as! Int, name)
+        }
+    }
+
+    func testLabelMapWrittenForAnImageKeepsItsGeometry() throws {
+        let dir = try scratchDir()
+        for source in ["qform_and_sform.nii", "sform_only.nii.gz", "nifti2.nii.gz", "scaled.nii"] {
+            let img = try Nifti.read(path: path("nifti/\(source)"))
+            let labels = NDArray(shape: img.data.shape, values: (0..<img.data.count).map { UInt8($0 % 3) })
+            for ext in [".nii", ".nii.gz"] {
+                let out = dir.appendingPathComponent("labels-\(source)\(ext)").path
+                try Nifti.write(labels, to: out, geometry: img.geometry)
+                let back = try Nifti.read(path: out)
+                XCTAssertEqual(back.data, labels, source)
+                for (a, b) in zip(back.spacing, img.spacing) { XCTAssertEqual(a, b, accuracy: 1e-6 * b, source) }
+                for r in 0..<4 { for c in 0..<4 { XCTAssertEqual(back.affine[r][c], img.affine[r][c], accuracy: 1e-6, "\(source)\(ext)") } }
+                XCTAssertEqual(back.qformCode, img.qformCode)
+                XCTAssertEqual(back.sformCode, img.sformCode)
+                XCTAssertFalse(back.hasScaling)
+            }
+        }
+        let plain = dir.appendingPathComponent("plain.nii.gz").path
+        try Nifti.write(NDArray(shape: [2, 3, 4], values: [Float](repeating: 1.5, count: 24)), to: plain, geometry: nil, spacing: [2.5, 0.8, 0.7])
+        let p = try Nifti.read(path: plain)
+        XCTAssertEqual(p.spacing, [2.5, 0.8, 0.7].map { Double(Float($0)) })
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("tmp") }, [])
+    }
+
+    func testBadNiftiFiles() throws {
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("nifti/scaled.nii"))))
+        try assertFails("trunc.nii", Array(good.prefix(good.count - 100)), "truncated")
+        try assertFails("garbage.nii", [UInt8](repeating: 7, count: 600), "not a NIfTI file")
+        var absurd = good
+        // dim[1..3] are int16 at offsets 42, 44, 46 of a NIfTI-1 header: make them 32767 each.
+        for off in [42, 44, 46] { absurd[off] = 0xFF; absurd[off + 1] = 0x7F }
+        try assertFails("absurd.nii", absurd, "NIfTI dimensions [32767, 32767, 32767] are absurdly large")
+        var long = good
+        long[42] = 0x00; long[43] = 0x04  // dim[1] = 1024: fits the limits, but the file is far too short
+        try assertFails("short.nii", long, "truncated: the header promises")
+        var negative = good
+        negative[42] = 0xF0; negative[43] = 0xFF
+        try assertFails("negative.nii", negative, "NIfTI")
+        let gz = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("nifti/uint8.nii.gz"))))
+        try assertFails("trunc.nii.gz", Array(gz.prefix(gz.count / 2)), "truncated or damaged image data")
+        XCTAssertThrowsError(try Nifti.read(path: path("nifti/complex.nii.gz"))) { e in
+            XCTAssertTrue("\(e)".contains("COMPLEX64") && "\(e)".contains("not supported"), "\(e)")
+        }
+    }
+
+    func testPNGEveryKind() throws {
+        for (name, e) in try expected("png") {
+            let a = try PNGFile.read(path: path("png/\(name)"))
+            XCTAssertEqual(a.shape, e["shape"] as! [Int], name)
+            XCTAssertEqual(Int(a.doubles().reduce(0, +)), e["sum"] as! Int, name)
+            XCTAssertEqual(a.doubles().prefix(6).map { Int($0) }, e["first"] as! [Int], name)
+            XCTAssertEqual(a.dtype, name == "gray16.png" ? .uint16 : .uint8, name)
+        }
+    }
+
+    func testPNGRoundTripAndBadFiles() throws {
+        let dir = try scratchDir()
+        for a in [NDArray(shape: [3, 4], values: (0..<12).map { UInt8($0 * 20) }),
+                  NDArray(shape: [2, 3], values: [UInt16(0), 1, 65535, 300, 40000, 7]),
+                  NDArray(shape: [2, 2, 3], values: (0..<12).map { UInt8($0) }),
+                  NDArray(shape: [2, 2, 4], values: (0..<16).map { UInt8($0 * 9) })] {
+            let out = dir.appendingPathComponent("x.png").path
+            try PNGFile.write(a, to: out)
+            XCTAssertEqual(try PNGFile.read(path: out), a)
+        }
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("png/rgb.png"))))
+        try assertFails("trunc.png", Array(good.prefix(good.count - 30)), "damaged PNG", reader: { try PNGFile.read(path: $0) })
+        var crc = good
+        crc[good.count - 20] ^= 0x55
+        try assertFails("crc.png", crc, "PNG", reader: { try PNGFile.read(path: $0) })
+        try assertFails("text.png", Array("no png here".utf8), "not a PNG", reader: { try PNGFile.read(path: $0) })
+        XCTAssertThrowsError(try PNGFile.write(NDArray(shape: [2, 2], values: [Float](repeating: 0, count: 4)), to: dir.appendingPathComponent("f.png").path))
+    }
+
+    func scratchDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vol-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    func assertFails(_ name: String, _ bytes: [UInt8], _ fragment: String, reader: ((String) throws -> Any)? = nil,
+                     file: StaticString = #filePath, line: UInt = #line) throws {
+        let p = try scratchDir().appendingPathComponent(name).path
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        XCTAssertThrowsError(try (reader ?? { try Nifti.read(path: $0) })(p), file: file, line: line) { e in
+            XCTAssertTrue("\(e)".hasPrefix(p) && "\(e)".contains(fragment) && !"\(e)".contains("\n"), "\(e)", file: file, line: line)
+        }
+    }
+}
