@@ -1,0 +1,56 @@
+import XCTest
+@testable import Volumes
+
+final class LabelMapTests: XCTestCase {
+    func testLabelsFromIntegerAndFloatArrays() throws {
+        let i64 = NDArray(shape: [2, 2], values: [Int64(0), 3, 65535, 1])
+        XCTAssertEqual(try LabelMap.labels(from: i64), [0, 3, 65535, 1])
+        let f = NDArray(shape: [3], values: [Float(2), 0, 7])
+        XCTAssertEqual(try LabelMap.labels(from: f), [2, 0, 7])
+        let b = NDArray(shape: [2], values: [true, false])
+        XCTAssertEqual(try LabelMap.labels(from: b), [1, 0])
+    }
+
+    func testLabelsRefuseNegativeFractionalAndHugeValues() {
+        for bad in [NDArray(shape: [1], values: [Int32(-1)]), NDArray(shape: [1], values: [Double(1.5)]),
+                    NDArray(shape: [1], values: [Int32(70000)]), NDArray(shape: [1], values: [Float.nan])] {
+            XCTAssertThrowsError(try LabelMap.labels(from: bad)) { e in
+                XCTAssertTrue("\(e)".contains("labels must be whole numbers"), "\(e)")
+            }
+        }
+    }
+
+    func testLabelCounts() {
+        let m = LabelMap(shape: [2, 3], labels: [0, 2, 2, 5, 0, 2], spacing: [1, 1])
+        XCTAssertEqual(m.labelCounts().map { [$0.label, $0.count] }, [[2, 3], [5, 1]])
+    }
+
+    func testBoxesParse2DAnd3DAndRefuseBadShapes() throws {
+        let b2 = try Boxes.parse(NDArray(shape: [1, 4], values: [Int64(1), 2, 30, 40]))
+        XCTAssertEqual(b2, [.flat(Box2D(x0: 1, y0: 2, x1: 30, y1: 40))])
+        let b3 = try Boxes.parse(NDArray(shape: [1, 6], values: [Double(1), 2, 3, 30, 40, 9]))
+        XCTAssertEqual(b3, [.stack(Box3D(xy: Box2D(x0: 1, y0: 2, x1: 30, y1: 40), z0: 3, z1: 9))])
+        XCTAssertThrowsError(try Boxes.parse(NDArray(shape: [2, 5], values: [Int32](repeating: 0, count: 10))))
+        XCTAssertThrowsError(try Boxes.parse(NDArray(shape: [1, 4], values: [Double.nan, 0, 1, 1])))
+    }
+
+    func testAtomicWriteReplacesAndLeavesNoTemporaryFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-atomic-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("out.nii.gz").path
+        try AtomicFile.write("first", to: path)
+        try AtomicFile.write("second", to: path)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "second")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["out.nii.gz"])
+        XCTAssertTrue(AtomicFile.temporaryPath(for: path).hasSuffix(".nii.gz"))
+        // A failing body leaves the old file and no temporary behind.
+        XCTAssertThrowsError(try AtomicFile.replace(path) { tmp in
+            try "partial".write(toFile: tmp, atomically: false, encoding: .utf8)
+            throw VolumeError("disk full")
+        })
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "second")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["out.nii.gz"])
+        XCTAssertThrowsError(try AtomicFile.write("x", to: dir.appendingPathComponent("no/such/dir/f").path))
+    }
+}
