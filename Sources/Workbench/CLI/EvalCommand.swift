@@ -1,0 +1,137 @@
+// `medseg eval --pred P --gt G`: DSC and NSD per case and label, with the challenge's semantics.
+import Foundation
+import Volumes
+
+enum EvalCommand {
+    static let spec = CommandSpec(
+        name: "eval",
+        summary: "score predictions against ground truth (DSC and NSD, challenge semantics)",
+        usage: "--pred P --gt G [--tolerance MM] [--csv FILE] [--json FILE]",
+        options: [
+            OptionSpec(name: "--pred", value: "P", help: "prediction file or directory (npz `segs`, NIfTI, PNG, npy)"),
+            OptionSpec(name: "--gt", value: "G", help: "ground-truth file or directory (npz `gts`, NIfTI, PNG, npy)"),
+            OptionSpec(name: "--tolerance", value: "MM", help: "NSD tolerance (mm in 3D, pixels in 2D; default 2)"),
+            OptionSpec(name: "--csv", value: "FILE", help: "write one row per case: case,dsc,nsd (4 decimals)"),
+            OptionSpec(name: "--json", value: "FILE", help: "write per-label detail and means as JSON"),
+        ],
+        details: """
+        Directories are paired by file name; a ground-truth case without a prediction is reported
+        as missing, scores 0 in the means, and makes the exit status 1. Labels are the ones present
+        in the ground truth; NSD is computed only when DSC > 0.2. 3D spacing is the npz `spacing`
+        as stored (the challenge convention), or the NIfTI voxel size.
+        """)
+
+    static let command = Subcommand(spec: spec) { args in
+        guard let predPath = args.value("--pred"), let gtPath = args.value("--gt") else {
+            throw CLIError("eval needs --pred and --gt (see 'medseg eval --help')")
+        }
+        if !args.positionals.isEmpty { throw CLIError("eval takes no positional arguments; got '\(args.positionals[0])'") }
+        let tolerance = try args.double("--tolerance", default: 2)
+        let pairs = try pairCases(pred: predPath, gt: gtPath)
+        var results: [CaseResult] = []
+        let width = max(4, pairs.map { $0.name.count }.max() ?? 4)
+        print("case".padding(toLength: width, withPad: " ", startingAt: 0) + "  label     DSC     NSD")
+        for p in pairs {
+            guard let pred = p.pred else {
+                Stderr.warn("no prediction for \(p.name) (expected \(p.expectedPred))")
+                results.append(CaseResult(name: p.name, score: nil))
+                print(p.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  missing")
+                continue
+            }
+            let gtMap = try LabelFile.read(path: p.gt, keys: ["gts"])
+            let predMap = try LabelFile.read(path: pred, keys: ["segs"])
+            guard gtMap.shape == predMap.shape else {
+                throw CLIError("\(p.name): prediction shape \(predMap.shape) differs from ground truth \(gtMap.shape)")
+            }
+            let score = Metrics.evaluate(pred: predMap.labels, gt: gtMap.labels, shape: gtMap.shape,
+                                         spacing: gtMap.spacing, tolerance: tolerance, is3D: gtMap.is3D)
+            results.append(CaseResult(name: p.name, score: score))
+            let pad = p.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            for l in score.labels {
+                print(pad + "  " + String(l.label).leftPad(5) + "  " + f4(l.dsc).leftPad(6) + "  " + f4(l.nsd).leftPad(6))
+            }
+            print(pad + "   mean  " + f4(score.dsc).leftPad(6) + "  " + f4(score.nsd).leftPad(6))
+        }
+        let scored = results.map { $0.score.map { ($0.dsc, $0.nsd) } ?? (0, 0) }
+        let meanDSC = nanMean(scored.map(\.0)), meanNSD = nanMean(scored.map(\.1))
+        let missing = results.filter { $0.score == nil }.count
+        print("\(results.count) case\(results.count == 1 ? "" : "s")\(missing > 0 ? " (\(missing) missing, scored 0)" : ""): mean DSC \(f4(meanDSC)), mean NSD \(f4(meanNSD))")
+        if let csv = args.value("--csv") { try AtomicFile.write(csvText(results), to: csv) }
+        if let json = args.value("--json") {
+            try AtomicFile.write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json)
+        }
+        return missing > 0 ? 1 : 0
+    }
+
+    struct CaseResult { var name: String; var score: CaseScore? }
+
+    struct Pair { var name: String; var gt: String; var pred: String?; var expectedPred: String }
+
+    /// Pairs prediction and ground-truth files: two files, or two directories matched by file name.
+    static func pairCases(pred: String, gt: String) throws -> [Pair] {
+        let fm = FileManager.default
+        var predIsDir: ObjCBool = false, gtIsDir: ObjCBool = false
+        guard fm.fileExists(atPath: gt, isDirectory: &gtIsDir) else { throw CLIError("\(gt): no such file or directory") }
+        guard fm.fileExists(atPath: pred, isDirectory: &predIsDir) else { throw CLIError("\(pred): no such file or directory") }
+        switch (gtIsDir.boolValue, predIsDir.boolValue) {
+        case (false, false):
+            return [Pair(name: (gt as NSString).lastPathComponent, gt: gt, pred: pred, expectedPred: pred)]
+        case (true, true):
+            let gts = try caseFiles(in: gt)
+            guard !gts.isEmpty else { throw CLIError("\(gt): no npz, npy, NIfTI or PNG files") }
+            let preds = Set(try caseFiles(in: pred))
+            for extra in preds.subtracting(gts).sorted() { Stderr.warn("\(extra) in \(pred) has no ground truth; ignored") }
+            return gts.map { name in
+                let p = (pred as NSString).appendingPathComponent(name)
+                return Pair(name: name, gt: (gt as NSString).appendingPathComponent(name),
+                            pred: preds.contains(name) ? p : nil, expectedPred: p)
+            }
+        case (true, false): throw CLIError("--gt is a directory but --pred is a file; give two files or two directories")
+        case (false, true): throw CLIError("--pred is a directory but --gt is a file; give two files or two directories")
+        }
+    }
+
+    static func caseFiles(in dir: String) throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        return names.filter { n in
+            let l = n.lowercased()
+            return !n.hasPrefix(".") && [".npz", ".npy", ".nii", ".nii.gz", ".png"].contains { l.hasSuffix($0) }
+        }.sorted()
+    }
+
+    static func csvText(_ results: [CaseResult]) -> String {
+        var s = "case,dsc,nsd\n"
+        for r in results {
+            let (d, n) = r.score.map { ($0.dsc, $0.nsd) } ?? (0, 0)
+            s += "\(csvField(r.name)),\(f4(d)),\(f4(n))\n"
+        }
+        return s
+    }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    static func jsonText(_ results: [CaseResult], tolerance: Double, meanDSC: Double, meanNSD: Double) throws -> String {
+        func num(_ v: Double) -> Any { v.isNaN ? NSNull() : v }
+        let cases: [[String: Any]] = results.map { r in
+            guard let s = r.score else { return ["case": r.name, "missing": true, "dsc": 0, "nsd": 0] }
+            return ["case": r.name, "missing": false, "dsc": num(s.dsc), "nsd": num(s.nsd),
+                    "labels": s.labels.map { ["label": $0.label, "dsc": num($0.dsc), "nsd": num($0.nsd)] }]
+        }
+        let root: [String: Any] = ["tolerance": tolerance, "cases": cases,
+                                   "mean": ["dsc": num(meanDSC), "nsd": num(meanNSD)],
+                                   "missing": results.filter { $0.score == nil }.map(\.name)]
+        let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
+
+/// Four decimals, like the official script's rounding; "nan" for NaN.
+func f4(_ v: Double) -> String { v.isNaN ? "nan" : String(format: "%.4f", v) }
+
+/// Mean ignoring NaNs (NaN when every value is NaN or there are none).
+func nanMean(_ v: [Double]) -> Double {
+    let ok = v.filter { !$0.isNaN }
+    return ok.isEmpty ? .nan : ok.reduce(0, +) / Double(ok.count)
+}

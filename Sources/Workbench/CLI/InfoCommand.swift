@@ -1,0 +1,140 @@
+// `medseg info FILE...`: what a file holds — format, arrays, geometry, value range, labels, boxes.
+import Foundation
+import Volumes
+
+enum InfoCommand {
+    static let spec = CommandSpec(
+        name: "info",
+        summary: "describe image, label and challenge files (npz, npy, NIfTI, PNG)",
+        usage: "FILE... [--labels | --no-labels]",
+        options: [
+            OptionSpec(name: "--labels", help: "list voxel counts per label for every integer array"),
+            OptionSpec(name: "--no-labels", help: "never list labels"),
+        ],
+        details: """
+        Labels are listed for npz `gts`/`segs` arrays and for integer images with at most 128
+        distinct values (label maps), unless --no-labels is given.
+        """)
+
+    static let command = Subcommand(spec: spec) { args in
+        guard !args.positionals.isEmpty else { throw CLIError("info needs at least one FILE (see 'medseg info --help')") }
+        let mode: LabelMode = args.has("--no-labels") ? .never : (args.has("--labels") ? .always : .auto)
+        var status: Int32 = 0
+        for (i, path) in args.positionals.enumerated() {
+            if i > 0 { print("") }
+            do {
+                print(try describe(path: path, labels: mode), terminator: "")
+            } catch {
+                Stderr.write("medseg: error: \(error)\n")
+                status = 1
+            }
+        }
+        return status
+    }
+
+    enum LabelMode { case auto, always, never }
+
+    /// The text `medseg info` prints for one file.
+    static func describe(path: String, labels mode: LabelMode) throws -> String {
+        var out = "\(path)\n"
+        func row(_ k: String, _ v: String) { out += "  " + k.padding(toLength: 9, withPad: " ", startingAt: 0) + v + "\n" }
+        switch try FileFormat.detect(path: path) {
+        case .npz:
+            let arrays = try Npz.read(path: path)
+            let is3D = arrays.first { $0.name == "imgs" }.map { $0.array.shape.count == 3 } ?? false
+            let kind = arrays.contains { $0.name == "imgs" } ? " (challenge case, \(is3D ? "3D" : "2D"))" : ""
+            row("format", "npz\(kind)")
+            for (name, a) in arrays {
+                row(name, arraySummary(a))
+                let labelLike = name == "gts" || name == "segs"
+                if wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
+                if name == "boxes", let boxes = try? Boxes.parse(a) {
+                    for (i, b) in boxes.enumerated() { row("", "box \(i + 1): \(boxText(b))") }
+                }
+                if name == "spacing" { row("", "values " + a.doubles().map { fmt($0) }.joined(separator: " x ")) }
+            }
+        case .npy:
+            let a = try Npy.read(path: path)
+            row("format", "npy")
+            row("array", arraySummary(a))
+            if wantsLabels(a, labelLike: false, mode: mode) { row("labels", try labelSummary(a)) }
+        case .nifti:
+            let n = try Nifti.read(path: path)
+            row("format", "NIfTI-\(n.niftiVersion)\(path.lowercased().hasSuffix(".gz") ? ", gzip-compressed" : "")")
+            row("array", "\(n.data.dtype.numpyName), \(n.data.shape.reversed().map(String.init).joined(separator: " x ")) (x, y, z order)")
+            row("spacing", n.spacing.reversed().map { fmt($0) }.joined(separator: " x ") + " mm (x, y, z)")
+            if n.sclSlope.isFinite, n.sclSlope != 0, !(n.sclSlope == 1 && n.sclInter == 0) {
+                row("scaling", "value * \(fmt(n.sclSlope)) + \(fmt(n.sclInter))")
+            }
+            row("affine", "qform_code \(n.qformCode), sform_code \(n.sformCode)")
+            for r in n.affine { row("", r.map { fmt($0).leftPad(9) }.joined(separator: " ")) }
+            if let r = n.data.range() { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)") }
+            if wantsLabels(n.data, labelLike: false, mode: mode) { row("labels", try labelSummary(n.data)) }
+        case .png:
+            let a = try PNGFile.read(path: path)
+            row("format", "PNG")
+            row("array", arraySummary(a))
+            if wantsLabels(a, labelLike: false, mode: mode), a.shape.count == 2 { row("labels", try labelSummary(a)) }
+        }
+        return out
+    }
+
+    static func arraySummary(_ a: NDArray) -> String {
+        var s = "\(a.dtype.numpyName) (\(a.shape.map(String.init).joined(separator: ", "))\(a.shape.count == 1 ? "," : ""))"
+        if let r = a.range(), a.count > 0 { s += "  values \(fmt(r.min)) .. \(fmt(r.max))" }
+        return s
+    }
+
+    static func wantsLabels(_ a: NDArray, labelLike: Bool, mode: LabelMode) -> Bool {
+        guard !a.dtype.isFloatingPoint, a.count > 0, mode != .never else { return false }
+        if mode == .always || labelLike { return true }
+        var seen = Set<UInt64>()
+        for v in a.doubles() {
+            seen.insert(UInt64(bitPattern: Int64(v)))
+            if seen.count > 128 { return false }
+        }
+        return true
+    }
+
+    /// "3 labels: 1 (1204 voxels), 2 (899), 3 (12)".
+    static func labelSummary(_ a: NDArray) throws -> String {
+        let counts = LabelMap(shape: a.shape, labels: try LabelMap.labels(from: a), spacing: []).labelCounts()
+        if counts.isEmpty { return "no labels (all background)" }
+        let items = counts.enumerated().map { i, c in i == 0 ? "\(c.label) (\(c.count) voxels)" : "\(c.label) (\(c.count))" }
+        var lines = ["\(counts.count) label\(counts.count == 1 ? "" : "s"):"]
+        for item in items {
+            if lines[lines.count - 1].count + item.count > 88 { lines.append("   ") }
+            lines[lines.count - 1] += " " + item
+        }
+        return lines.joined(separator: "\n           ")
+    }
+
+    static func boxText(_ b: Box3DOr2D) -> String {
+        switch b {
+        case .flat(let r): return "x \(fmt(r.x0))..\(fmt(r.x1))  y \(fmt(r.y0))..\(fmt(r.y1))"
+        case .stack(let s): return "x \(fmt(s.xy.x0))..\(fmt(s.xy.x1))  y \(fmt(s.xy.y0))..\(fmt(s.xy.y1))  z \(s.z0)..\(s.z1)"
+        }
+    }
+}
+
+/// Compact number formatting: integers without decimals, others with up to 6 significant digits.
+func fmt(_ v: Double) -> String {
+    if v.isNaN { return "nan" }
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    var s = String(format6(v))
+    if s.contains(".") && !s.contains("e") { while s.hasSuffix("0") { s.removeLast() } }
+    return s
+}
+
+private func format6(_ v: Double) -> String {
+    let mag = abs(v)
+    if mag >= 1e-3 && mag < 1e7 {
+        let digits = max(0, 5 - Int(mag < 1 ? -1 : Double(Int(log10(mag)))))
+        return String(format: "%.\(digits)f", v)
+    }
+    return String(format: "%.5e", v)
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

@@ -1,0 +1,110 @@
+import XCTest
+import Volumes
+
+final class CLITests: XCTestCase {
+    func testHelpListsEveryCommandAndEachCommandHasHelp() throws {
+        let top = try CLI.run(["--help"])
+        XCTAssertEqual(top.status, 0)
+        for name in ["info", "eval"] {
+            XCTAssertTrue(top.stdout.contains("  \(name) "), top.stdout)
+            let r = try CLI.run([name, "--help"])
+            XCTAssertEqual(r.status, 0)
+            XCTAssertTrue(r.stdout.hasPrefix("medseg \(name) — "), r.stdout)
+        }
+    }
+
+    func testUnknownCommandAndOptionGiveOneLineWithHint() throws {
+        let c = try CLI.run(["evla"])
+        XCTAssertEqual(c.status, 2)
+        XCTAssertEqual(c.stderr, "medseg: error: unknown command 'evla'; did you mean 'eval'? (see 'medseg --help')\n")
+        let o = try CLI.run(["eval", "--pred", "a", "--gt", "b", "--tolerence", "1"])
+        XCTAssertEqual(o.status, 2)
+        XCTAssertTrue(o.stderr.contains("unknown option '--tolerence'") && o.stderr.contains("did you mean '--tolerance'?"), o.stderr)
+        XCTAssertEqual(o.stderr.filter { $0 == "\n" }.count, 1)
+        let v = try CLI.run(["eval", "--pred", "a", "--gt", "b", "--tolerance", "-1"])
+        XCTAssertEqual(v.status, 2)
+        XCTAssertTrue(v.stderr.contains("--tolerance takes a number >= 0"), v.stderr)
+    }
+
+    /// gt: label 1 a 4x4 square; pred: the same square moved 2 columns. Overlap 8 of 16+16 -> DSC 0.5.
+    func testEvalTwoFilesHandWorkedDice() throws {
+        let dir = try temporaryDirectory(self)
+        var gt = [UInt8](repeating: 0, count: 100), pred = gt
+        for y in 3..<7 { for x in 3..<7 { gt[y * 10 + x] = 1; pred[y * 10 + x + 2] = 1 } }
+        let g = dir.appendingPathComponent("gt.npz").path, p = dir.appendingPathComponent("pred.npz").path
+        try Npz.write([(name: "gts", array: NDArray(shape: [10, 10], values: gt))], to: g)
+        try Npz.write([(name: "segs", array: NDArray(shape: [10, 10], values: pred))], to: p)
+        let csv = dir.appendingPathComponent("m.csv").path, json = dir.appendingPathComponent("m.json").path
+        let r = try CLI.run(["eval", "--pred", p, "--gt", g, "--csv", csv, "--json", json])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.first, "case,dsc,nsd")
+        XCTAssertTrue(rows[1].hasPrefix("gt.npz,0.5000,"), String(rows[1]))
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        let cases = obj["cases"] as! [[String: Any]]
+        let labels = cases[0]["labels"] as! [[String: Any]]
+        XCTAssertEqual(labels[0]["label"] as? Int, 1)
+        XCTAssertEqual(labels[0]["dsc"] as! Double, 0.5, accuracy: 1e-12)
+    }
+
+    func testEvalDirectoriesReportMissingPredictionAndExitOne() throws {
+        let dir = try temporaryDirectory(self)
+        let gts = dir.appendingPathComponent("gts"), preds = dir.appendingPathComponent("preds")
+        for d in [gts, preds] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let mask = NDArray(shape: [1, 6, 6], values: (0..<36).map { UInt8($0 % 6 < 3 ? 1 : 2) })
+        let spacing = NDArray(shape: [3], values: [2.5, 1.0, 1.0])
+        for name in ["3DA.npz", "3DB.npz"] {
+            try Npz.write([(name: "gts", array: mask), (name: "spacing", array: spacing)], to: gts.appendingPathComponent(name).path)
+        }
+        try Npz.write([(name: "segs", array: mask)], to: preds.appendingPathComponent("3DA.npz").path)
+        let csv = dir.appendingPathComponent("m.csv").path
+        let r = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", csv])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("no prediction for 3DB.npz"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: csv, encoding: .utf8),
+                       "case,dsc,nsd\n3DA.npz,1.0000,1.0000\n3DB.npz,0.0000,0.0000\n")
+        XCTAssertTrue(r.stdout.contains("2 cases (1 missing, scored 0): mean DSC 0.5000, mean NSD 0.5000"), r.stdout)
+    }
+
+    func testEvalRefusesShapeMismatchAndMissingKey() throws {
+        let dir = try temporaryDirectory(self)
+        let g = dir.appendingPathComponent("g.npz").path, p = dir.appendingPathComponent("p.npz").path
+        try Npz.write([(name: "gts", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16)))], to: g)
+        try Npz.write([(name: "segs", array: NDArray(shape: [4, 5], values: [UInt8](repeating: 1, count: 20)))], to: p)
+        let r = try CLI.run(["eval", "--pred", p, "--gt", g])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("prediction shape [4, 5] differs from ground truth [4, 4]"), r.stderr)
+        try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16)))], to: p)
+        let k = try CLI.run(["eval", "--pred", p, "--gt", g])
+        XCTAssertEqual(k.status, 1)
+        XCTAssertTrue(k.stderr.contains("p.npz: no `segs` array (it has: imgs)"), k.stderr)
+    }
+
+    func testInfoDescribesChallengeNpz() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("3DBox_CT_demo.npz").path
+        let gts = NDArray(shape: [2, 3, 4], values: [UInt8]([0, 1, 1, 0, 2, 2, 2, 0, 0, 0, 0, 0] + [UInt8](repeating: 3, count: 12)))
+        try Npz.write([(name: "imgs", array: NDArray(shape: [2, 3, 4], values: [UInt8](0..<24))),
+                       (name: "gts", array: gts),
+                       (name: "boxes", array: NDArray(shape: [1, 6], values: [Int64(0), 0, 0, 3, 2, 1])),
+                       (name: "spacing", array: NDArray(shape: [3], values: [2.5, 0.7, 0.7]))], to: path)
+        let r = try CLI.run(["info", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("npz (challenge case, 3D)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("imgs     uint8 (2, 3, 4)  values 0 .. 23"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("3 labels: 1 (2 voxels) 2 (3) 3 (12)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("box 1: x 0..3  y 0..2  z 0..1"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("values 2.5 x 0.7 x 0.7"), r.stdout)
+    }
+
+    func testInfoOnBadFilesFailsWithOneLinePerFile() throws {
+        let dir = try temporaryDirectory(self)
+        let junk = dir.appendingPathComponent("junk.npz").path
+        try Data("not a zip at all".utf8).write(to: URL(fileURLWithPath: junk))
+        let r = try CLI.run(["info", junk, dir.appendingPathComponent("absent.nii.gz").path])
+        XCTAssertEqual(r.status, 1)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, r.stderr)
+        XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("medseg: error: ") && $0.contains(dir.path) }, r.stderr)
+    }
+}
