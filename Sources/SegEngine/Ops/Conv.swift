@@ -1,0 +1,203 @@
+// Convolutions on channels-last maps [H, W, C] that are not plain matrix products:
+// depthwise 3x3 (TinyViT's MBConv, local_conv, PatchMerging), dense 3x3 (the neck), and the
+// 2x2 stride-2 transposed convolution of the mask decoder's upscaling.
+
+/// Depthwise 3x3 convolution, padding 1. PyTorch weight [C, 1, 3, 3] is kept as taps [9][C].
+public struct DepthwiseConv3x3: Sendable {
+    public let taps: [Float]     // [ky*3+kx][c]
+    public let bias: [Float]     // [C]
+    public let stride: Int
+    public var channels: Int { bias.count }
+
+    /// weight: PyTorch layout [C, 1, 3, 3].
+    public init(weight: [Float], bias: [Float], stride: Int) {
+        let c = bias.count
+        precondition(weight.count == c * 9 && (stride == 1 || stride == 2))
+        var t = [Float](repeating: 0, count: 9 * c)
+        for ch in 0..<c { for k in 0..<9 { t[k * c + ch] = weight[ch * 9 + k] } }
+        self.taps = t
+        self.bias = bias
+        self.stride = stride
+    }
+
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { ((h - 1) / stride + 1, (w - 1) / stride + 1) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        precondition(c == channels, "depthwise conv over \(channels) channels applied to \(x.shape)")
+        let (ho, wo) = outputSize(h, w)
+        var y = Tensor(uninitialized: [ho, wo, c])
+        let s = stride
+        x.data.withUnsafeBufferPointer { xin in
+            taps.withUnsafeBufferPointer { tp in
+                bias.withUnsafeBufferPointer { bp in
+                    y.data.withUnsafeMutableBufferPointer { out in
+                        let xi = xin.baseAddress!, t = tp.baseAddress!, b = bp.baseAddress!, o = out.baseAddress!
+                        Parallel.chunks(ho, minChunk: 1) { rows in
+                            for oy in rows {
+                                for ox in 0..<wo {
+                                    let acc = o + (oy * wo + ox) * c
+                                    acc.update(from: b, count: c)
+                                    for ky in 0..<3 {
+                                        let iy = oy * s + ky - 1
+                                        if iy < 0 || iy >= h { continue }
+                                        for kx in 0..<3 {
+                                            let ix = ox * s + kx - 1
+                                            if ix < 0 || ix >= w { continue }
+                                            let src = xi + (iy * w + ix) * c, tap = t + (ky * 3 + kx) * c
+                                            for ch in 0..<c { acc[ch] += tap[ch] * src[ch] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// The plain twin, in Double.
+    public func reference(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let (ho, wo) = outputSize(h, w)
+        var y = Tensor(zeros: [ho, wo, c])
+        for oy in 0..<ho { for ox in 0..<wo { for ch in 0..<c {
+            var s = Double(bias[ch])
+            for ky in 0..<3 { for kx in 0..<3 {
+                let iy = oy * stride + ky - 1, ix = ox * stride + kx - 1
+                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                    s += Double(taps[(ky * 3 + kx) * c + ch]) * Double(x.data[(iy * w + ix) * c + ch])
+                }
+            } }
+            y.data[(oy * wo + ox) * c + ch] = Float(s)
+        } } }
+        return y
+    }
+}
+
+/// Dense 3x3 convolution, stride 1, padding 1, as im2col + one matrix product.
+/// PyTorch weight [out, in, 3, 3] is repacked to [out][ky][kx][in] to match the patch layout.
+public struct Conv3x3: Sendable {
+    public let weight: [Float]   // [out][9*in]
+    public let bias: [Float]?
+    public let inChannels: Int
+    public let outChannels: Int
+
+    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int) {
+        precondition(weight.count == outChannels * inChannels * 9)
+        var r = [Float](repeating: 0, count: weight.count)
+        for o in 0..<outChannels { for i in 0..<inChannels { for k in 0..<9 {
+            r[o * 9 * inChannels + k * inChannels + i] = weight[(o * inChannels + i) * 9 + k]
+        } } }
+        self.weight = r
+        self.bias = bias
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        precondition(c == inChannels)
+        // Patches [h*w][9][c], zero outside the image.
+        var patches = Tensor(zeros: [h * w, 9 * c])
+        x.data.withUnsafeBufferPointer { xin in
+            patches.data.withUnsafeMutableBufferPointer { pp in
+                let xi = xin.baseAddress!, p = pp.baseAddress!
+                Parallel.chunks(h, minChunk: 1) { rows in
+                    for y in rows { for xx in 0..<w {
+                        let dst = p + (y * w + xx) * 9 * c
+                        for ky in 0..<3 { for kx in 0..<3 {
+                            let iy = y + ky - 1, ix = xx + kx - 1
+                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                (dst + (ky * 3 + kx) * c).update(from: xi + (iy * w + ix) * c, count: c)
+                            }
+                        } }
+                    } }
+                }
+            }
+        }
+        let lin = Linear(weight: weight, bias: bias, inFeatures: 9 * c, outFeatures: outChannels)
+        return lin(patches).reshaped([h, w, outChannels])
+    }
+
+    /// The plain twin, in Double (weights in the repacked layout).
+    public func reference(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        var y = Tensor(zeros: [h, w, outChannels])
+        for oy in 0..<h { for ox in 0..<w { for o in 0..<outChannels {
+            var s = Double(bias?[o] ?? 0)
+            for ky in 0..<3 { for kx in 0..<3 {
+                let iy = oy + ky - 1, ix = ox + kx - 1
+                guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                let wBase = o * 9 * c + (ky * 3 + kx) * c
+                let xBase = (iy * w + ix) * c
+                for i in 0..<c { s += Double(weight[wBase + i]) * Double(x.data[xBase + i]) }
+            } }
+            y.data[(oy * w + ox) * outChannels + o] = Float(s)
+        } } }
+        return y
+    }
+}
+
+/// ConvTranspose2d with kernel 2, stride 2: each input pixel writes a 2x2 block of outputs.
+/// PyTorch weight [in, out, 2, 2] is repacked to [dy][dx][out] x [in] for one matrix product.
+public struct ConvTranspose2x2: Sendable {
+    public let weight: [Float]   // [(dy*2+dx)*out + o][in]
+    public let bias: [Float]     // [out]
+    public let inChannels: Int
+    public let outChannels: Int
+
+    public init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int) {
+        precondition(weight.count == inChannels * outChannels * 4 && bias.count == outChannels)
+        var r = [Float](repeating: 0, count: weight.count)
+        for i in 0..<inChannels { for o in 0..<outChannels { for k in 0..<4 {
+            r[(k * outChannels + o) * inChannels + i] = weight[(i * outChannels + o) * 4 + k]
+        } } }
+        self.weight = r
+        self.bias = bias
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        precondition(c == inChannels)
+        let oc = outChannels
+        let lin = Linear(weight: weight, bias: nil, inFeatures: c, outFeatures: 4 * oc)
+        let blocks = lin(x)  // [h, w, 4*oc]
+        var y = Tensor(uninitialized: [2 * h, 2 * w, oc])
+        blocks.data.withUnsafeBufferPointer { bp in
+            bias.withUnsafeBufferPointer { bb in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    let src = bp.baseAddress!, b = bb.baseAddress!, dst = yp.baseAddress!
+                    Parallel.chunks(h, minChunk: 1) { rows in
+                        for iy in rows { for ix in 0..<w { for k in 0..<4 {
+                            let (dy, dx) = (k >> 1, k & 1)
+                            let s = src + ((iy * w + ix) * 4 + k) * oc
+                            let d = dst + ((2 * iy + dy) * 2 * w + 2 * ix + dx) * oc
+                            for o in 0..<oc { d[o] = s[o] + b[o] }
+                        } } }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// The plain twin, in Double (weights in the repacked layout).
+    public func reference(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        var y = Tensor(zeros: [2 * h, 2 * w, outChannels])
+        for iy in 0..<h { for ix in 0..<w { for k in 0..<4 { for o in 0..<outChannels {
+            var s = Double(bias[o])
+            let wBase = (k * outChannels + o) * c
+            let xBase = (iy * w + ix) * c
+            for i in 0..<c { s += Double(weight[wBase + i]) * Double(x.data[xBase + i]) }
+            let oy = 2 * iy + (k >> 1), ox = 2 * ix + (k & 1)
+            y.data[(oy * 2 * w + ox) * outChannels + o] = Float(s)
+        } } } }
+        return y
+    }
+}

@@ -1,0 +1,53 @@
+// A fully connected layer, also every 1x1 convolution on a channels-last map.
+
+/// y = x W^T + b. weight: [out, in] (PyTorch layout), bias: [out] or none.
+public struct Linear: Sendable {
+    public let weight: [Float]
+    public let bias: [Float]?
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    public init(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int) {
+        precondition(weight.count == inFeatures * outFeatures && (bias?.count ?? outFeatures) == outFeatures)
+        self.weight = weight
+        self.bias = bias
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+    }
+
+    /// Applies the layer to the rows of `x` ([..., in] -> [..., out]).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.lastDim == inFeatures, "Linear \(inFeatures)->\(outFeatures) applied to shape \(x.shape)")
+        let rows = x.rows
+        var y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+        y.data.withUnsafeMutableBufferPointer { c in
+            if let bias {
+                bias.withUnsafeBufferPointer { b in
+                    for r in 0..<rows { (c.baseAddress! + r * outFeatures).update(from: b.baseAddress!, count: outFeatures) }
+                }
+            }
+            x.data.withUnsafeBufferPointer { a in
+                weight.withUnsafeBufferPointer { w in
+                    Gemm.sgemm(m: rows, n: outFeatures, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
+                               b: w.baseAddress!, ldb: inFeatures, transB: true,
+                               c: c.baseAddress!, ldc: outFeatures, beta: bias == nil ? 0 : 1)
+                }
+            }
+        }
+        return y
+    }
+
+    /// The plain twin, in Double.
+    public func reference(_ x: Tensor) -> Tensor {
+        let rows = x.rows
+        var y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
+        for r in 0..<rows {
+            for o in 0..<outFeatures {
+                var s = Double(bias?[o] ?? 0)
+                for i in 0..<inFeatures { s += Double(x.data[r * inFeatures + i]) * Double(weight[o * inFeatures + i]) }
+                y.data[r * outFeatures + o] = Float(s)
+            }
+        }
+        return y
+    }
+}

@@ -1,1 +1,0 @@
-// SegEngine: see issue 3.

@@ -1,0 +1,114 @@
+import XCTest
+@testable import SegEngine
+
+/// Deterministic pseudo-random floats in [-1, 1) for test inputs.
+struct TestRandom {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
+    }
+    mutating func array(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
+    mutating func tensor(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: array(shape.reduce(1, *))) }
+}
+
+/// Largest absolute difference, relative to the reference's largest magnitude.
+func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count)
+    var d: Float = 0, m: Float = 1e-12
+    for i in a.indices { d = max(d, abs(a[i] - b[i])); m = max(m, abs(b[i])) }
+    return d / m
+}
+
+final class OpsTests: XCTestCase {
+    func testGemmBackendsAgreeWithReferenceIncludingTransposes() {
+        var r = TestRandom(1)
+        let saved = Gemm.backend
+        defer { Gemm.backend = saved }
+        for (m, n, k) in [(1, 1, 1), (7, 13, 5), (64, 33, 130), (257, 64, 96)] {
+            for transA in [false, true] { for transB in [false, true] {
+                let a = r.array(m * k), b = r.array(k * n)
+                var want = [Float](repeating: 0, count: m * n)
+                let lda = transA ? m : k, ldb = transB ? k : n
+                Gemm.referenceSgemm(m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB,
+                                    c: &want, ldc: n, alpha: 1, beta: 0)
+                for backend in [GemmBackend.dnnl, .openblas] {
+                    Gemm.backend = backend
+                    var got = [Float](repeating: 0, count: m * n)
+                    Gemm.sgemm(m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB, c: &got, ldc: n)
+                    XCTAssertLessThan(relativeError(got, want), 1e-5, "\(backend) \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
+                }
+            } }
+        }
+    }
+
+    func testLinearWithAndWithoutBiasMatchesReference() {
+        var r = TestRandom(2)
+        let x = r.tensor([37, 48])
+        for bias in [r.array(20), nil] {
+            let l = Linear(weight: r.array(20 * 48), bias: bias, inFeatures: 48, outFeatures: 20)
+            XCTAssertEqual(l(x).shape, [37, 20])
+            XCTAssertLessThan(relativeError(l(x).data, l.reference(x).data), 1e-5)
+        }
+    }
+
+    func testLayerNormMatchesReference() {
+        var r = TestRandom(3)
+        var x = r.tensor([50, 64])
+        for i in 0..<64 { x.data[i] += 100 }  // a row with a large mean
+        let ln = LayerNorm(weight: r.array(64), bias: r.array(64), eps: 1e-6)
+        XCTAssertLessThan(relativeError(ln(x).data, ln.reference(x).data), 1e-5)
+    }
+
+    func testGeluMatchesErfFormAndSoftmaxRowsSumToOne() {
+        var xs: [Float] = stride(from: -8, through: 8, by: 0.01).map { Float($0) }
+        let want = xs.map(Activations.geluReference)
+        Activations.gelu(&xs)
+        for i in xs.indices { XCTAssertEqual(xs[i], want[i], accuracy: 2e-6) }
+        XCTAssertEqual(Activations.geluReference(1), 0.8413447, accuracy: 1e-6)  // torch.nn.GELU()(1.0)
+        var s: [Float] = [1, 2, 3, 1000, 1000, -1000]
+        Activations.softmaxRows(&s, rows: 2, n: 3)
+        XCTAssertEqual(s[0], 0.09003057, accuracy: 1e-7)
+        XCTAssertEqual(s[2], 0.66524096, accuracy: 1e-7)
+        XCTAssertEqual(s[3], 0.5, accuracy: 1e-7)
+        XCTAssertEqual(s[5], 0, accuracy: 1e-7)
+    }
+
+    func testDepthwiseConvStrideOneAndTwoMatchReference() {
+        var r = TestRandom(4)
+        for (h, w, stride) in [(9, 7, 1), (9, 7, 2), (8, 8, 2), (1, 1, 1)] {
+            let x = r.tensor([h, w, 12])
+            let conv = DepthwiseConv3x3(weight: r.array(12 * 9), bias: r.array(12), stride: stride)
+            let y = conv(x)
+            XCTAssertEqual(y.shape, [(h - 1) / stride + 1, (w - 1) / stride + 1, 12])
+            XCTAssertLessThan(relativeError(y.data, conv.reference(x).data), 1e-5)
+        }
+    }
+
+    /// Hand-worked: a centre tap of 1 copies the input; PyTorch's [C,1,3,3] order is (ky, kx).
+    func testDepthwiseConvWeightLayoutByHand() {
+        var w = [Float](repeating: 0, count: 9)
+        w[0 * 3 + 2] = 1  // ky=0, kx=2: output (y,x) reads input (y-1, x+1)
+        let conv = DepthwiseConv3x3(weight: w, bias: [0], stride: 1)
+        let x = Tensor(shape: [3, 3, 1], data: [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        XCTAssertEqual(conv(x).data, [0, 0, 0, 2, 3, 0, 5, 6, 0])
+    }
+
+    func testDenseConvAndTransposedConvMatchReference() {
+        var r = TestRandom(5)
+        let x = r.tensor([6, 5, 8])
+        let c3 = Conv3x3(weight: r.array(4 * 8 * 9), bias: nil, inChannels: 8, outChannels: 4)
+        XCTAssertLessThan(relativeError(c3(x).data, c3.reference(x).data), 1e-5)
+        let ct = ConvTranspose2x2(weight: r.array(8 * 3 * 4), bias: r.array(3), inChannels: 8, outChannels: 3)
+        XCTAssertEqual(ct(x).shape, [12, 10, 3])
+        XCTAssertLessThan(relativeError(ct(x).data, ct.reference(x).data), 1e-5)
+    }
+
+    /// Hand-worked transposed convolution: in=1, out=1, weight [[1,2],[3,4]], bias 10.
+    func testTransposedConvLayoutByHand() {
+        let ct = ConvTranspose2x2(weight: [1, 2, 3, 4], bias: [10], inChannels: 1, outChannels: 1)
+        let y = ct(Tensor(shape: [1, 2, 1], data: [1, 2]))
+        XCTAssertEqual(y.data, [11, 12, 12, 14, 13, 14, 16, 18])
+    }
+}
