@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "Volumes", dependencies: ["CZip", "CNifti", "CPng"],
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
         // The LiteMedSAM engine: knows images and boxes, not files or volumes.
-        .target(name: "SegEngine", dependencies: ["CDnnl", "COpenBLAS"]),
+        .target(name: "SegEngine", dependencies: ["CDnnl", "COpenBLAS", "CZip"]),
         // Slices and overlays into a cell grid; no terminal I/O.
         .target(name: "Render", dependencies: ["Volumes"]),
         // The `medseg` executable: CLI subcommands and the ncurses app.
@@ -30,7 +30,8 @@ let package = Package(
 
         .testTarget(name: "VolumesTests", dependencies: ["Volumes"], resources: [.copy("Fixtures")],
                     swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
-        .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"]),
+        .testTarget(name: "SegEngineTests", dependencies: ["SegEngine", "Volumes"], resources: [.copy("Fixtures")],
+                    swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
         .testTarget(name: "RenderTests", dependencies: ["Render"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Volumes"],
                     swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]),
