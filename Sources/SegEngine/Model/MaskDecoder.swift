@@ -1,0 +1,115 @@
+// The mask decoder (`mask_decoder`, segment_anything/modeling/mask_decoder.py) with multimask
+// output off: only mask token 0's hypernetwork runs. The other hypernetworks and the IoU head
+// are loaded (the checkpoint must match) but not evaluated, since their outputs are unused.
+
+/// SAM's MLP: Linear layers with ReLU between.
+struct SAMMLP {
+    let layers: [Linear]   // layers.{i}
+
+    init(_ s: WeightScope, input: Int, hidden: Int, output: Int, depth: Int) throws {
+        let dims = [input] + [Int](repeating: hidden, count: depth - 1) + [output]
+        layers = try (0..<depth).map { try s.scope("layers").linear(String($0), in: dims[$0], out: dims[$0 + 1]) }
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = x
+        for (i, l) in layers.enumerated() {
+            h = l(h)
+            if i < layers.count - 1 { Activations.relu(&h.data) }
+        }
+        return h
+    }
+}
+
+/// Decoder state that depends only on the image: computed once per slice, shared by its boxes.
+public struct ImageContext {
+    let src: Tensor          // embedding + no_mask_embed, [4096, 256]
+    let shared: TwoWayAttentionBlock.ImageProjections
+}
+
+public struct MaskDecoder {
+    let transformer: TwoWayTransformer
+    let iouToken: [Float]                    // iou_token.weight [1, 256]
+    let maskTokens: [Float]                  // mask_tokens.weight [4, 256]
+    let upscale0: ConvTranspose2x2           // output_upscaling.0 [256, 64, 2, 2]
+    let upscale1: LayerNorm                  // output_upscaling.1 LayerNorm2d(64), eps 1e-6
+    let upscale3: ConvTranspose2x2           // output_upscaling.3 [64, 32, 2, 2]
+    let hypernetworks: [SAMMLP]              // output_hypernetworks_mlps.{0..3}: 256 -> 256 -> 256 -> 32
+    let iouPredictionHead: SAMMLP            // iou_prediction_head: 256 -> 256 -> 256 -> 4
+    let densePE: Tensor                      // prompt_encoder.get_dense_pe(), [4096, 256]
+    let noMaskEmbed: [Float]
+
+    public init(_ s: WeightScope, prompt: PromptEncoder) throws {
+        transformer = try TwoWayTransformer(s.scope("transformer"))
+        iouToken = try s.scope("iou_token")("weight", [1, 256])
+        maskTokens = try s.scope("mask_tokens")("weight", [4, 256])
+        let up = s.scope("output_upscaling")
+        upscale0 = ConvTranspose2x2(weight: try up.scope("0")("weight", [256, 64, 2, 2]), bias: try up.scope("0")("bias", [64]),
+                                    inChannels: 256, outChannels: 64)
+        upscale1 = try up.layerNorm("1", 64, eps: 1e-6)
+        upscale3 = ConvTranspose2x2(weight: try up.scope("3")("weight", [64, 32, 2, 2]), bias: try up.scope("3")("bias", [32]),
+                                    inChannels: 64, outChannels: 32)
+        hypernetworks = try (0..<4).map {
+            try SAMMLP(s.scope("output_hypernetworks_mlps").scope($0), input: 256, hidden: 256, output: 32, depth: 3)
+        }
+        iouPredictionHead = try SAMMLP(s.scope("iou_prediction_head"), input: 256, hidden: 256, output: 4, depth: 3)
+        densePE = prompt.densePE()
+        noMaskEmbed = prompt.noMaskEmbed
+    }
+
+    /// Image-only work for an embedding [64, 64, 256].
+    public func context(for embedding: Tensor) -> ImageContext {
+        precondition(embedding.shape == [64, 64, 256], "decoder needs a [64, 64, 256] embedding, got \(embedding.shape)")
+        var src = embedding.reshaped([4096, 256])
+        src.data.withUnsafeMutableBufferPointer { p in
+            for i in 0..<4096 { for c in 0..<256 { p[i * 256 + c] += noMaskEmbed[c] } }
+        }
+        return ImageContext(src: src, shared: transformer.layers[0].imageProjections(keys: src, keyPE: densePE))
+    }
+
+    /// Low-resolution mask logits [B, 256, 256] for B prompts' sparse embeddings [B*2, 256].
+    public func predictMasks(_ ctx: ImageContext, sparse: Tensor) -> Tensor {
+        let batch = sparse.rows / 2, nq = 7, nk = 4096
+        // tokens = [iou_token, mask_tokens (4), sparse (2)] per prompt.
+        var tokens = Tensor(zeros: [batch * nq, 256])
+        for b in 0..<batch {
+            let base = b * nq * 256
+            for c in 0..<256 { tokens.data[base + c] = iouToken[c] }
+            for i in 0..<1024 { tokens.data[base + 256 + i] = maskTokens[i] }
+            for i in 0..<512 { tokens.data[base + 5 * 256 + i] = sparse.data[b * 512 + i] }
+        }
+        var queries = tokens
+        var keys = ctx.src
+        for (i, layer) in transformer.layers.enumerated() {
+            (queries, keys) = layer(queries: queries, keys: keys, queryPE: tokens, keyPE: densePE, batch: batch,
+                                    nq: nq, nk: nk, shared: i == 0 ? ctx.shared : nil)
+        }
+        let fin = transformer.finalAttnTokenToImage
+        let q = added(queries, tokens), k = addedBroadcast(keys, densePE)
+        queries = added(queries, fin.attend(qp: fin.qProj(q), kp: fin.kProj(k), vp: fin.vProj(keys), batch: batch, nq: nq, nk: nk))
+        transformer.normFinalAttn.apply(&queries)
+
+        // Mask token 0 of each prompt -> hypernetwork 0 -> [B, 32].
+        var maskToken = Tensor(zeros: [batch, 256])
+        for b in 0..<batch { for c in 0..<256 { maskToken.data[b * 256 + c] = queries.data[(b * nq + 1) * 256 + c] } }
+        let hyper = hypernetworks[0](maskToken)
+
+        var out = Tensor(zeros: [batch, 256, 256])
+        for b in 0..<batch {
+            let img = Tensor(shape: [64, 64, 256], data: Array(keys.data[(b * nk * 256)..<((b + 1) * nk * 256)]))
+            var u = upscale0(img)               // [128, 128, 64]
+            upscale1.apply(&u)
+            Activations.gelu(&u.data)
+            var u2 = upscale3(u)                // [256, 256, 32]
+            Activations.gelu(&u2.data)
+            // masks = hyper_in @ upscaled: one 32-vector dotted with every pixel.
+            out.data.withUnsafeMutableBufferPointer { o in u2.data.withUnsafeBufferPointer { up in
+                hyper.data.withUnsafeBufferPointer { hp in
+                    Gemm.sgemm(m: 65536, n: 1, k: 32, a: up.baseAddress!, lda: 32, b: hp.baseAddress! + b * 32, ldb: 32,
+                               transB: true, c: o.baseAddress! + b * 65536, ldc: 1)
+                }
+            } }
+        }
+        return out
+    }
+}

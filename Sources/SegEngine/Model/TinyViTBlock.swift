@@ -1,0 +1,152 @@
+// TinyViT's transformer parts (tiny_vit_sam.py): Attention with relative position biases,
+// Mlp, TinyViTBlock (window attention, local depthwise conv, MLP) and BasicLayer.
+
+/// Window self-attention. Head dim 32 everywhere; qkv rows hold per head [q | k | v].
+struct TinyViTAttention {
+    let norm: LayerNorm       // attn.norm  [C]            eps 1e-5
+    let qkv: Linear           // attn.qkv   [3C, C]
+    let proj: Linear          // attn.proj  [C, C]
+    let biases: [Float]       // attention_biases[h, idx(i, j)] expanded: [heads][N][N]
+    let heads: Int
+    let keyDim = 32
+    let windowSize: Int
+
+    init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int) throws {
+        norm = try s.layerNorm("norm", dim, eps: 1e-5)
+        qkv = try s.linear("qkv", in: dim, out: 3 * dim)
+        proj = try s.linear("proj", in: dim, out: dim)
+        self.heads = heads
+        windowSize = ws
+        // Offsets (|dy|, |dx|) were numbered in first-seen order over point pairs, which is dy*ws+dx.
+        let table = try s("attention_biases", [heads, ws * ws])
+        let n = ws * ws
+        var b = [Float](repeating: 0, count: heads * n * n)
+        for h in 0..<heads { for i in 0..<n { for j in 0..<n {
+            let dy = abs(i / ws - j / ws), dx = abs(i % ws - j % ws)
+            b[(h * n + i) * n + j] = table[h * n + dy * ws + dx]
+        } } }
+        biases = b
+    }
+
+    /// x: [windows * N, C] (N = ws*ws tokens per window, windows laid out one after another).
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let n = windowSize * windowSize, c = x.lastDim, windows = x.rows / n
+        let t = qkv(norm(x))   // [windows*N, 3C]
+        var out = Tensor(uninitialized: [windows * n, c])
+        let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
+        t.data.withUnsafeBufferPointer { tp in
+            biases.withUnsafeBufferPointer { bp in
+                out.data.withUnsafeMutableBufferPointer { op in
+                    Parallel.chunks(windows * hs, minChunk: 1) { r in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                        defer { scratch.deallocate() }
+                        for job in r {
+                            let w = job / hs, h = job % hs
+                            let base = tp.baseAddress! + w * n * 3 * c + h * 3 * kd
+                            AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c,
+                                                v: base + 2 * kd, vStride: 3 * c,
+                                                out: op.baseAddress! + w * n * c + h * kd, outStride: c,
+                                                nq: n, nk: n, d: kd, scale: scale,
+                                                bias: bp.baseAddress! + h * n * n, scratch: scratch)
+                        }
+                    }
+                }
+            }
+        }
+        return proj(out)
+    }
+}
+
+/// Mlp: LayerNorm, fc1, GELU, fc2.
+struct TinyViTMlp {
+    let norm: LayerNorm   // mlp.norm [C]
+    let fc1: Linear       // mlp.fc1  [4C, C]
+    let fc2: Linear       // mlp.fc2  [C, 4C]
+
+    init(_ s: WeightScope, dim: Int, hidden: Int) throws {
+        norm = try s.layerNorm("norm", dim, eps: 1e-5)
+        fc1 = try s.linear("fc1", in: dim, out: hidden)
+        fc2 = try s.linear("fc2", in: hidden, out: dim)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = fc1(norm(x))
+        Activations.gelu(&h.data)
+        return fc2(h)
+    }
+}
+
+/// x + attn(windows of x); local_conv (depthwise 3x3 + BN, no residual); x + mlp(x).
+struct TinyViTBlock {
+    let attn: TinyViTAttention
+    let localConv: DepthwiseConv3x3   // local_conv [C, 1, 3, 3]
+    let mlp: TinyViTMlp
+    let windowSize: Int
+
+    init(_ s: WeightScope, dim: Int, heads: Int, windowSize: Int, mlpRatio: Int) throws {
+        attn = try TinyViTAttention(s.scope("attn"), dim: dim, heads: heads, windowSize: windowSize)
+        localConv = try depthwise(s, "local_conv", channels: dim, stride: 1)
+        mlp = try TinyViTMlp(s.scope("mlp"), dim: dim, hidden: dim * mlpRatio)
+        self.windowSize = windowSize
+    }
+
+    /// x: [H, W, C].
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let ws = windowSize
+        let nH = (h + ws - 1) / ws, nW = (w + ws - 1) / ws
+        // Partition into zero-padded windows (padding is added before the attention's LayerNorm).
+        var win = Tensor(zeros: [nH * nW * ws * ws, c])
+        forEachWindowRow(h: h, w: w, nW: nW) { src, dst, len in
+            win.data.withUnsafeMutableBufferPointer { d in
+                x.data.withUnsafeBufferPointer { s in (d.baseAddress! + dst).update(from: s.baseAddress! + src, count: len) }
+            }
+        }
+        let attended = attn(win)
+        var y = x
+        forEachWindowRow(h: h, w: w, nW: nW) { src, dst, len in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                attended.data.withUnsafeBufferPointer { a in
+                    for i in 0..<len { yp[src + i] += a[dst + i] }
+                }
+            }
+        }
+        y = localConv(y)
+        let m = mlp(y)
+        for i in y.data.indices { y.data[i] += m.data[i] }
+        return y
+    }
+
+    /// For each run of in-image pixels of one window row: (offset in the [H,W,C] map,
+    /// offset in the windowed [windows*ws*ws, C] layout, float count).
+    private func forEachWindowRow(h: Int, w: Int, nW: Int, _ body: (Int, Int, Int) -> Void) {
+        let ws = windowSize, c = attn.proj.outFeatures
+        for y in 0..<h {
+            let wy = y / ws, iy = y % ws
+            for wx in 0..<nW {
+                let x0 = wx * ws, len = min(ws, w - x0)
+                if len <= 0 { continue }
+                let window = wy * nW + wx
+                body((y * w + x0) * c, ((window * ws + iy) * ws) * c, len * c)
+            }
+        }
+    }
+}
+
+/// Stages 1-3 (`layers.1..3`): TinyViT blocks, then PatchMerging except after the last stage.
+struct BasicLayer {
+    let blocks: [TinyViTBlock]
+    let downsample: PatchMerging?
+
+    init(_ s: WeightScope, dim: Int, outDim: Int?, depth: Int, heads: Int, windowSize: Int) throws {
+        blocks = try (0..<depth).map {
+            try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, windowSize: windowSize, mlpRatio: 4)
+        }
+        downsample = try outDim.map { try PatchMerging(s.scope("downsample"), dim: dim, outDim: $0) }
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = blocks.reduce(x) { $1($0) }
+        return downsample.map { $0(y) } ?? y
+    }
+}

@@ -1,0 +1,92 @@
+// TinyViT's convolutional parts (tiny_vit_sam.py): PatchEmbed, MBConv, PatchMerging, ConvLayer.
+// Feature maps are channels-last [H, W, C]; BatchNorm is folded into each conv at load.
+
+/// A 1x1 Conv2d_BN as a matrix product over pixels.
+func pointwise(_ s: WeightScope, _ name: String, in i: Int, out o: Int) throws -> Linear {
+    let (w, b) = try s.conv2dBN(name, in: i, out: o, kernel: 1)
+    return Linear(weight: w, bias: b, inFeatures: i, outFeatures: o)
+}
+
+/// A depthwise 3x3 Conv2d_BN.
+func depthwise(_ s: WeightScope, _ name: String, channels c: Int, stride: Int) throws -> DepthwiseConv3x3 {
+    let (w, b) = try s.conv2dBN(name, in: c, out: c, kernel: 3, groups: c)
+    return DepthwiseConv3x3(weight: w, bias: b, stride: stride)
+}
+
+/// `patch_embed.seq`: Conv2d_BN(3, 32, 1) -> GELU -> Conv2d_BN(32, 64, 1), no downsampling.
+struct PatchEmbed {
+    let seq0: Linear   // image_encoder.patch_embed.seq.0  [32, 3, 1, 1]
+    let seq2: Linear   // image_encoder.patch_embed.seq.2  [64, 32, 1, 1]
+
+    init(_ s: WeightScope, inChans: Int, embedDim: Int) throws {
+        seq0 = try pointwise(s.scope("seq"), "0", in: inChans, out: embedDim / 2)
+        seq2 = try pointwise(s.scope("seq"), "2", in: embedDim / 2, out: embedDim)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = seq0(x)
+        Activations.gelu(&h.data)
+        return seq2(h)
+    }
+}
+
+/// MBConv: 1x1 expand + GELU, depthwise 3x3 + GELU, 1x1 project, + shortcut, GELU.
+struct MBConv {
+    let conv1: Linear             // conv1  [hidden, C, 1, 1]
+    let conv2: DepthwiseConv3x3   // conv2  [hidden, 1, 3, 3]
+    let conv3: Linear             // conv3  [C, hidden, 1, 1]
+
+    init(_ s: WeightScope, dim: Int, expandRatio: Int) throws {
+        let hidden = dim * expandRatio
+        conv1 = try pointwise(s, "conv1", in: dim, out: hidden)
+        conv2 = try depthwise(s, "conv2", channels: hidden, stride: 1)
+        conv3 = try pointwise(s, "conv3", in: hidden, out: dim)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = conv1(x)
+        Activations.gelu(&h.data)
+        h = conv2(h)
+        Activations.gelu(&h.data)
+        var y = conv3(h)
+        for i in y.data.indices { y.data[i] += x.data[i] }
+        Activations.gelu(&y.data)
+        return y
+    }
+}
+
+/// PatchMerging: 1x1 + GELU, depthwise 3x3 (stride 2, or 1 when out_dim is 320) + GELU, 1x1.
+struct PatchMerging {
+    let conv1: Linear             // conv1  [out, in, 1, 1]
+    let conv2: DepthwiseConv3x3   // conv2  [out, 1, 3, 3]
+    let conv3: Linear             // conv3  [out, out, 1, 1]
+
+    init(_ s: WeightScope, dim: Int, outDim: Int) throws {
+        conv1 = try pointwise(s, "conv1", in: dim, out: outDim)
+        conv2 = try depthwise(s, "conv2", channels: outDim, stride: [320, 448, 576].contains(outDim) ? 1 : 2)
+        conv3 = try pointwise(s, "conv3", in: outDim, out: outDim)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = conv1(x)
+        Activations.gelu(&h.data)
+        h = conv2(h)
+        Activations.gelu(&h.data)
+        return conv3(h)
+    }
+}
+
+/// Stage 0 (`layers.0`): MBConv blocks, then PatchMerging.
+struct ConvLayer {
+    let blocks: [MBConv]
+    let downsample: PatchMerging
+
+    init(_ s: WeightScope, dim: Int, outDim: Int, depth: Int, expandRatio: Int) throws {
+        blocks = try (0..<depth).map { try MBConv(s.scope("blocks").scope($0), dim: dim, expandRatio: expandRatio) }
+        downsample = try PatchMerging(s.scope("downsample"), dim: dim, outDim: outDim)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        downsample(blocks.reduce(x) { $1($0) })
+    }
+}

@@ -1,0 +1,168 @@
+// SAM's two-way transformer (segment_anything/modeling/transformer.py), batched over prompts.
+// Token tensors are [B * n, C] with each prompt's rows contiguous.
+
+/// `Attention` with q/k/v/out projections and `downsample_rate` (internal width 256 or 128).
+struct SAMAttention {
+    let qProj, kProj, vProj, outProj: Linear   // *_proj [internal, 256]; out_proj [256, internal]
+    let heads: Int
+    var internalDim: Int { qProj.outFeatures }
+
+    init(_ s: WeightScope, dim: Int, heads: Int, downsampleRate: Int) throws {
+        let inner = dim / downsampleRate
+        qProj = try s.linear("q_proj", in: dim, out: inner)
+        kProj = try s.linear("k_proj", in: dim, out: inner)
+        vProj = try s.linear("v_proj", in: dim, out: inner)
+        outProj = try s.linear("out_proj", in: inner, out: dim)
+        self.heads = heads
+    }
+
+    /// Attention of projected queries `qp` [B*nq, inner] over projected keys/values [B*nk, inner];
+    /// a tensor with only nk (or nq) rows is shared by every prompt of the batch.
+    func attend(qp: Tensor, kp: Tensor, vp: Tensor, batch: Int, nq: Int, nk: Int) -> Tensor {
+        let inner = internalDim, d = inner / heads
+        let qShared = qp.rows == nq && batch > 1, kShared = kp.rows == nk && batch > 1, vShared = vp.rows == nk && batch > 1
+        var out = Tensor(uninitialized: [batch * nq, inner])
+        let scale = 1 / Float(d).squareRoot()
+        qp.data.withUnsafeBufferPointer { q in kp.data.withUnsafeBufferPointer { k in vp.data.withUnsafeBufferPointer { v in
+            out.data.withUnsafeMutableBufferPointer { o in
+                // Split big query sets into blocks so both threads have work even for one prompt.
+                let block = 256, qBlocks = (nq + block - 1) / block
+                Parallel.chunks(batch * heads * qBlocks, minChunk: 1) { r in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nk)
+                    defer { scratch.deallocate() }
+                    for job in r {
+                        let b = job / (heads * qBlocks), h = (job / qBlocks) % heads, qb = job % qBlocks
+                        let q0 = qb * block, nqb = min(block, nq - q0)
+                        let qBase = q.baseAddress! + ((qShared ? 0 : b * nq) + q0) * inner + h * d
+                        let kBase = k.baseAddress! + (kShared ? 0 : b * nk) * inner + h * d
+                        let vBase = v.baseAddress! + (vShared ? 0 : b * nk) * inner + h * d
+                        AttentionKernel.run(q: qBase, qStride: inner, k: kBase, kStride: inner, v: vBase, vStride: inner,
+                                            out: o.baseAddress! + (b * nq + q0) * inner + h * d, outStride: inner,
+                                            nq: nqb, nk: nk, d: d, scale: scale, scratch: scratch)
+                    }
+                }
+            }
+        } } }
+        return outProj(out)
+    }
+
+    func callAsFunction(q: Tensor, k: Tensor, v: Tensor, batch: Int, nq: Int, nk: Int) -> Tensor {
+        attend(qp: qProj(q), kp: kProj(k), vp: vProj(v), batch: batch, nq: nq, nk: nk)
+    }
+}
+
+/// MLPBlock: lin1, ReLU, lin2.
+struct MLPBlock {
+    let lin1: Linear   // mlp.lin1 [2048, 256]
+    let lin2: Linear   // mlp.lin2 [256, 2048]
+
+    init(_ s: WeightScope, dim: Int, mlpDim: Int) throws {
+        lin1 = try s.linear("lin1", in: dim, out: mlpDim)
+        lin2 = try s.linear("lin2", in: mlpDim, out: dim)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = lin1(x)
+        Activations.relu(&h.data)
+        return lin2(h)
+    }
+}
+
+func added(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.count == b.count)
+    var r = a
+    r.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
+        for i in 0..<p.count { p[i] += q[i] }
+    } }
+    return r
+}
+
+/// `a` [B*n, C] plus `b` [n, C] repeated for each of the B prompts.
+func addedBroadcast(_ a: Tensor, _ b: Tensor) -> Tensor {
+    if a.count == b.count { return added(a, b) }
+    var r = a
+    let n = b.count
+    r.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
+        for i in 0..<p.count { p[i] += q[i % n] }
+    } }
+    return r
+}
+
+/// TwoWayAttentionBlock: token self-attention, token->image cross-attention, MLP,
+/// image->token cross-attention, each followed by a LayerNorm.
+struct TwoWayAttentionBlock {
+    let selfAttn: SAMAttention               // self_attn (width 256)
+    let norm1, norm2, norm3, norm4: LayerNorm
+    let crossAttnTokenToImage: SAMAttention  // cross_attn_token_to_image (width 128)
+    let mlp: MLPBlock
+    let crossAttnImageToToken: SAMAttention  // cross_attn_image_to_token (width 128)
+    let skipFirstLayerPE: Bool
+
+    init(_ s: WeightScope, dim: Int, heads: Int, mlpDim: Int, skipFirstLayerPE: Bool) throws {
+        selfAttn = try SAMAttention(s.scope("self_attn"), dim: dim, heads: heads, downsampleRate: 1)
+        norm1 = try s.layerNorm("norm1", dim, eps: 1e-5)
+        crossAttnTokenToImage = try SAMAttention(s.scope("cross_attn_token_to_image"), dim: dim, heads: heads, downsampleRate: 2)
+        norm2 = try s.layerNorm("norm2", dim, eps: 1e-5)
+        mlp = try MLPBlock(s.scope("mlp"), dim: dim, mlpDim: mlpDim)
+        norm3 = try s.layerNorm("norm3", dim, eps: 1e-5)
+        norm4 = try s.layerNorm("norm4", dim, eps: 1e-5)
+        crossAttnImageToToken = try SAMAttention(s.scope("cross_attn_image_to_token"), dim: dim, heads: heads, downsampleRate: 2)
+        self.skipFirstLayerPE = skipFirstLayerPE
+    }
+
+    /// Projections that depend only on the image, when `keys` is the same for every prompt
+    /// (true in the first block): token->image k and v, image->token q.
+    struct ImageProjections { var t2iK, t2iV, i2tQ: Tensor }
+
+    func imageProjections(keys: Tensor, keyPE: Tensor) -> ImageProjections {
+        let kpe = added(keys, keyPE)
+        return ImageProjections(t2iK: crossAttnTokenToImage.kProj(kpe), t2iV: crossAttnTokenToImage.vProj(keys),
+                                i2tQ: crossAttnImageToToken.qProj(kpe))
+    }
+
+    /// queries [B*nq, C], keys [B*nk, C] or shared [nk, C]; returns updated (queries, keys [B*nk, C]).
+    func callAsFunction(queries: Tensor, keys: Tensor, queryPE: Tensor, keyPE: Tensor, batch: Int, nq: Int, nk: Int,
+                        shared: ImageProjections? = nil) -> (Tensor, Tensor) {
+        var queries = queries
+        if skipFirstLayerPE {
+            queries = selfAttn(q: queries, k: queries, v: queries, batch: batch, nq: nq, nk: nq)
+        } else {
+            let q = added(queries, queryPE)
+            queries = added(queries, selfAttn(q: q, k: q, v: queries, batch: batch, nq: nq, nk: nq))
+        }
+        norm1.apply(&queries)
+
+        var q = added(queries, queryPE)
+        let kpe = shared == nil ? addedBroadcast(keys, keyPE) : Tensor(zeros: [0])
+        let t2i = crossAttnTokenToImage
+        queries = added(queries, t2i.attend(qp: t2i.qProj(q), kp: shared?.t2iK ?? t2i.kProj(kpe),
+                                            vp: shared?.t2iV ?? t2i.vProj(keys), batch: batch, nq: nq, nk: nk))
+        norm2.apply(&queries)
+
+        queries = added(queries, mlp(queries))
+        norm3.apply(&queries)
+
+        q = added(queries, queryPE)
+        let i2t = crossAttnImageToToken
+        let attnOut = i2t.attend(qp: shared?.i2tQ ?? i2t.qProj(kpe), kp: i2t.kProj(q), vp: i2t.vProj(queries),
+                                 batch: batch, nq: nk, nk: nq)
+        var newKeys = addedBroadcast(attnOut, keys)
+        norm4.apply(&newKeys)
+        return (queries, newKeys)
+    }
+}
+
+/// TwoWayTransformer: depth 2, width 256, 8 heads, MLP 2048, then final token->image attention.
+struct TwoWayTransformer {
+    let layers: [TwoWayAttentionBlock]
+    let finalAttnTokenToImage: SAMAttention   // final_attn_token_to_image (width 128)
+    let normFinalAttn: LayerNorm              // norm_final_attn
+
+    init(_ s: WeightScope) throws {
+        layers = try (0..<2).map {
+            try TwoWayAttentionBlock(s.scope("layers").scope($0), dim: 256, heads: 8, mlpDim: 2048, skipFirstLayerPE: $0 == 0)
+        }
+        finalAttnTokenToImage = try SAMAttention(s.scope("final_attn_token_to_image"), dim: 256, heads: 8, downsampleRate: 2)
+        normFinalAttn = try s.layerNorm("norm_final_attn", 256, eps: 1e-5)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+@testable import SegEngine
+
+/// Reference outputs of the PyTorch model, made by tools/fixtures/make_model_fixtures.py.
+enum ModelFixtures {
+    static let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/model")
+
+    static var manifest: [String: Any] {
+        get throws {
+            let data = try Data(contentsOf: dir.appendingPathComponent("manifest.json"))
+            return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        }
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: dir.appendingPathComponent(name))) }
+
+    static func floats(_ name: String) throws -> [Float] {
+        let b = try bytes(name)
+        return b.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    static func ints(_ name: String) throws -> [Int] {
+        let b = try bytes(name)
+        return b.withUnsafeBytes { $0.bindMemory(to: Int32.self).map { Int($0) } }
+    }
+
+    /// numpy.packbits order: most significant bit first.
+    static func bits(_ name: String, count: Int) throws -> [UInt8] {
+        let b = try bytes(name)
+        return (0..<count).map { (b[$0 >> 3] >> (7 - UInt8($0 & 7))) & 1 }
+    }
+
+    /// The installed checkpoint (scripts/setup.sh), or a skip naming what is missing.
+    static func modelPath() throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
+        let path = home + "/models/lite_medsam.pth"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("checkpoint not installed at \(path); run scripts/setup.sh")
+        }
+        return path
+    }
+
+    nonisolated(unsafe) static var cachedModel: LiteMedSAM?
+    static func model() throws -> LiteMedSAM {
+        if let m = cachedModel { return m }
+        let m = try LiteMedSAM(checkpointPath: try modelPath())
+        cachedModel = m
+        return m
+    }
+}
+
+/// A sampled reference tensor: values at fixed flat indices of a channels-last array, plus stats.
+struct SampledTensor {
+    let shape: [Int]
+    let indices: [Int]
+    let values: [Float]
+    let std: Double
+
+    init(_ d: [String: Any]) throws {
+        shape = d["shape"] as! [Int]
+        indices = try ModelFixtures.ints(d["indices"] as! String)
+        values = try ModelFixtures.floats(d["values"] as! String)
+        std = d["std"] as! Double
+    }
+
+    /// Mean squared error over the samples divided by the reference's variance.
+    func normalisedMSE(_ t: Tensor) -> Double {
+        var se = 0.0
+        for (i, idx) in indices.enumerated() {
+            let d = Double(t.data[idx]) - Double(values[i])
+            se += d * d
+        }
+        return se / Double(indices.count) / (std * std)
+    }
+
+    func maxAbsError(_ t: Tensor) -> Double {
+        zip(indices, values).map { abs(Double(t.data[$0]) - Double($1)) }.max() ?? 0
+    }
+}
