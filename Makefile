@@ -2,6 +2,9 @@
 MEDSEG_HOME ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/medseg
 export MEDSEG_HOME
 DEMO := $(MEDSEG_HOME)/demo
+# Let the compiler use AVX2 and FMA where the CPU has them (docs/DECISIONS.md); plain
+# `swift build` stays portable to any x86-64.
+SWIFT_FLAGS ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo -Xswiftc -target-cpu -Xswiftc haswell)
 
 .PHONY: setup build run test clean
 
@@ -9,7 +12,7 @@ setup:
 	bash scripts/setup.sh
 
 build: setup
-	swift build -c release
+	swift build -c release $(SWIFT_FLAGS)
 
 # Until the workbench lands (issue 4), `run` describes the demo case.
 run: build
@@ -17,7 +20,7 @@ run: build
 
 # Numeric code is 10-100x slower in debug builds, so the tests run in release with testability on.
 test: setup
-	swift test -c release -Xswiftc -enable-testing
+	swift test -c release -Xswiftc -enable-testing $(SWIFT_FLAGS)
 
 clean:
 	rm -rf .build

@@ -105,10 +105,38 @@ final class OpsTests: XCTestCase {
         XCTAssertLessThan(relativeError(ct(x).data, ct.reference(x).data), 1e-5)
     }
 
+    func testAttentionKernelMatchesReferenceWithBiasStridesAndOddSizes() {
+        var r = TestRandom(6)
+        for (nq, nk, d, withBias) in [(49, 49, 32, true), (7, 130, 16, false), (300, 7, 16, false), (5, 9, 20, true), (1, 1, 8, false)] {
+            let stride = d + 3  // rows embedded in wider rows, as in the fused qkv layout
+            let q = r.array(nq * stride), k = r.array(nk * stride), v = r.array(nk * stride)
+            let bias = withBias ? r.array(nq * nk) : nil
+            var out = [Float](repeating: 0, count: nq * stride)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: AttentionKernel.scratchCount(nq: nq, nk: nk, d: d))
+            defer { scratch.deallocate() }
+            bias.withOptionalPointer { b in
+                AttentionKernel.run(q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: &out,
+                                    outStride: stride, nq: nq, nk: nk, d: d, scale: 0.3, bias: b, scratch: scratch)
+            }
+            let pack = { (a: [Float], n: Int) in (0..<n).flatMap { i in a[(i * stride)..<(i * stride + d)] } }
+            let want = AttentionKernel.reference(q: pack(q, nq), k: pack(k, nk), v: pack(v, nk), nq: nq, nk: nk, d: d, scale: 0.3, bias: bias)
+            XCTAssertLessThan(relativeError(pack(out, nq), want), 1e-5, "nq \(nq) nk \(nk) d \(d)")
+        }
+    }
+
     /// Hand-worked transposed convolution: in=1, out=1, weight [[1,2],[3,4]], bias 10.
     func testTransposedConvLayoutByHand() {
         let ct = ConvTranspose2x2(weight: [1, 2, 3, 4], bias: [10], inChannels: 1, outChannels: 1)
         let y = ct(Tensor(shape: [1, 2, 1], data: [1, 2]))
         XCTAssertEqual(y.data, [11, 12, 12, 14, 13, 14, 16, 18])
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return body(nil)
+        }
     }
 }

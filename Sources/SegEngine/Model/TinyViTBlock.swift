@@ -32,13 +32,17 @@ struct TinyViTAttention {
     func callAsFunction(_ x: Tensor) -> Tensor {
         let n = windowSize * windowSize, c = x.lastDim, windows = x.rows / n
         let t = qkv(norm(x))   // [windows*N, 3C]
+        return proj(Profile.measure("attention") { attend(t, windows: windows, n: n, c: c) })
+    }
+
+    func attend(_ t: Tensor, windows: Int, n: Int, c: Int) -> Tensor {
         var out = Tensor(uninitialized: [windows * n, c])
         let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
         t.data.withUnsafeBufferPointer { tp in
             biases.withUnsafeBufferPointer { bp in
                 out.data.withUnsafeMutableBufferPointer { op in
                     Parallel.chunks(windows * hs, minChunk: 1) { r in
-                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: AttentionKernel.scratchCount(nq: n, nk: n, d: kd))
                         defer { scratch.deallocate() }
                         for job in r {
                             let w = job / hs, h = job % hs
@@ -53,7 +57,7 @@ struct TinyViTAttention {
                 }
             }
         }
-        return proj(out)
+        return out
     }
 }
 

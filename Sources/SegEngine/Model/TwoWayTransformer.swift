@@ -19,6 +19,10 @@ struct SAMAttention {
     /// Attention of projected queries `qp` [B*nq, inner] over projected keys/values [B*nk, inner];
     /// a tensor with only nk (or nq) rows is shared by every prompt of the batch.
     func attend(qp: Tensor, kp: Tensor, vp: Tensor, batch: Int, nq: Int, nk: Int) -> Tensor {
+        outProj(Profile.measure("attention") { attendCore(qp: qp, kp: kp, vp: vp, batch: batch, nq: nq, nk: nk) })
+    }
+
+    func attendCore(qp: Tensor, kp: Tensor, vp: Tensor, batch: Int, nq: Int, nk: Int) -> Tensor {
         let inner = internalDim, d = inner / heads
         let qShared = qp.rows == nq && batch > 1, kShared = kp.rows == nk && batch > 1, vShared = vp.rows == nk && batch > 1
         var out = Tensor(uninitialized: [batch * nq, inner])
@@ -28,7 +32,7 @@ struct SAMAttention {
                 // Split big query sets into blocks so both threads have work even for one prompt.
                 let block = 256, qBlocks = (nq + block - 1) / block
                 Parallel.chunks(batch * heads * qBlocks, minChunk: 1) { r in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nk)
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: AttentionKernel.scratchCount(nq: block, nk: nk, d: d))
                     defer { scratch.deallocate() }
                     for job in r {
                         let b = job / (heads * qBlocks), h = (job / qBlocks) % heads, qb = job % qBlocks
@@ -43,7 +47,7 @@ struct SAMAttention {
                 }
             }
         } } }
-        return outProj(out)
+        return out
     }
 
     func callAsFunction(q: Tensor, k: Tensor, v: Tensor, batch: Int, nq: Int, nk: Int) -> Tensor {

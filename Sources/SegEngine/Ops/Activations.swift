@@ -6,21 +6,46 @@ import Glibc
 public enum Activations {
     /// Exact GELU, x * Phi(x), in place.
     public static func gelu(_ x: inout [Float]) {
+        Profile.measure("gelu") { geluInPlace(&x) }
+    }
+
+    static func geluInPlace(_ x: inout [Float]) {
         x.withUnsafeMutableBufferPointer { p in
-            Parallel.chunks(p.count) { r in
-                for i in r { p[i] = geluScalar(p[i]) }
+            let base = p.baseAddress!
+            Parallel.chunks(p.count, minChunk: 1 << 15) { r in
+                // A plain loop of polynomial arithmetic: the compiler vectorises it.
+                for i in r { base[i] = geluScalar(base[i]) }
             }
         }
+    }
+
+    /// erf by Eigen's rational approximation (generic_fast_erf_float): exact to a few ulp in
+    /// single precision, polynomials only, so loops over it vectorise.
+    @inline(__always) static func erfApprox(_ a: Float) -> Float {
+        let x = min(max(a, -4), 4)
+        let x2 = x * x
+        var p: Float = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
+        p = x2 * p + -2.10102402082508e-06
+        p = x2 * p + -5.69250639462346e-05
+        p = x2 * p + -7.34990630326855e-04
+        p = x2 * p + -2.95459980854025e-03
+        p = x2 * p + -1.60960333262415e-02
+        p = x * p
+        var q: Float = x2 * -1.45660718464996e-05 + -2.13374055278905e-04
+        q = x2 * q + -1.68282697438203e-03
+        q = x2 * q + -7.37332916720468e-03
+        q = x2 * q + -1.42647390514189e-02
+        return p / q
+    }
+
+    @inline(__always) static func geluScalar(_ x: Float) -> Float {
+        0.5 * x * (1 + erfApprox(x * 0.70710678118654752))
     }
 
     /// The reference: 0.5 x (1 + erf(x / sqrt 2)) in Double.
     public static func geluReference(_ x: Float) -> Float {
         let d = Double(x)
         return Float(0.5 * d * (1 + erf(d / 2.0.squareRoot())))
-    }
-
-    @inline(__always) static func geluScalar(_ x: Float) -> Float {
-        0.5 * x * (1 + erff(x * 0.70710678118654752))
     }
 
     public static func relu(_ x: inout [Float]) {

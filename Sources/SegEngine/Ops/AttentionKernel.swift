@@ -1,38 +1,142 @@
 // Scaled dot-product attention for one head over small token sets, with an optional additive
 // bias matrix. Used by TinyViT's window attention and SAM's two-way transformer.
+// Vectorised over keys (scores against a transposed copy of K) and over the head dimension
+// (the weighted sum of V rows).
 #if canImport(Glibc)
 import Glibc
 #endif
 
 public enum AttentionKernel {
+    /// Floats of scratch space `run` needs for `nq` queries.
+    public static func scratchCount(nq: Int, nk: Int, d: Int) -> Int { (nk + 16) * (d + nq + 1) }
+
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+
     /// out[i] = sum_j softmax_j(scale * q[i].k[j] + bias[i, j]) v[j], for i < nq, j < nk.
-    /// Rows of q, k, v and out are `d` floats apart from their bases by the given strides.
+    /// Rows of q, k, v and out are `d` floats, `*Stride` floats apart. `scratch` holds
+    /// `scratchCount(nq:nk:d:)` floats.
     public static func run(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
                            v: UnsafePointer<Float>, vStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
                            nq: Int, nk: Int, d: Int, scale: Float, bias: UnsafePointer<Float>? = nil,
                            scratch: UnsafeMutablePointer<Float>) {
-        let s = scratch  // nk floats
+        let nkPad = (nk + 15) & ~15
+        let kt = scratch                  // [d][nkPad]: K transposed, zero-padded
+        let s = scratch + d * nkPad       // [nq][nkPad]: scores, then probabilities
+        for j in 0..<nk { for t in 0..<d { kt[t * nkPad + j] = k[j * kStride + t] } }
+        for t in 0..<d { for j in nk..<nkPad { kt[t * nkPad + j] = 0 } }
+        scores(q: q, qStride: qStride, kt: kt, nkPad: nkPad, s: s, nq: nq, d: d, scale: scale)
+        // Softmax per row (bias added first); padded columns are ignored.
         for i in 0..<nq {
-            let qi = q + i * qStride
+            let row = s + i * nkPad
+            if let bias { for j in 0..<nk { row[j] += bias[i * nk + j] } }
             var m = -Float.infinity
-            for j in 0..<nk {
-                let kj = k + j * kStride
-                var dot: Float = 0
-                for t in 0..<d { dot += qi[t] * kj[t] }
-                var x = dot * scale
-                if let bias { x += bias[i * nk + j] }
-                s[j] = x
-                if x > m { m = x }
-            }
+            for j in 0..<nk where row[j] > m { m = row[j] }
             var sum: Float = 0
-            for j in 0..<nk { let e = expf(s[j] - m); s[j] = e; sum += e }
+            for j in 0..<nk { let e = expf(row[j] - m); row[j] = e; sum += e }
             let inv = 1 / sum
-            let oi = out + i * outStride
+            for j in 0..<nk { row[j] *= inv }
+        }
+        weightedSum(p: s, nkPad: nkPad, v: v, vStride: vStride, out: out, outStride: outStride, nq: nq, nk: nk, d: d)
+    }
+
+    /// s[i][j] = scale * q[i] . kt[:, j], in 4 x 16 tiles held in registers.
+    static func scores(q: UnsafePointer<Float>, qStride: Int, kt: UnsafePointer<Float>, nkPad: Int,
+                       s: UnsafeMutablePointer<Float>, nq: Int, d: Int, scale: Float) {
+        var i = 0
+        while i + 4 <= nq {
+            let q0 = q + i * qStride, q1 = q0 + qStride, q2 = q1 + qStride, q3 = q2 + qStride
+            var g = 0
+            while g < nkPad {
+                var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>()
+                var a2 = SIMD8<Float>(), b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>()
+                for t in 0..<d {
+                    let k0 = load8(kt + t * nkPad + g), k1 = load8(kt + t * nkPad + g + 8)
+                    let x0 = SIMD8(repeating: q0[t]), x1 = SIMD8(repeating: q1[t])
+                    let x2 = SIMD8(repeating: q2[t]), x3 = SIMD8(repeating: q3[t])
+                    a0 += x0 * k0; b0 += x0 * k1; a1 += x1 * k0; b1 += x1 * k1
+                    a2 += x2 * k0; b2 += x2 * k1; a3 += x3 * k0; b3 += x3 * k1
+                }
+                let r = s + i * nkPad + g
+                store8(a0 * scale, r); store8(b0 * scale, r + 8)
+                store8(a1 * scale, r + nkPad); store8(b1 * scale, r + nkPad + 8)
+                store8(a2 * scale, r + 2 * nkPad); store8(b2 * scale, r + 2 * nkPad + 8)
+                store8(a3 * scale, r + 3 * nkPad); store8(b3 * scale, r + 3 * nkPad + 8)
+                g += 16
+            }
+            i += 4
+        }
+        while i < nq {
+            let qi = q + i * qStride
+            var g = 0
+            while g < nkPad {
+                var a = SIMD8<Float>(), b = SIMD8<Float>()
+                for t in 0..<d {
+                    let x = SIMD8(repeating: qi[t])
+                    a += x * load8(kt + t * nkPad + g); b += x * load8(kt + t * nkPad + g + 8)
+                }
+                store8(a * scale, s + i * nkPad + g); store8(b * scale, s + i * nkPad + g + 8)
+                g += 16
+            }
+            i += 1
+        }
+    }
+
+    /// out[i] = sum_j p[i][j] v[j], several rows at once so that eight accumulators stay busy.
+    static func weightedSum(p: UnsafePointer<Float>, nkPad: Int, v: UnsafePointer<Float>, vStride: Int,
+                            out: UnsafeMutablePointer<Float>, outStride: Int, nq: Int, nk: Int, d: Int) {
+        var i = 0
+        if d == 32 {
+            while i + 2 <= nq {
+                let p0 = p + i * nkPad, p1 = p0 + nkPad
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+                for j in 0..<nk {
+                    let vj = v + j * vStride
+                    let v0 = load8(vj), v1 = load8(vj + 8), v2 = load8(vj + 16), v3 = load8(vj + 24)
+                    let x = SIMD8(repeating: p0[j]), y = SIMD8(repeating: p1[j])
+                    a0 += x * v0; a1 += x * v1; a2 += x * v2; a3 += x * v3
+                    c0 += y * v0; c1 += y * v1; c2 += y * v2; c3 += y * v3
+                }
+                let o0 = out + i * outStride, o1 = o0 + outStride
+                store8(a0, o0); store8(a1, o0 + 8); store8(a2, o0 + 16); store8(a3, o0 + 24)
+                store8(c0, o1); store8(c1, o1 + 8); store8(c2, o1 + 16); store8(c3, o1 + 24)
+                i += 2
+            }
+        } else if d == 16 {
+            while i + 4 <= nq {
+                let p0 = p + i * nkPad, p1 = p0 + nkPad, p2 = p1 + nkPad, p3 = p2 + nkPad
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b0 = SIMD8<Float>(), b1 = SIMD8<Float>()
+                var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), e0 = SIMD8<Float>(), e1 = SIMD8<Float>()
+                for j in 0..<nk {
+                    let vj = v + j * vStride
+                    let v0 = load8(vj), v1 = load8(vj + 8)
+                    let w = SIMD8(repeating: p0[j]), x = SIMD8(repeating: p1[j])
+                    let y = SIMD8(repeating: p2[j]), z = SIMD8(repeating: p3[j])
+                    a0 += w * v0; a1 += w * v1; b0 += x * v0; b1 += x * v1
+                    c0 += y * v0; c1 += y * v1; e0 += z * v0; e1 += z * v1
+                }
+                let o = out + i * outStride
+                store8(a0, o); store8(a1, o + 8)
+                store8(b0, o + outStride); store8(b1, o + outStride + 8)
+                store8(c0, o + 2 * outStride); store8(c1, o + 2 * outStride + 8)
+                store8(e0, o + 3 * outStride); store8(e1, o + 3 * outStride + 8)
+                i += 4
+            }
+        }
+        // Remaining rows, and head sizes without a tuned path.
+        while i < nq {
+            let pi = p + i * nkPad, oi = out + i * outStride
             for t in 0..<d { oi[t] = 0 }
             for j in 0..<nk {
-                let p = s[j] * inv, vj = v + j * vStride
-                for t in 0..<d { oi[t] += p * vj[t] }
+                let w = pi[j], vj = v + j * vStride
+                for t in 0..<d { oi[t] += w * vj[t] }
             }
+            i += 1
         }
     }
 

@@ -22,7 +22,9 @@ public struct DepthwiseConv3x3: Sendable {
 
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { ((h - 1) / stride + 1, (w - 1) / stride + 1) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { Profile.measure("dwconv") { apply(x) } }
+
+    func apply(_ x: Tensor) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(c == channels, "depthwise conv over \(channels) channels applied to \(x.shape)")
         let (ho, wo) = outputSize(h, w)

@@ -2,6 +2,7 @@
 // OpenBLAS on this machine's shapes (docs/DECISIONS.md); the choice sits behind `Gemm.backend`.
 import CDnnl
 import COpenBLAS
+import Dispatch
 
 /// Which BLAS runs float matrix products.
 public enum GemmBackend: String, Sendable, CaseIterable {
@@ -12,11 +13,11 @@ public enum Gemm {
     /// The backend used by `sgemm` (dnnl unless changed, e.g. by tests comparing backends).
     nonisolated(unsafe) public static var backend: GemmBackend = .dnnl
 
-    /// Sets the number of threads both BLAS libraries use.
+    /// The BLAS libraries run single-threaded; `sgemm` splits work across the engine's own
+    /// workers instead, so only one thread pool exists (no OpenMP threads spinning against ours).
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(n))
-        setenv("OMP_NUM_THREADS", String(n), 1)
-        omp_set_num_threads(Int32(n))
+        openblas_set_num_threads(1)
+        omp_set_num_threads(1)
     }
 
     /// C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, all row-major.
@@ -25,6 +26,39 @@ public enum Gemm {
                              b: UnsafePointer<Float>, ldb: Int, transB: Bool,
                              c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
         if m == 0 || n == 0 { return }
+        let threads = Parallel.threads
+        let flops = Double(m) * Double(n) * Double(k)
+        if threads > 1 && flops > 2e6 && m >= 32 * threads {
+            // Rows split across workers.
+            let step = (m + threads - 1) / threads
+            DispatchQueue.concurrentPerform(iterations: threads) { p in
+                let r0 = p * step, rows = min(step, m - r0)
+                guard rows > 0 else { return }
+                omp_set_num_threads(1)
+                single(m: rows, n: n, k: k, a: a + (transA ? r0 : r0 * lda), lda: lda, transA: transA, b: b, ldb: ldb,
+                       transB: transB, c: c + r0 * ldc, ldc: ldc, alpha: alpha, beta: beta)
+            }
+        } else if threads > 1 && flops > 2e6 && n >= 32 * threads {
+            // Columns split across workers.
+            let step = ((n + threads - 1) / threads + 7) & ~7
+            DispatchQueue.concurrentPerform(iterations: threads) { p in
+                let c0 = p * step, cols = min(step, n - c0)
+                guard cols > 0 else { return }
+                omp_set_num_threads(1)
+                single(m: m, n: cols, k: k, a: a, lda: lda, transA: transA, b: b + (transB ? c0 * ldb : c0), ldb: ldb,
+                       transB: transB, c: c + c0, ldc: ldc, alpha: alpha, beta: beta)
+            }
+        } else {
+            omp_set_num_threads(1)
+            single(m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB,
+                   c: c, ldc: ldc, alpha: alpha, beta: beta)
+        }
+    }
+
+    /// One single-threaded call of the chosen backend.
+    static func single(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool,
+                       b: UnsafePointer<Float>, ldb: Int, transB: Bool,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         switch backend {
         case .dnnl:
             _ = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha,

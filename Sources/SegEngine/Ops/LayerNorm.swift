@@ -18,6 +18,10 @@ public struct LayerNorm: Sendable {
 
     /// Normalises each row of `x` ([N, C]) in place.
     public func apply(_ x: inout Tensor) {
+        Profile.measure("layernorm") { normalise(&x) }
+    }
+
+    func normalise(_ x: inout Tensor) {
         let c = features
         precondition(x.lastDim == c, "LayerNorm over \(c) features applied to shape \(x.shape)")
         let rows = x.rows

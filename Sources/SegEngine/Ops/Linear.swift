@@ -17,6 +17,10 @@ public struct Linear: Sendable {
 
     /// Applies the layer to the rows of `x` ([..., in] -> [..., out]).
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        Profile.measure("matmul") { apply(x) }
+    }
+
+    func apply(_ x: Tensor) -> Tensor {
         precondition(x.lastDim == inFeatures, "Linear \(inFeatures)->\(outFeatures) applied to shape \(x.shape)")
         let rows = x.rows
         var y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])

@@ -1,0 +1,25 @@
+// Time spent per kind of operation, for `medseg bench --profile`. Off unless enabled.
+import Dispatch
+
+public enum Profile {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) static var totals: [String: (ns: UInt64, calls: Int)] = [:]
+
+    @inline(__always)
+    public static func measure<T>(_ kind: String, _ body: () -> T) -> T {
+        guard enabled else { return body() }
+        let t = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        let dt = DispatchTime.now().uptimeNanoseconds - t
+        let old = totals[kind] ?? (0, 0)
+        totals[kind] = (old.ns + dt, old.calls + 1)
+        return r
+    }
+
+    public static func reset() { totals = [:] }
+
+    /// (kind, milliseconds, calls), largest first.
+    public static func report() -> [(kind: String, ms: Double, calls: Int)] {
+        totals.map { ($0.key, Double($0.value.ns) / 1e6, $0.value.calls) }.sorted { $0.ms > $1.ms }
+    }
+}
