@@ -1,0 +1,93 @@
+// `medseg bench`: median latency of the encoder (one 256x256 image) and of the decoder for 1 and
+// 16 boxes, on fixed pseudo-random inputs, for comparison with ../shared/bench/peers.sh.
+import Foundation
+import SegEngine
+
+enum BenchCommand {
+    static let spec = CommandSpec(
+        name: "bench",
+        summary: "measure encoder and decoder latency (median of --runs)",
+        usage: "[--precision fp32] [--threads N] [--runs N] [--model PATH] [--json]",
+        options: [
+            OptionSpec(name: "--precision", value: "P", help: "fp32 (int8 comes with the int8 engine)"),
+            OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
+            OptionSpec(name: "--runs", value: "N", help: "timed runs per measurement, after 2 warm-ups (default 10)"),
+            OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--profile", help: "also show where the encoder's time goes, per kind of operation"),
+            OptionSpec(name: "--json", help: "print one JSON object: encoder_ms, decoder_1box_ms, decoder_16box_ms, threads, precision"),
+        ])
+
+    static let command = Subcommand(spec: spec) { args in
+        let precision = args.value("--precision") ?? "fp32"
+        guard precision == "fp32" else { throw CLIError("--precision \(precision) is not available yet; use fp32") }
+        let threads = try args.int("--threads", default: 2, range: 1...256)
+        let runs = try args.int("--runs", default: 10, range: 1...10000)
+        Engine.configure(threads: threads)
+        let t0 = Date()
+        let model = try LiteMedSAM(checkpointPath: try DataHome.model(args.value("--model")))
+        let loadMs = Date().timeIntervalSince(t0) * 1000
+        var rng = SplitMix(seed: 0)
+        let image = Tensor(shape: [256, 256, 3], data: (0..<(256 * 256 * 3)).map { _ in rng.unit() })
+        let embedding = Tensor(shape: [64, 64, 256], data: (0..<(64 * 64 * 256)).map { _ in rng.normal() })
+        let box: [Float] = [50, 60, 180, 200]
+        let ctx = model.maskDecoder.context(for: embedding)
+        let enc = median(runs) { _ = model.embed(image) }
+        let d1 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box]) }
+        let d16 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: Array(repeating: box, count: 16)) }
+        _ = ctx
+        if args.has("--profile") {
+            Profile.enabled = true
+            Profile.reset()
+            for _ in 0..<runs { _ = model.embed(image) }
+            Profile.enabled = false
+            let total = Profile.report().reduce(0) { $0 + $1.ms }
+            Stderr.write("encoder profile (per run, \(runs) runs):\n")
+            for r in Profile.report() {
+                Stderr.write("  " + r.kind.padding(toLength: 12, withPad: " ", startingAt: 0)
+                             + r2(r.ms / Double(runs)).leftPad(9) + " ms  " + String(format: "%5.1f%%", r.ms / total * 100) + "\n")
+            }
+            Stderr.write("  " + "other".padding(toLength: 12, withPad: " ", startingAt: 0) + r2(enc - total / Double(runs)).leftPad(9) + " ms\n")
+        }
+        if args.has("--json") {
+            print("{\"encoder_ms\": \(r2(enc)), \"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs))}")
+        } else {
+            print("precision \(precision), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) (model loaded in \(r2(loadMs)) ms)")
+            print("  encoder (256x256)   \(r2(enc)) ms")
+            print("  decoder, 1 box      \(r2(d1)) ms")
+            print("  decoder, 16 boxes   \(r2(d16)) ms")
+        }
+        return 0
+    }
+
+    static func median(_ runs: Int, _ body: () -> Void) -> Double {
+        body(); body()
+        var ts: [Double] = []
+        for _ in 0..<runs {
+            let t = DispatchTime.now().uptimeNanoseconds
+            body()
+            ts.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+        }
+        ts.sort()
+        return runs % 2 == 1 ? ts[runs / 2] : (ts[runs / 2 - 1] + ts[runs / 2]) / 2
+    }
+
+    static func r2(_ v: Double) -> String { String(format: "%.2f", v) }
+}
+
+/// A small deterministic generator for benchmark inputs.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    mutating func normal() -> Float {
+        let u = max(unit(), 1e-7), v = unit()
+        return (-2 * logf(u)).squareRoot() * cosf(2 * .pi * v)
+    }
+}
