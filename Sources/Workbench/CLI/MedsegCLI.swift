@@ -14,7 +14,7 @@ struct Subcommand {
 enum MedsegCLI {
     static let version = "0.1.0"
 
-    static var commands: [Subcommand] { [InfoCommand.command, EvalCommand.command, BenchCommand.command] }
+    static var commands: [Subcommand] { [InfoCommand.command, SegmentCommand.command, EvalCommand.command, BenchCommand.command] }
 
     static var topHelp: String {
         var s = """
@@ -68,4 +68,6 @@ enum MedsegCLI {
 enum Stderr {
     static func write(_ s: String) { fputs(s, stderr) }
     static func warn(_ s: String) { fputs("medseg: warning: \(s)\n", stderr) }
+    /// True when stderr is a terminal (progress lines that redraw themselves go only there).
+    static var isTerminal: Bool { isatty(2) != 0 }
 }

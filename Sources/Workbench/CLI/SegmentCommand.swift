@@ -1,0 +1,165 @@
+// `medseg segment INPUT... --output-dir DIR`: challenge npz cases in, `segs` npz out.
+import Foundation
+import SegEngine
+import Volumes
+
+enum SegmentCommand {
+    static let spec = CommandSpec(
+        name: "segment",
+        summary: "segment challenge npz cases (imgs + boxes) headless, writing segs npz files",
+        usage: "INPUT... --output-dir DIR [--model PATH] [--precision fp32] [--threads N] [--3d propagate|per-slice] [--max-batch N] [--cache-mb N]",
+        options: [
+            OptionSpec(name: "--output-dir", short: "-o", value: "DIR", help: "where DIR/<case>.npz files go (created if missing)"),
+            OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--precision", value: "P", help: "fp32 (int8 comes with the int8 engine)"),
+            OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
+            OptionSpec(name: "--3d", value: "S", help: "propagate (default; the official protocol) or per-slice (QMedSAM)"),
+            OptionSpec(name: "--max-batch", value: "N", help: "most boxes decoded at once (default 16)"),
+            OptionSpec(name: "--cache-mb", value: "N", help: "slice-embedding cache budget in MiB (default 512)"),
+        ],
+        details: """
+        INPUT is a challenge npz (imgs (H,W,3) or (H,W) for 2D, (D,H,W) for 3D; boxes (N,4) or
+        (N,6)) or a directory of them. Output `segs` has the shape of `imgs` without channels,
+        label i for box i (later boxes over earlier ones), uint8 (uint16 above 255 boxes).
+        Boxes are clipped to the image; inverted ones are reordered; empty ones are reported.
+        """)
+
+    static let command = Subcommand(spec: spec) { args in
+        guard let outDir = args.value("--output-dir") else { throw CLIError("segment needs --output-dir DIR (see 'medseg segment --help')") }
+        guard !args.positionals.isEmpty else { throw CLIError("segment needs at least one INPUT npz file or directory") }
+        let precision = args.value("--precision") ?? "fp32"
+        guard precision == "fp32" else { throw CLIError("--precision \(precision) is not available yet; use fp32") }
+        let strategyName = args.value("--3d") ?? "propagate"
+        guard let strategy = Strategy3D(rawValue: strategyName) else {
+            throw CLIError("--3d takes propagate or per-slice, not '\(strategyName)'")
+        }
+        let threads = try args.int("--threads", default: 2, range: 1...256)
+        let maxBatch = try args.int("--max-batch", default: 16, range: 1...4096)
+        let cacheMB = try args.int("--cache-mb", default: 512, range: 16...1 << 20)
+        let inputs = try collectInputs(args.positionals)
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        Engine.configure(threads: threads)
+        let model = try LiteMedSAM(checkpointPath: try DataHome.model(args.value("--model")))
+        let segmenter = Segmenter(model: model, cacheBytes: cacheMB << 20, maxBatch: maxBatch)
+        var failures = 0, totalSeconds = 0.0, totalSlices = 0
+        for path in inputs {
+            let name = (path as NSString).lastPathComponent
+            let t0 = Date()
+            do {
+                let before = segmenter.slicesEncoded
+                segmenter.cache.removeAll()
+                let segs = try segmentCase(path: path, segmenter: segmenter, strategy: strategy) { done, total in
+                    if Stderr.isTerminal { Stderr.write("\r\(name): \(done)/\(total) slices") }
+                }
+                let out = (outDir as NSString).appendingPathComponent(name)
+                try Npz.write([(name: "segs", array: segs)], to: out)
+                let dt = Date().timeIntervalSince(t0), n = segmenter.slicesEncoded - before
+                totalSeconds += dt
+                totalSlices += n
+                if Stderr.isTerminal { Stderr.write("\r\u{1B}[K") }
+                print("\(name)  \(String(format: "%.2f", dt)) s  \(n) slice\(n == 1 ? "" : "s") encoded  -> \(out)")
+            } catch {
+                failures += 1
+                if Stderr.isTerminal { Stderr.write("\r\u{1B}[K") }
+                Stderr.write("medseg: error: \(error)\n")
+            }
+        }
+        print("\(inputs.count - failures) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") segmented in \(String(format: "%.2f", totalSeconds)) s (\(totalSlices) slices encoded)")
+        return failures == 0 ? 0 : 1
+    }
+
+    static func collectInputs(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory") }
+            if isDir.boolValue {
+                let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.lowercased().hasSuffix(".npz") }.sorted()
+                if files.isEmpty { Stderr.warn("\(p) holds no .npz files") }
+                out += files.map { (p as NSString).appendingPathComponent($0) }
+            } else {
+                out.append(p)
+            }
+        }
+        guard !out.isEmpty else { throw CLIError("no input cases") }
+        return out
+    }
+
+    /// Segments one challenge case; returns the `segs` array.
+    static func segmentCase(path: String, segmenter: Segmenter, strategy: Strategy3D,
+                            progress: @escaping (Int, Int) -> Void) throws -> NDArray {
+        let arrays = try Npz.read(path: path, only: ["imgs", "boxes"])
+        guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
+            throw VolumeError("no `imgs` array; not a challenge case", path: path)
+        }
+        guard let boxArray = arrays.first(where: { $0.name == "boxes" })?.array else {
+            throw VolumeError("no `boxes` array: nothing to segment", path: path)
+        }
+        let pixels = try uint8Pixels(imgs, path: path)
+        let parsed = try Boxes.parse(boxArray)
+        let name = (path as NSString).lastPathComponent
+        let is3D = imgs.shape.count == 3 && !(imgs.shape[2] == 3 && !name.hasPrefix("3D"))
+        if is3D {
+            let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
+            var boxes: [StackBox] = []
+            for (i, b) in parsed.enumerated() {
+                guard case .stack(let s) = b else { throw VolumeError("3D case with a 4-value box (box \(i + 1)); expected 6 values", path: path) }
+                guard let clipped = clip(s.xy, height: h, width: w, what: "box \(i + 1)", path: path) else { boxes.append(StackBox(box: [0, 0, 0, 0], z0: 1, z1: 0)); continue }
+                var z0 = min(s.z0, s.z1), z1 = max(s.z0, s.z1)
+                if z0 < 0 || z1 >= d { Stderr.warn("\(name): box \(i + 1) slices \(s.z0)...\(s.z1) clipped to 0...\(d - 1)") }
+                z0 = max(0, z0); z1 = min(d - 1, z1)
+                if z0 > z1 { Stderr.warn("\(name): box \(i + 1) lies outside the volume's slices; skipped") }
+                boxes.append(StackBox(box: clipped, z0: z0, z1: z1))
+            }
+            let labels = segmenter.segment3D(depth: d, height: h, width: w, slice: { z in
+                ImageU8(height: h, width: w, channels: 1, pixels: Array(pixels[(z * h * w)..<((z + 1) * h * w)]))
+            }, boxes: boxes, strategy: strategy, progress: progress)
+            return segsArray(labels, shape: [d, h, w], boxes: boxes.count)
+        }
+        let (h, w) = (imgs.shape[0], imgs.shape[1])
+        let c = imgs.shape.count == 3 ? imgs.shape[2] : 1
+        guard c == 1 || c == 3 else { throw VolumeError("`imgs` has \(c) channels; expected 1 or 3", path: path) }
+        let image = ImageU8(height: h, width: w, channels: c, pixels: pixels)
+        var boxes: [PixelBox] = [], keep: [Int] = []
+        for (i, b) in parsed.enumerated() {
+            let xy: Box2D
+            switch b { case .flat(let f): xy = f; case .stack(let s): xy = s.xy }
+            if let clipped = clip(xy, height: h, width: w, what: "box \(i + 1)", path: path) { boxes.append(clipped); keep.append(i) }
+        }
+        var labels = [UInt16](repeating: 0, count: h * w)
+        for (n, m) in segmenter.segment(image, boxes: boxes).enumerated() {
+            for p in 0..<(h * w) where m[p] != 0 { labels[p] = UInt16(keep[n] + 1) }
+        }
+        progress(1, 1)
+        return segsArray(labels, shape: [h, w], boxes: parsed.count)
+    }
+
+    static func segsArray(_ labels: [UInt16], shape: [Int], boxes: Int) -> NDArray {
+        boxes > 255 ? NDArray(shape: shape, values: labels) : NDArray(shape: shape, values: labels.map { UInt8(truncatingIfNeeded: $0) })
+    }
+
+    /// Box clipped to the image, corners ordered; nil (with a warning) when nothing is left.
+    static func clip(_ b: Box2D, height h: Int, width w: Int, what: String, path: String) -> PixelBox? {
+        let (x0, y0, x1, y1) = (min(b.x0, b.x1), min(b.y0, b.y1), max(b.x0, b.x1), max(b.y0, b.y1))
+        let name = (path as NSString).lastPathComponent
+        if b.x0 > b.x1 || b.y0 > b.y1 { Stderr.warn("\(name): \(what) has inverted corners; reordered") }
+        if x0 < 0 || y0 < 0 || x1 > Double(w) || y1 > Double(h) {
+            Stderr.warn("\(name): \(what) [\(fmt(b.x0)), \(fmt(b.y0)), \(fmt(b.x1)), \(fmt(b.y1))] reaches outside the \(w)x\(h) image; clipped")
+        }
+        guard x0 < Double(w), y0 < Double(h), x1 > 0, y1 > 0 else {
+            Stderr.warn("\(name): \(what) lies outside the image; skipped")
+            return nil
+        }
+        return [max(0, x0), max(0, y0), min(Double(w), x1), min(Double(h), y1)]
+    }
+
+    /// The uint8 pixels the model expects; other dtypes are windowed by MedSAM's percentile rule.
+    static func uint8Pixels(_ imgs: NDArray, path: String) throws -> [UInt8] {
+        guard imgs.shape.count == 2 || imgs.shape.count == 3, imgs.shape.allSatisfy({ $0 > 0 }) else {
+            throw VolumeError("`imgs` has shape \(imgs.shape); expected (H,W), (H,W,3) or (D,H,W)", path: path)
+        }
+        if let u8 = imgs.values(as: UInt8.self) { return u8 }
+        Stderr.warn("\((path as NSString).lastPathComponent): `imgs` is \(imgs.dtype.numpyName), not uint8; windowed to 0-255 (0.5-99.5 percentiles)")
+        return Windowing.applyPercentile(imgs.floats())
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+import Volumes
+@testable import Workbench
+
+/// `medseg segment` on small challenge cases, as a user runs it.
+final class SegmentCLITests: XCTestCase {
+    func modelInstalled() throws {
+        let env = ProcessInfo.processInfo.environment
+        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
+        guard FileManager.default.fileExists(atPath: home + "/models/lite_medsam.pth") else {
+            throw XCTSkip("model not installed; run scripts/setup.sh")
+        }
+    }
+
+    func testTwoDCaseWithBadBoxesIsSegmentedAndReported() throws {
+        try modelInstalled()
+        let dir = try temporaryDirectory(self)
+        // A bright disc on a dark background: a box around it must give a disc-like mask.
+        var img = [UInt8](repeating: 20, count: 96 * 128 * 3)
+        for y in 0..<96 { for x in 0..<128 where (x - 40) * (x - 40) + (y - 50) * (y - 50) < 400 {
+            for c in 0..<3 { img[(y * 128 + x) * 3 + c] = 220 }
+        } }
+        let boxes: [Double] = [18, 28, 62, 72,    // the disc
+                               62, 72, 18, 28,    // the same, inverted
+                               200, 10, 300, 50,  // outside the image
+                               -10, -10, 20, 20]  // partly outside
+        let input = dir.appendingPathComponent("2DBox_disc.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [96, 128, 3], values: img)),
+                       (name: "boxes", array: NDArray(shape: [4, 4], values: boxes))], to: input)
+        let out = dir.appendingPathComponent("out").path
+        let r = try CLI.run(["segment", input, "--output-dir", out, "--max-batch", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("box 2 has inverted corners; reordered"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("box 3 lies outside the image; skipped"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("box 4 [-10, -10, 20, 20] reaches outside the 128x96 image; clipped"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("1 of 1 case segmented"), r.stdout)
+        let segs = try Npz.read(path: out + "/2DBox_disc.npz")
+        XCTAssertEqual(segs.map(\.name), ["segs"])
+        XCTAssertEqual(segs[0].array.shape, [96, 128])
+        XCTAssertEqual(segs[0].array.dtype, .uint8)
+        let labels = try XCTUnwrap(segs[0].array.values(as: UInt8.self))
+        XCTAssertFalse(labels.contains(3))
+        // Box 2 (same box as 1) overwrote box 1; the disc is found.
+        var inter = 0, disc = 0, mask = 0
+        for y in 0..<96 { for x in 0..<128 {
+            let inDisc = (x - 40) * (x - 40) + (y - 50) * (y - 50) < 400, inMask = labels[y * 128 + x] == 2
+            if inDisc { disc += 1 }; if inMask { mask += 1 }; if inDisc && inMask { inter += 1 }
+        } }
+        XCTAssertGreaterThan(2 * Double(inter) / Double(disc + mask), 0.9)
+    }
+
+    func testMissingKeysAndBadArgumentsFailClearly() throws {
+        let dir = try temporaryDirectory(self)
+        let noBoxes = dir.appendingPathComponent("2DBox_x.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16)))], to: noBoxes)
+        let r = try CLI.run(["segment", noBoxes, "-o", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("2DBox_x.npz: no `boxes` array: nothing to segment"), r.stderr)
+        let s = try CLI.run(["segment", noBoxes, "-o", dir.path, "--3d", "sideways"])
+        XCTAssertEqual(s.status, 2)
+        XCTAssertTrue(s.stderr.contains("--3d takes propagate or per-slice, not 'sideways'"), s.stderr)
+        let m = try CLI.run(["segment", noBoxes, "-o", dir.path, "--model", "/nonexistent.pth"])
+        XCTAssertEqual(m.status, 2)
+        XCTAssertTrue(m.stderr.contains("/nonexistent.pth: no such model file"), m.stderr)
+    }
+
+    func testMoreThan255ObjectsAreWrittenAsUInt16() {
+        let a = SegmentCommand.segsArray([0, 300, 2], shape: [3], boxes: 300)
+        XCTAssertEqual(a.dtype, .uint16)
+        XCTAssertEqual(a.values(as: UInt16.self), [0, 300, 2])
+        XCTAssertEqual(SegmentCommand.segsArray([0, 1, 2], shape: [3], boxes: 2).dtype, .uint8)
+    }
+}
