@@ -75,6 +75,18 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(s[5], 0, accuracy: 1e-7)
     }
 
+    func testFastExpAgreesWithExpfOnTheSoftmaxRange() {
+        var worst: Double = 0
+        for i in 0...200_000 {
+            let x = -Float(i) * 87 / 200_000
+            let want = Double(expf(x))
+            worst = max(worst, abs(Double(Activations.expNonPositive(x)) - want) / want)
+        }
+        XCTAssertLessThan(worst, 1e-5)
+        XCTAssertEqual(Activations.expNonPositive(0), 1, accuracy: 1e-7)
+        XCTAssertGreaterThan(Activations.expNonPositive(-1000), 0)
+    }
+
     func testDepthwiseConvStrideOneAndTwoMatchReference() {
         var r = TestRandom(4)
         for (h, w, stride) in [(9, 7, 1), (9, 7, 2), (8, 8, 2), (1, 1, 1)] {

@@ -36,8 +36,9 @@ public enum AttentionKernel {
             if let bias { for j in 0..<nk { row[j] += bias[i * nk + j] } }
             var m = -Float.infinity
             for j in 0..<nk where row[j] > m { m = row[j] }
+            for j in 0..<nk { row[j] = Activations.expNonPositive(row[j] - m) }
             var sum: Float = 0
-            for j in 0..<nk { let e = expf(row[j] - m); row[j] = e; sum += e }
+            for j in 0..<nk { sum += row[j] }
             let inv = 1 / sum
             for j in 0..<nk { row[j] *= inv }
         }
