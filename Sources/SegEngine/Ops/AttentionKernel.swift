@@ -19,30 +19,44 @@ public enum AttentionKernel {
 
     /// out[i] = sum_j softmax_j(scale * q[i].k[j] + bias[i, j]) v[j], for i < nq, j < nk.
     /// Rows of q, k, v and out are `d` floats, `*Stride` floats apart. `scratch` holds
-    /// `scratchCount(nq:nk:d:)` floats.
+    /// `scratchCount(nq:nk:d:)` floats. Large problems go to two single-threaded BLAS products
+    /// (this runs inside the engine's parallel loops); small ones stay in register tiles.
     public static func run(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
                            v: UnsafePointer<Float>, vStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
                            nq: Int, nk: Int, d: Int, scale: Float, bias: UnsafePointer<Float>? = nil,
                            scratch: UnsafeMutablePointer<Float>) {
+        let s = scratch  // [nq][nk] scores, then probabilities
+        if nq * nk * d >= 1 << 15 && Gemm.backend != .reference {
+            Gemm.single(m: nq, n: nk, k: d, a: q, lda: qStride, transA: false, b: k, ldb: kStride, transB: true,
+                        c: s, ldc: nk, alpha: scale, beta: 0)
+            softmaxRows(s, nq: nq, nk: nk, stride: nk, bias: bias)
+            Gemm.single(m: nq, n: d, k: nk, a: s, lda: nk, transA: false, b: v, ldb: vStride, transB: false,
+                        c: out, ldc: outStride, alpha: 1, beta: 0)
+            return
+        }
         let nkPad = (nk + 15) & ~15
         let kt = scratch                  // [d][nkPad]: K transposed, zero-padded
-        let s = scratch + d * nkPad       // [nq][nkPad]: scores, then probabilities
+        let p = scratch + d * nkPad       // [nq][nkPad]: scores, then probabilities
         for j in 0..<nk { for t in 0..<d { kt[t * nkPad + j] = k[j * kStride + t] } }
         for t in 0..<d { for j in nk..<nkPad { kt[t * nkPad + j] = 0 } }
-        scores(q: q, qStride: qStride, kt: kt, nkPad: nkPad, s: s, nq: nq, d: d, scale: scale)
-        // Softmax per row (bias added first); padded columns are ignored.
+        scores(q: q, qStride: qStride, kt: kt, nkPad: nkPad, s: p, nq: nq, d: d, scale: scale)
+        softmaxRows(p, nq: nq, nk: nk, stride: nkPad, bias: bias)
+        weightedSum(p: p, nkPad: nkPad, v: v, vStride: vStride, out: out, outStride: outStride, nq: nq, nk: nk, d: d)
+    }
+
+    /// Softmax of each row's first `nk` values (bias added first), in place.
+    static func softmaxRows(_ s: UnsafeMutablePointer<Float>, nq: Int, nk: Int, stride: Int, bias: UnsafePointer<Float>?) {
         for i in 0..<nq {
-            let row = s + i * nkPad
-            if let bias { for j in 0..<nk { row[j] += bias[i * nk + j] } }
+            let row = s + i * stride
+            if let bias { let b = bias + i * nk; for j in 0..<nk { row[j] += b[j] } }
             var m = -Float.infinity
-            for j in 0..<nk where row[j] > m { m = row[j] }
+            for j in 0..<nk { m = max(m, row[j]) }
             for j in 0..<nk { row[j] = Activations.expNonPositive(row[j] - m) }
             var sum: Float = 0
             for j in 0..<nk { sum += row[j] }
             let inv = 1 / sum
             for j in 0..<nk { row[j] *= inv }
         }
-        weightedSum(p: s, nkPad: nkPad, v: v, vStride: vStride, out: out, outStride: outStride, nq: nq, nk: nk, d: d)
     }
 
     /// s[i][j] = scale * q[i] . kt[:, j], in 4 x 16 tiles held in registers.
