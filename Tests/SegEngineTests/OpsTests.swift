@@ -53,6 +53,30 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    func testRowBlockedLinearWithResidualAndGeluMatchesReference() {
+        var r = TestRandom(12)
+        // 700 rows: several blocks per worker and a ragged last block.
+        let x = r.tensor([700, 40]), res = r.tensor([700, 24])
+        for bias in [r.array(24), nil] {
+            let l = Linear(weight: r.array(24 * 40), bias: bias, inFeatures: 40, outFeatures: 24)
+            let plain = l.reference(x)
+            XCTAssertLessThan(relativeError(l(x, epilogue: .none).data, plain.data), 1e-5)
+            let gelu = plain.data.map(Activations.geluReference)
+            XCTAssertLessThan(relativeError(l(x, epilogue: .gelu).data, gelu), 1e-5)
+            let withRes = zip(plain.data, res.data).map { Activations.geluReference($0 + $1) }
+            XCTAssertLessThan(relativeError(l(x, residual: res, epilogue: .gelu).data, withRes), 1e-5)
+        }
+        // The fused MLP (norm, fc1, GELU, fc2, residual) against its unfused composition.
+        let ln = LayerNorm(weight: r.array(40), bias: r.array(40), eps: 1e-5)
+        let fc1 = Linear(weight: r.array(160 * 40), bias: r.array(160), inFeatures: 40, outFeatures: 160)
+        let fc2 = Linear(weight: r.array(40 * 160), bias: r.array(40), inFeatures: 160, outFeatures: 40)
+        let mlp = TinyViTMlp(norm: ln, fc1: fc1, fc2: fc2)
+        var h = fc1.reference(ln.reference(x))
+        h.data = h.data.map(Activations.geluReference)
+        let want = zip(x.data, fc2.reference(h).data).map { $0 + $1 }
+        XCTAssertLessThan(relativeError(mlp.residual(x).data, want), 1e-5)
+    }
+
     func testLayerNormMatchesReference() {
         var r = TestRandom(3)
         var x = r.tensor([50, 64])

@@ -31,8 +31,27 @@ struct TinyViTAttention {
     /// x: [windows * N, C] (N = ws*ws tokens per window, windows laid out one after another).
     func callAsFunction(_ x: Tensor) -> Tensor {
         let n = windowSize * windowSize, c = x.lastDim, windows = x.rows / n
-        let t = qkv(norm(x))   // [windows*N, 3C]
+        let t = normThenQKV(x)   // [windows*N, 3C]
         return proj(Profile.measure("attention") { attend(t, windows: windows, n: n, c: c) })
+    }
+
+    /// qkv(norm(x)), one block of rows at a time.
+    func normThenQKV(_ x: Tensor) -> Tensor {
+        Profile.measure("matmul") {
+            let c = x.lastDim, o = qkv.outFeatures
+            var t = Tensor(uninitialized: [x.rows, o])
+            let br = RowBlocks.blockRows(widestRow: o)
+            x.data.withUnsafeBufferPointer { xp in
+                t.data.withUnsafeMutableBufferPointer { tp in
+                    let xb = xp.baseAddress!, tb = tp.baseAddress!
+                    RowBlocks.run(rows: x.rows, blockRows: br, scratchFloats: br * c) { r, s in
+                        norm.rows(xb + r.lowerBound * c, count: r.count, out: s)
+                        qkv.rows(s, count: r.count, out: tb + r.lowerBound * o, ldOut: o, epilogue: .none)
+                    }
+                }
+            }
+            return t
+        }
     }
 
     func attend(_ t: Tensor, windows: Int, n: Int, c: Int) -> Tensor {
@@ -67,6 +86,10 @@ struct TinyViTMlp {
     let fc1: Linear       // mlp.fc1  [4C, C]
     let fc2: Linear       // mlp.fc2  [C, 4C]
 
+    init(norm: LayerNorm, fc1: Linear, fc2: Linear) {
+        (self.norm, self.fc1, self.fc2) = (norm, fc1, fc2)
+    }
+
     init(_ s: WeightScope, dim: Int, hidden: Int) throws {
         norm = try s.layerNorm("norm", dim, eps: 1e-5)
         fc1 = try s.linear("fc1", in: dim, out: hidden)
@@ -74,9 +97,29 @@ struct TinyViTMlp {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = fc1(norm(x))
-        Activations.gelu(&h.data)
-        return fc2(h)
+        fc2(fc1(norm(x), epilogue: .gelu))
+    }
+
+    /// x + mlp(x), one block of rows at a time (norm, fc1, GELU, fc2 and the residual in cache).
+    func residual(_ x: Tensor) -> Tensor {
+        Profile.measure("matmul") {
+            let c = x.lastDim, hidden = fc1.outFeatures, rows = x.rows
+            precondition(c == norm.features, "Mlp over \(norm.features) features applied to shape \(x.shape)")
+            var y = Tensor(uninitialized: x.shape)
+            let br = RowBlocks.blockRows(widestRow: hidden)
+            x.data.withUnsafeBufferPointer { xp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    let xb = xp.baseAddress!, yb = yp.baseAddress!
+                    RowBlocks.run(rows: rows, blockRows: br, scratchFloats: br * (c + hidden)) { r, s in
+                        let xr = xb + r.lowerBound * c, n = r.count
+                        norm.rows(xr, count: n, out: s)
+                        fc1.rows(s, count: n, out: s + br * c, ldOut: hidden, epilogue: .gelu)
+                        fc2.rows(s + br * c, count: n, out: yb + r.lowerBound * c, ldOut: c, residual: xr, epilogue: .none)
+                    }
+                }
+            }
+            return y
+        }
     }
 }
 
@@ -115,10 +158,7 @@ struct TinyViTBlock {
                 }
             }
         }
-        y = localConv(y)
-        let m = mlp(y)
-        for i in y.data.indices { y.data[i] += m.data[i] }
-        return y
+        return mlp.residual(localConv(y))
     }
 
     /// For each run of in-image pixels of one window row: (offset in the [H,W,C] map,

@@ -24,9 +24,7 @@ struct PatchEmbed {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = seq0(x)
-        Activations.gelu(&h.data)
-        return seq2(h)
+        seq2(seq0(x, epilogue: .gelu))
     }
 }
 
@@ -44,14 +42,9 @@ struct MBConv {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(x)
+        var h = conv2(conv1(x, epilogue: .gelu))
         Activations.gelu(&h.data)
-        h = conv2(h)
-        Activations.gelu(&h.data)
-        var y = conv3(h)
-        for i in y.data.indices { y.data[i] += x.data[i] }
-        Activations.gelu(&y.data)
-        return y
+        return conv3(h, residual: x, epilogue: .gelu)
     }
 }
 
@@ -68,9 +61,7 @@ struct PatchMerging {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(x)
-        Activations.gelu(&h.data)
-        h = conv2(h)
+        var h = conv2(conv1(x, epilogue: .gelu))
         Activations.gelu(&h.data)
         return conv3(h)
     }

@@ -29,16 +29,8 @@ public struct LayerNorm: Sendable {
             bias.withUnsafeBufferPointer { b in
                 x.data.withUnsafeMutableBufferPointer { p in
                     Parallel.chunks(rows, minChunk: 64) { r in
-                        for row in r {
-                            let v = p.baseAddress! + row * c
-                            var mean: Float = 0
-                            for j in 0..<c { mean += v[j] }
-                            mean /= Float(c)
-                            var varsum: Float = 0
-                            for j in 0..<c { let d = v[j] - mean; varsum += d * d }
-                            let inv = 1 / (varsum / Float(c) + eps).squareRoot()
-                            for j in 0..<c { v[j] = (v[j] - mean) * inv * w[j] + b[j] }
-                        }
+                        let v = p.baseAddress! + r.lowerBound * c
+                        self.rows(v, count: r.count, out: v)
                     }
                 }
             }

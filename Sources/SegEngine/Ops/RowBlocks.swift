@@ -1,0 +1,131 @@
+// Row-blocked execution: each worker takes a contiguous share of a token matrix's rows and runs
+// a whole chain of row-wise work (norm, matrix product, bias, activation, next product, residual)
+// on blocks of a few dozen rows, so intermediate results stay in cache instead of making full
+// passes over memory between ops.
+import Dispatch
+
+public enum RowBlocks {
+    /// Calls `body(rows, scratch)` for blocks of at most `blockRows` rows covering 0..<rows.
+    /// Workers split the rows; each has its own `scratchFloats`-float scratch buffer.
+    public static func run(rows: Int, blockRows: Int, scratchFloats: Int,
+                           _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let workers = min(Parallel.threads, max(1, (rows + blockRows - 1) / blockRows))
+        let share = (rows + workers - 1) / workers
+        func work(_ p: Int) {
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+            defer { scratch.deallocate() }
+            var r = p * share
+            let end = min(rows, r + share)
+            while r < end {
+                let n = min(blockRows, end - r)
+                body(r..<(r + n), scratch)
+                r += n
+            }
+        }
+        if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers) { work($0) } }
+    }
+
+    /// Rows per block: about 1 MB of the widest intermediate row (cache-resident), and at least
+    /// 64 rows where possible so the BLAS's weight packing is amortised (measured: 32 KB blocks
+    /// and whole-share blocks were both slower; docs/DECISIONS.md).
+    public static func blockRows(widestRow: Int) -> Int {
+        max(64, min(512, (262_144 / max(widestRow, 1)) & ~7))
+    }
+}
+
+/// What to do with a linear layer's output block after the product (and bias).
+public enum Epilogue: Sendable {
+    case none
+    case gelu
+}
+
+extension Linear {
+    /// out[r] = epilogue(x[r] W^T + b) for `count` rows, single-threaded (called inside RowBlocks).
+    /// Rows of x are `inFeatures` apart; rows of out `ldOut` apart.
+    @inline(__always)
+    /// With `residual` (rows `ldOut` apart), out = epilogue(residual + x W^T + b).
+    func rows(_ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+              residual: UnsafePointer<Float>? = nil, epilogue: Epilogue) {
+        let o = outFeatures
+        if let residual {
+            for r in 0..<count { (out + r * ldOut).update(from: residual + r * ldOut, count: o) }
+            if let bias {
+                bias.withUnsafeBufferPointer { b in
+                    for r in 0..<count { let row = out + r * ldOut; for j in 0..<o { row[j] += b[j] } }
+                }
+            }
+        } else if let bias {
+            bias.withUnsafeBufferPointer { b in
+                for r in 0..<count { (out + r * ldOut).update(from: b.baseAddress!, count: o) }
+            }
+        }
+        weight.withUnsafeBufferPointer { w in
+            Gemm.single(m: count, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, transA: false,
+                        b: w.baseAddress!, ldb: inFeatures, transB: true, c: out, ldc: ldOut,
+                        alpha: 1, beta: bias == nil && residual == nil ? 0 : 1)
+        }
+        if case .gelu = epilogue {
+            for r in 0..<count {
+                let o = out + r * ldOut
+                for j in 0..<outFeatures { o[j] = Activations.geluScalar(o[j]) }
+            }
+        }
+    }
+
+    /// epilogue(x W^T + b), row-blocked across workers (bias and activation applied while in cache).
+    /// With `residual` (same shape as the output): epilogue(residual + x W^T + b).
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, epilogue: Epilogue) -> Tensor {
+        precondition(x.lastDim == inFeatures, "Linear \(inFeatures)->\(outFeatures) applied to shape \(x.shape)")
+        return Profile.measure("matmul") {
+            var y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+            let rows = x.rows, o = outFeatures
+            if let residual { precondition(residual.shape == y.shape, "residual \(residual.shape) vs output \(y.shape)") }
+            let res = residual ?? Tensor(zeros: [0])
+            x.data.withUnsafeBufferPointer { xp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    res.data.withUnsafeBufferPointer { rp in
+                        let xb = xp.baseAddress!, yb = yp.baseAddress!, rb = rp.baseAddress
+                        RowBlocks.run(rows: rows, blockRows: RowBlocks.blockRows(widestRow: o), scratchFloats: 0) { r, _ in
+                            self.rows(xb + r.lowerBound * inFeatures, count: r.count, out: yb + r.lowerBound * o, ldOut: o,
+                                      residual: residual == nil ? nil : rb! + r.lowerBound * o, epilogue: epilogue)
+                        }
+                    }
+                }
+            }
+            return y
+        }
+    }
+}
+
+extension LayerNorm {
+    /// Normalises `count` rows from `x` into `out` (both `features` floats per row), single-threaded.
+    @inline(__always)
+    func rows(_ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>) {
+        let c = features
+        weight.withUnsafeBufferPointer { w in
+            bias.withUnsafeBufferPointer { b in
+                for row in 0..<count {
+                    let v = x + row * c, o = out + row * c
+                    let mean = LayerNorm.sum(v, c) / Float(c)
+                    var acc = SIMD8<Float>(), j = 0
+                    while j + 8 <= c {
+                        let d = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self) - mean
+                        acc += d * d; j += 8
+                    }
+                    var varsum = acc.sum()
+                    while j < c { let d = v[j] - mean; varsum += d * d; j += 1 }
+                    let inv = 1 / (varsum / Float(c) + eps).squareRoot()
+                    for j in 0..<c { o[j] = (v[j] - mean) * inv * w[j] + b[j] }
+                }
+            }
+        }
+    }
+
+    @inline(__always) static func sum(_ v: UnsafePointer<Float>, _ c: Int) -> Float {
+        var acc = SIMD8<Float>(), j = 0
+        while j + 8 <= c { acc += UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self); j += 8 }
+        var s = acc.sum()
+        while j < c { s += v[j]; j += 1 }
+        return s
+    }
+}
