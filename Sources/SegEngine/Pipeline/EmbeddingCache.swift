@@ -48,6 +48,9 @@ public final class EmbeddingCache: @unchecked Sendable {
         }
     }
 
+    /// Whether `key` is cached (without touching the LRU order or the hit counts).
+    public func contains(_ key: Int) -> Bool { lock.locked { entries[key] != nil } }
+
     public var count: Int { lock.locked { entries.count } }
     public var usedBytes: Int { lock.locked { used } }
     public func removeAll() { lock.locked { entries.removeAll(); used = 0 } }

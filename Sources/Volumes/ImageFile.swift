@@ -1,0 +1,89 @@
+// Opening an image for viewing and segmenting: challenge npz (imgs, gts, boxes, spacing),
+// NIfTI, PNG or npy, as one `OpenedImage` whatever the format.
+import Foundation
+
+/// An image file's contents as the workbench needs them.
+public struct OpenedImage: Sendable {
+    public var volume: Volume
+    public var format: FileFormat
+    /// Ground truth stored in the same file (`gts` of a challenge npz).
+    public var groundTruth: LabelMap?
+    /// Box prompts stored in the file (`boxes` of a challenge npz).
+    public var boxes: [Box3DOr2D]
+    /// The NIfTI header's geometry, so a mask written for this image keeps its affine.
+    public var niftiGeometry: NiftiGeometry?
+    /// True when the intensities look like CT (Hounsfield units).
+    public var looksLikeCT: Bool
+    /// True when the stored values are already 0-255 display values (challenge npz, PNG).
+    public var isUInt8: Bool
+}
+
+public enum ImageFile {
+    /// Reads an image. 3D: [D, H, W] (a NIfTI's k, j, i axes); 2D: [H, W] or [H, W, 3].
+    public static func open(path: String) throws -> OpenedImage {
+        do {
+            switch try FileFormat.detect(path: path) {
+            case .npz:
+                let arrays = try Npz.read(path: path)
+                guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
+                    throw VolumeError("no `imgs` array (it has: \(arrays.map(\.name).joined(separator: ", ")))")
+                }
+                let name = (path as NSString).lastPathComponent
+                let is3D = imgs.shape.count == 3 && !(imgs.shape[2] == 3 && !name.hasPrefix("3D"))
+                guard imgs.shape.count == 2 || imgs.shape.count == 3 else {
+                    throw VolumeError("`imgs` has shape \(imgs.shape); expected (H,W), (H,W,3) or (D,H,W)")
+                }
+                var spacing = [Double](repeating: 1, count: is3D ? 3 : 2)
+                if is3D, let s = arrays.first(where: { $0.name == "spacing" })?.array {
+                    let v = s.doubles()
+                    if v.count == 3, v.allSatisfy({ $0.isFinite && $0 > 0 }) { spacing = v }
+                }
+                let volume = Volume(shape: imgs.shape, voxels: imgs.floats(), spacing: spacing, is3D: is3D)
+                var gt: LabelMap?
+                if let g = arrays.first(where: { $0.name == "gts" })?.array {
+                    guard g.shape == volume.spatialShape else {
+                        throw VolumeError("`gts` has shape \(g.shape) but the image is \(volume.spatialShape)")
+                    }
+                    gt = LabelMap(shape: g.shape, labels: try LabelMap.labels(from: g), spacing: spacing)
+                }
+                let boxes = try arrays.first(where: { $0.name == "boxes" }).map { try Boxes.parse($0.array) } ?? []
+                let range = imgs.range()
+                return OpenedImage(volume: volume, format: .npz, groundTruth: gt, boxes: boxes, niftiGeometry: nil,
+                                   looksLikeCT: false, isUInt8: imgs.dtype == .uint8 || (range.map { $0.min >= 0 && $0.max <= 255 } ?? true))
+            case .nifti:
+                let n = try Nifti.read(path: path)
+                let shape = LabelFile.squeezeTo3(n.data.shape)
+                guard shape.count == 2 || shape.count == 3 else {
+                    throw VolumeError("NIfTI data has shape \(n.data.shape); medseg opens 2D and 3D images")
+                }
+                let values = n.scaledValues()
+                let volume = Volume(shape: shape, voxels: values, spacing: Array(n.spacing.suffix(shape.count)),
+                                    affine: n.affine, is3D: shape.count == 3)
+                let lo = values.min() ?? 0
+                return OpenedImage(volume: volume, format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: n.geometry,
+                                   looksLikeCT: lo < -500, isUInt8: false)
+            case .png:
+                let a = try PNGFile.read(path: path)
+                var values = a.floats(), shape = a.shape
+                if shape.count == 3 && shape[2] == 2 || shape.count == 3 && shape[2] == 4 {  // drop alpha
+                    let c = shape[2], keep = c == 2 ? 1 : 3
+                    values = (0..<(shape[0] * shape[1] * keep)).map { i in values[(i / keep) * c + i % keep] }
+                    shape = keep == 1 ? [shape[0], shape[1]] : [shape[0], shape[1], 3]
+                }
+                return OpenedImage(volume: Volume(shape: shape, voxels: values, spacing: [1, 1], is3D: false), format: .png,
+                                   groundTruth: nil, boxes: [], niftiGeometry: nil, looksLikeCT: false, isUInt8: a.dtype == .uint8)
+            case .npy:
+                let a = try Npy.read(path: path)
+                guard a.shape.count == 2 || a.shape.count == 3 else {
+                    throw VolumeError("array has shape \(a.shape); expected (H,W), (H,W,3) or (D,H,W)")
+                }
+                let is3D = a.shape.count == 3 && a.shape[2] != 3
+                return OpenedImage(volume: Volume(shape: a.shape, voxels: a.floats(), spacing: [Double](repeating: 1, count: is3D ? 3 : 2),
+                                                  is3D: is3D), format: .npy, groundTruth: nil, boxes: [], niftiGeometry: nil,
+                                   looksLikeCT: (a.range()?.min ?? 0) < -500, isUInt8: a.dtype == .uint8)
+            }
+        } catch let e as VolumeError {
+            throw e.at(path)
+        }
+    }
+}

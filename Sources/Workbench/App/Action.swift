@@ -1,0 +1,41 @@
+// Everything that can happen to the workbench (keys, mouse, results of background work), and
+// the work the reducer asks for in return.
+
+/// A key, decoded by the terminal layer.
+enum Key: Equatable, Sendable {
+    case char(Character)
+    case up, down, left, right
+    case shiftUp, shiftDown, shiftLeft, shiftRight
+    case pageUp, pageDown, home, end
+    case enter, escape, backspace, delete, tab, backTab
+    case ctrl(Character)
+}
+
+enum MouseKind: Equatable, Sendable { case press, drag, release, wheelUp, wheelDown }
+
+enum Action: Sendable {
+    case key(Key)
+    case mouse(MouseKind, col: Int, row: Int)
+    case resize(cols: Int, rows: Int)
+    /// A command line, as typed after `:` (also used by tests).
+    case command(String)
+    case progress(String?)
+    case segmented(id: Int, mask: ObjectMask?, seconds: Double, slices: Int)
+    case segmentFailed(id: Int, message: String)
+    case embedded(total: Int)
+    case scored(Scores, generation: Int)
+    case saved(path: String, seconds: Double)
+    case saveFailed(String)
+    case restored([SegObject])
+    case message(String)
+}
+
+enum Effect: Sendable {
+    case segment([SegObject])
+    case prefetch(z: Int)
+    case score(objects: [SegObject], generation: Int)
+    case save(path: String?, objects: [SegObject])
+    case autosave(objects: [SegObject])
+    case restore
+    case discardRecovery
+}

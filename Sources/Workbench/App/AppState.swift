@@ -1,0 +1,90 @@
+// The workbench's whole UI state: one value, changed only by `reduce` (Reducer.swift).
+import Volumes
+
+/// What keys currently mean.
+enum Mode: Equatable, Sendable {
+    case normal
+    /// Box mode: the first corner is fixed when `corner` is set.
+    case box(corner: Voxel?)
+    case command(String)
+    case help
+    case confirmQuit
+    case confirmRestore
+}
+
+enum MaskStyle: String, Sendable { case fill, contour }
+
+/// A label's scores against the ground truth.
+struct LabelScoreRow: Equatable, Sendable {
+    var label: Int, dsc: Double, nsd: Double
+}
+
+struct Scores: Equatable, Sendable {
+    var rows: [LabelScoreRow]          // predicted labels that exist in the ground truth
+    var meanDSC: Double, meanNSD: Double
+    var gtLabels: Int                  // labels in the ground truth
+    var notPredicted: [Int]            // gt labels without an object yet
+}
+
+struct AppState: Sendable {
+    // The image (fixed for a session).
+    let depth: Int, height: Int, width: Int
+    let spacing: [Double]              // [dz, dy, dx] (3D) or [dy, dx]
+    let is3D: Bool
+    let hasGroundTruth: Bool
+    /// The percentile window of this image (preset "auto").
+    let autoWindow: Window
+    /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
+    var fileBoxes: [SegObject] = []
+
+    // Viewing.
+    var axis: ViewAxis = .axial
+    var cursor: Voxel
+    var zoom: Double = 1
+    var pan: (u: Double, v: Double)? = nil     // plane point at the view centre; nil = centred
+    var window: Window
+    var windowName: String
+    var showMask = true
+    var maskStyle: MaskStyle = .fill
+    var showGroundTruth = false
+    var screen: (cols: Int, rows: Int) = (80, 24)
+
+    // Objects and their masks.
+    var objects: [SegObject] = []
+    var selected: Int? = nil                    // index into objects
+    var nextID = 1
+    var undoStack: [[SegObject]] = []
+    var redoStack: [[SegObject]] = []
+    var dirty = false                           // changes not saved
+    var generation = 0                          // bumps with every object change
+
+    // Interaction.
+    var mode: Mode = .normal
+    var status = ""
+    var busy: String? = nil                     // running work shown in the status bar
+    var scores: Scores? = nil
+    var embeddedSlices = 0
+    var dragStart: Voxel? = nil
+    var quit = false
+
+    init(depth: Int, height: Int, width: Int, spacing: [Double], is3D: Bool, hasGroundTruth: Bool, window: Window, windowName: String,
+         autoWindow: Window) {
+        (self.depth, self.height, self.width, self.spacing, self.is3D, self.hasGroundTruth) = (depth, height, width, spacing, is3D, hasGroundTruth)
+        self.autoWindow = autoWindow
+        cursor = Voxel(x: width / 2, y: height / 2, z: depth / 2)
+        self.window = window
+        self.windowName = windowName
+        showGroundTruth = false
+    }
+
+    var sliceCount: Int { axis.sliceCount(depth: depth, height: height, width: width) }
+    var sliceIndex: Int { axis.sliceIndex(of: cursor) }
+    var plane: (width: Int, height: Int) { axis.planeSize(depth: depth, height: height, width: width) }
+    var cursorPoint: PlanePoint { axis.planePoint(cursor, depth: depth) }
+
+    /// Smallest label number not used by any object.
+    var freeLabel: Int {
+        let used = Set(objects.map(\.label))
+        return (1...).first { !used.contains($0) }!
+    }
+}

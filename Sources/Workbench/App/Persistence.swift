@@ -1,0 +1,83 @@
+// Saving masks (npz `segs`, NIfTI with the source geometry, PNG) and the recovery file that
+// keeps unsaved work safe. All writes are atomic (Volumes writes a temp file, then renames).
+import Foundation
+import Volumes
+
+enum Persistence {
+    /// Writes the objects' composite label map; the format follows the path's extension.
+    static func save(_ objects: [SegObject], session: Session, to path: String) throws {
+        let v = session.volume
+        let labels = composite(objects, depth: session.depth, height: session.height, width: session.width)
+        let shape = v.spatialShape
+        let wide = objects.contains { $0.label > 255 }
+        let array = wide ? NDArray(shape: shape, values: labels) : NDArray(shape: shape, values: labels.map { UInt8(truncatingIfNeeded: $0) })
+        let lower = path.lowercased()
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            throw VolumeError("directory \(dir) does not exist", path: path)
+        }
+        if lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") {
+            try Nifti.write(array, to: path, geometry: session.image.niftiGeometry, spacing: v.spacing)
+        } else if lower.hasSuffix(".png") {
+            guard !v.is3D else { throw VolumeError("a 3D mask cannot be a PNG; use .npz or .nii.gz", path: path) }
+            try PNGFile.write(array, to: path)
+        } else if lower.hasSuffix(".npz") {
+            var arrays = [(name: "segs", array: array)]
+            if v.is3D { arrays.append((name: "spacing", array: NDArray(shape: [3], values: v.spacing))) }
+            try Npz.write(arrays, to: path)
+        } else {
+            throw VolumeError("unknown extension; save as .npz, .nii.gz, .nii or .png", path: path)
+        }
+    }
+
+    /// The recovery file for an input: $MEDSEG_HOME/recovery/<name>-<hash of the absolute path>.npz.
+    static func recoveryPath(for input: String) -> String {
+        let abs = URL(fileURLWithPath: input).standardizedFileURL.path
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in abs.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let name = (abs as NSString).lastPathComponent.filter { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-" }
+        return DataHome.path + "/recovery/\(name)-\(String(hash, radix: 16)).npz"
+    }
+
+    /// Stores the objects (boxes, labels, ranges) and their composite mask.
+    static func autosave(_ objects: [SegObject], session: Session) throws {
+        let path = recoveryPath(for: session.path)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let labels = composite(objects, depth: session.depth, height: session.height, width: session.width)
+        let table = objects.flatMap { o -> [Int32] in
+            [o.id, o.label, o.x0, o.y0, o.x1, o.y1, o.z0, o.z1, o.mask == nil ? 0 : 1].map { Int32(clamping: $0) }
+        }
+        try Npz.write([(name: "segs", array: NDArray(shape: [labels.count], values: labels)),
+                       (name: "objects", array: NDArray(shape: [objects.count, 9], values: table))], to: path)
+    }
+
+    /// Objects from the recovery file, each with the voxels of its label inside its slice range.
+    static func restore(session: Session) throws -> [SegObject] {
+        let path = recoveryPath(for: session.path)
+        let arrays = try Npz.read(path: path)
+        guard let segs = arrays.first(where: { $0.name == "segs" })?.array.values(as: UInt16.self),
+              let table = arrays.first(where: { $0.name == "objects" })?.array,
+              let rows = table.values(as: Int32.self), table.shape.count == 2, table.shape[1] == 9 else {
+            throw VolumeError("recovery file is damaged", path: path)
+        }
+        let (d, h, w) = (session.depth, session.height, session.width)
+        guard segs.count == d * h * w else { throw VolumeError("recovery file is for an image of another size", path: path) }
+        return (0..<table.shape[0]).map { i in
+            let r = rows[(i * 9)..<(i * 9 + 9)].map(Int.init)
+            let label = r[1]
+            let (z0, z1) = (max(0, min(r[6], d - 1)), max(0, min(r[7], d - 1)))
+            let mask = r[8] == 0 ? nil : segs.withUnsafeBufferPointer { p in
+                ObjectMask.crop({ Int(p[$0]) == label }, depth: d, height: h, width: w, zRange: min(z0, z1)...max(z0, z1))
+            }
+            return SegObject(id: r[0], label: label, x0: r[2], y0: r[3], x1: r[4], y1: r[5], z0: r[6], z1: r[7], mask: mask, stale: r[8] == 0)
+        }
+    }
+
+    static func hasRecovery(for session: Session) -> Bool {
+        FileManager.default.fileExists(atPath: recoveryPath(for: session.path))
+    }
+
+    static func discardRecovery(for session: Session) {
+        try? FileManager.default.removeItem(atPath: recoveryPath(for: session.path))
+    }
+}

@@ -1,0 +1,399 @@
+// reduce(state, action) -> effects: the only place UI state changes. Pure (no I/O), so tests
+// drive it directly; slow work is requested as effects and comes back as actions.
+import Render
+import Volumes
+
+enum Reducer {
+    static let maxUndo = 50
+
+    static func reduce(_ s: inout AppState, _ action: Action) -> [Effect] {
+        switch action {
+        case .key(let k): return key(&s, k)
+        case .mouse(let kind, let col, let row): return mouse(&s, kind, col: col, row: row)
+        case .resize(let c, let r): s.screen = (c, r); return []
+        case .command(let text): return command(&s, text)
+        case .progress(let text): s.busy = text; return []
+        case .embedded(let n): s.embeddedSlices = n; return []
+        case .segmented(let id, let mask, let seconds, let slices):
+            guard let i = s.objects.firstIndex(where: { $0.id == id }) else { return [] }
+            s.objects[i].mask = mask
+            s.objects[i].stale = false
+            s.generation += 1
+            s.dirty = true
+            let what = mask == nil ? "empty mask" : "\(mask!.voxelCount) voxels"
+            s.status = "label \(s.objects[i].label): \(what) in \(fmt(seconds * 1000, 0)) ms" + (slices > 1 ? " (\(slices) slices)" : "")
+            if !s.objects.contains(where: { $0.mask == nil && $0.stale }) { s.busy = nil }
+            return scoreEffects(s) + [.autosave(objects: s.objects)]
+        case .segmentFailed(let id, let message):
+            s.busy = nil
+            s.status = "segmentation of object \(id) failed: \(message)"
+            return []
+        case .scored(let scores, let generation):
+            if generation == s.generation { s.scores = scores }
+            return []
+        case .saved(let path, let seconds):
+            s.dirty = false
+            s.status = "saved \(path) (\(fmt(seconds * 1000, 0)) ms)"
+            return [.discardRecovery]
+        case .saveFailed(let m): s.status = "not saved: \(m)"; return []
+        case .restored(let objects):
+            record(&s)
+            s.objects = objects
+            s.nextID = (objects.map(\.id).max() ?? 0) + 1
+            s.selected = objects.isEmpty ? nil : objects.count - 1
+            s.generation += 1
+            s.dirty = true
+            s.mode = .normal
+            s.status = "restored \(objects.count) object\(objects.count == 1 ? "" : "s") from the recovery file"
+            return scoreEffects(s)
+        case .message(let m): s.status = m; return []
+        }
+    }
+
+    // MARK: keys
+
+    static func key(_ s: inout AppState, _ k: Key) -> [Effect] {
+        switch s.mode {
+        case .help:
+            s.mode = .normal
+            return []
+        case .confirmQuit:
+            if k == .char("y") || k == .char("Y") { s.quit = true } else { s.mode = .normal; s.status = "quit cancelled" }
+            return []
+        case .confirmRestore:
+            s.mode = .normal
+            if k == .char("y") || k == .char("Y") { return [.restore] }
+            s.status = "recovery file discarded"
+            return [.discardRecovery]
+        case .command(let text):
+            switch k {
+            case .enter: s.mode = .normal; return command(&s, text)
+            case .escape: s.mode = .normal; return []
+            case .backspace, .delete: s.mode = text.isEmpty ? .normal : .command(String(text.dropLast())); return []
+            case .char(let c): s.mode = .command(text + String(c)); return []
+            default: return []
+            }
+        case .box(let corner):
+            switch k {
+            case .escape: s.mode = .normal; s.status = "box cancelled"; return []
+            case .enter, .char(" "), .char("b"):
+                guard let c = corner else { s.mode = .box(corner: s.cursor); s.status = "corner 1 at \(s.cursor.x), \(s.cursor.y); move and press space again"; return [] }
+                return addBox(&s, from: c, to: s.cursor)
+            default: break
+            }
+        case .normal: break
+        }
+        let big = max(1, max(s.plane.width, s.plane.height) / 20)
+        switch k {
+        case .char("q"): return command(&s, "quit")
+        case .char("?"): s.mode = .help
+        case .char("]"), .pageDown: moveSlice(&s, 1)
+        case .char("["), .pageUp: moveSlice(&s, -1)
+        case .char("}"): moveSlice(&s, 10)
+        case .char("{"): moveSlice(&s, -10)
+        case .home: moveSlice(&s, -s.sliceCount)
+        case .end: moveSlice(&s, s.sliceCount)
+        case .left, .char("h"): moveCursor(&s, -1, 0)
+        case .right, .char("l"): moveCursor(&s, 1, 0)
+        case .up, .char("k"): moveCursor(&s, 0, -1)
+        case .down, .char("j"): moveCursor(&s, 0, 1)
+        case .shiftLeft, .char("H"): moveCursor(&s, -big, 0)
+        case .shiftRight, .char("L"): moveCursor(&s, big, 0)
+        case .shiftUp, .char("K"): moveCursor(&s, 0, -big)
+        case .shiftDown, .char("J"): moveCursor(&s, 0, big)
+        case .char("b"):
+            guard s.axis == .axial else { s.status = "boxes are drawn in the axial view (press a)"; return [] }
+            s.mode = .box(corner: nil)
+            s.status = "box: move to a corner and press space (Esc cancels)"
+        case .char("s"): return command(&s, "segment")
+        case .char("w"): return command(&s, "save")
+        case .char("g"):
+            guard s.hasGroundTruth else { s.status = "no ground truth loaded (--gt FILE)"; return [] }
+            s.showGroundTruth.toggle()
+        case .char("m"): s.showMask.toggle()
+        case .char("o"): s.maskStyle = s.maskStyle == .fill ? .contour : .fill
+        case .char("u"): undo(&s)
+        case .ctrl("r"): redo(&s)
+        case .char(":"): s.mode = .command("")
+        case .tab: select(&s, 1)
+        case .backTab: select(&s, -1)
+        case .char("d"), .delete: return command(&s, "delete")
+        case .char("n"): s.mode = .command("label ")
+        case .char("z"): return command(&s, "zrange \(s.cursor.z) keep")
+        case .char("Z"): return command(&s, "zrange keep \(s.cursor.z)")
+        case .char("a"): setAxis(&s, .axial)
+        case .char("c"): setAxis(&s, .coronal)
+        case .char("x"): setAxis(&s, .sagittal)
+        case .char("+"), .char("="): s.zoom = min(s.zoom * 1.5, 64); centreOnCursorIfHidden(&s)
+        case .char("-"): s.zoom = max(s.zoom / 1.5, 1); if s.zoom == 1 { s.pan = nil }
+        case .char("0"): s.zoom = 1; s.pan = nil
+        case .char("<"): s.window.width = max(1, s.window.width / 1.2); s.windowName = "custom"
+        case .char(">"): s.window.width *= 1.2; s.windowName = "custom"
+        case .char(","): s.window.level -= s.window.width / 20; s.windowName = "custom"
+        case .char("."): s.window.level += s.window.width / 20; s.windowName = "custom"
+        case .char("p"): return command(&s, "preset next")
+        case .char("B"): return command(&s, "boxes")
+        case .escape: s.status = ""
+        default: break
+        }
+        return prefetch(s)
+    }
+
+    // MARK: mouse
+
+    static func mouse(_ s: inout AppState, _ kind: MouseKind, col: Int, row: Int) -> [Effect] {
+        switch kind {
+        case .wheelUp: moveSlice(&s, -1); return prefetch(s)
+        case .wheelDown: moveSlice(&s, 1); return prefetch(s)
+        default: break
+        }
+        let layout = Layout(s)
+        guard let g = layout.geometry,
+              let p = g.pixel(col: col - layout.viewCol, halfRow: 2 * (row - layout.viewRow)) else {
+            if kind == .release, s.dragStart != nil { s.dragStart = nil; s.mode = .normal }
+            return []
+        }
+        let v = s.axis.voxel(PlanePoint(u: p.x, v: p.y), through: s.cursor, depth: s.depth)
+        switch kind {
+        case .press:
+            s.cursor = v
+            if s.axis == .axial { s.dragStart = v; s.mode = .box(corner: v) }
+        case .drag:
+            s.cursor = v
+        case .release:
+            s.cursor = v
+            if let start = s.dragStart {
+                s.dragStart = nil
+                if start.x != v.x && start.y != v.y { return addBox(&s, from: start, to: v) }
+                s.mode = .normal
+            }
+        default: break
+        }
+        return []
+    }
+
+    // MARK: commands
+
+    static func command(_ s: inout AppState, _ text: String) -> [Effect] {
+        let words = text.split(separator: " ").map(String.init)
+        guard let verb = words.first?.lowercased() else { return [] }
+        let nums = words.dropFirst().map { Double($0) }
+        func ints(_ n: Int) -> [Int]? {
+            guard words.count - 1 == n, nums.allSatisfy({ $0 != nil && $0!.isFinite && abs($0!) < 1e9 }) else { return nil }
+            return nums.map { Int($0!.rounded()) }
+        }
+        switch verb {
+        case "q", "quit":
+            if s.dirty && !(words.count > 1 && words[1] == "!") {
+                s.mode = .confirmQuit
+                s.status = "unsaved changes: quit anyway? y/n (w saves)"
+            } else { s.quit = true }
+        case "slice":
+            guard let n = ints(1) else { s.status = "usage: slice N (0...\(s.sliceCount - 1))"; return [] }
+            moveSlice(&s, n[0] - s.sliceIndex)
+            return prefetch(s)
+        case "goto":
+            guard let n = ints(2) ?? ints(3) else { s.status = "usage: goto X Y [Z]"; return [] }
+            s.cursor = clampVoxel(s, Voxel(x: n[0], y: n[1], z: n.count == 3 ? n[2] : s.cursor.z))
+            return prefetch(s)
+        case "box":
+            guard let n = ints(4) ?? ints(6) else { s.status = "usage: box X0 Y0 X1 Y1 [Z0 Z1] (voxel coordinates)"; return [] }
+            guard s.axis == .axial else { s.status = "boxes are drawn in the axial view (press a)"; return [] }
+            let (x0, y0, x1, y1) = (min(n[0], n[2]), min(n[1], n[3]), max(n[0], n[2]), max(n[1], n[3]))
+            guard x1 >= 0, y1 >= 0, x0 < s.width, y0 < s.height else {
+                s.status = "box \(x0) \(y0) \(x1) \(y1) lies outside the \(s.width)x\(s.height) image"; return []
+            }
+            var z0 = s.cursor.z, z1 = s.cursor.z
+            if n.count == 6 {
+                (z0, z1) = (min(n[4], n[5]), max(n[4], n[5]))
+                guard z1 >= 0, z0 < s.depth else { s.status = "slices \(z0)...\(z1) lie outside 0...\(s.depth - 1)"; return [] }
+                (z0, z1) = (max(0, z0), min(s.depth - 1, z1))
+            }
+            let c = clampVoxel(s, Voxel(x: x0, y: y0, z: z0)), d = clampVoxel(s, Voxel(x: x1, y: y1, z: z1))
+            return addBox(&s, from: c, to: d, z: (z0, z1))
+        case "zrange":
+            guard let i = s.selected else { s.status = "no object selected (Tab selects)"; return [] }
+            guard words.count == 3 else { s.status = "usage: zrange Z0 Z1"; return [] }
+            var o = s.objects[i]
+            let a = words[1] == "keep" ? o.z0 : Int(words[1]), b = words[2] == "keep" ? o.z1 : Int(words[2])
+            guard let a, let b else { s.status = "usage: zrange Z0 Z1"; return [] }
+            o.z0 = max(0, min(a, b)); o.z1 = min(s.depth - 1, max(a, b))
+            o.stale = true
+            edit(&s) { $0.objects[i] = o }
+            s.status = "label \(o.label): slices \(o.z0)...\(o.z1) (s segments)"
+        case "segment":
+            let todo = s.objects.filter { $0.stale || $0.mask == nil }
+            guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
+            s.busy = "segmenting \(todo.count) object\(todo.count == 1 ? "" : "s")"
+            return [.segment(todo)]
+        case "save", "w":
+            s.status = "saving..."
+            return [.save(path: words.count > 1 ? words.dropFirst().joined(separator: " ") : nil, objects: s.objects)]
+        case "window":
+            guard words.count == 3, let w = nums[0], let l = nums[1], w > 0, w.isFinite, l.isFinite else {
+                s.status = "usage: window WIDTH LEVEL"; return []
+            }
+            s.window = Window(width: w, level: l); s.windowName = "custom"
+        case "preset":
+            return [.prefetch(z: s.cursor.z)] + preset(&s, words.count > 1 ? words[1] : "next")
+        case "label":
+            guard let i = s.selected else { s.status = "no object selected (Tab selects)"; return [] }
+            guard let n = ints(1), (1...65535).contains(n[0]) else { s.status = "usage: label N (1...65535)"; return [] }
+            edit(&s) { $0.objects[i].label = n[0] }
+            s.status = "object relabelled \(n[0])"
+            return scoreEffects(s)
+        case "delete":
+            guard let i = s.selected else { s.status = "no object selected (Tab selects)"; return [] }
+            let label = s.objects[i].label
+            edit(&s) { $0.objects.remove(at: i) }
+            s.selected = s.objects.isEmpty ? nil : min(i, s.objects.count - 1)
+            s.status = "deleted label \(label)"
+            return scoreEffects(s)
+        case "view":
+            guard words.count == 2, let a = ViewAxis(rawValue: words[1]) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
+            setAxis(&s, a)
+        case "undo": undo(&s)
+        case "redo": redo(&s)
+        case "help": s.mode = .help
+        case "boxes":
+            guard !s.fileBoxes.isEmpty else { s.status = "this file holds no boxes"; return [] }
+            var added = 0
+            edit(&s) { st in
+                for var b in st.fileBoxes where !st.objects.contains(where: { $0.label == b.label }) {
+                    b.id = st.nextID; st.nextID += 1
+                    st.objects.append(b); added += 1
+                }
+            }
+            s.selected = s.objects.isEmpty ? nil : s.objects.count - 1
+            s.status = "loaded \(added) box\(added == 1 ? "" : "es") from the file (s segments)"
+        default:
+            s.status = "unknown command '\(verb)' (? lists commands)"
+        }
+        return []
+    }
+
+    // MARK: helpers
+
+    static func addBox(_ s: inout AppState, from a: Voxel, to b: Voxel, z: (Int, Int)? = nil) -> [Effect] {
+        s.mode = .normal
+        let (z0, z1) = z ?? (s.cursor.z, s.cursor.z)
+        let o = SegObject(id: s.nextID, label: s.freeLabel, x0: min(a.x, b.x), y0: min(a.y, b.y), x1: max(a.x, b.x), y1: max(a.y, b.y),
+                          z0: z0, z1: z1, mask: nil, stale: true)
+        s.nextID += 1
+        edit(&s) { $0.objects.append(o) }
+        s.selected = s.objects.count - 1
+        s.status = "box \(o.x0) \(o.y0) \(o.x1) \(o.y1)" + (s.is3D ? " slices \(z0)...\(z1)" : "") + " as label \(o.label): s segments" + (s.is3D ? ", z/Z set the slice range" : "")
+        return []
+    }
+
+    /// Applies an object edit with an undo record.
+    static func edit(_ s: inout AppState, _ change: (inout AppState) -> Void) {
+        record(&s)
+        change(&s)
+        s.generation += 1
+        s.dirty = true
+    }
+
+    static func record(_ s: inout AppState) {
+        s.undoStack.append(s.objects)
+        if s.undoStack.count > maxUndo { s.undoStack.removeFirst() }
+        s.redoStack = []
+    }
+
+    static func undo(_ s: inout AppState) {
+        guard let prev = s.undoStack.popLast() else { s.status = "nothing to undo"; return }
+        s.redoStack.append(s.objects)
+        s.objects = prev
+        afterHistory(&s, "undone")
+    }
+
+    static func redo(_ s: inout AppState) {
+        guard let next = s.redoStack.popLast() else { s.status = "nothing to redo"; return }
+        s.undoStack.append(s.objects)
+        s.objects = next
+        afterHistory(&s, "redone")
+    }
+
+    static func afterHistory(_ s: inout AppState, _ word: String) {
+        s.generation += 1
+        s.dirty = true
+        if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
+        if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
+        s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
+    }
+
+    static func scoreEffects(_ s: AppState) -> [Effect] {
+        s.hasGroundTruth ? [.score(objects: s.objects, generation: s.generation)] : []
+    }
+
+    static func prefetch(_ s: AppState) -> [Effect] { s.axis == .axial ? [.prefetch(z: s.cursor.z)] : [] }
+
+    static func select(_ s: inout AppState, _ step: Int) {
+        guard !s.objects.isEmpty else { s.status = "no objects yet"; return }
+        let n = s.objects.count
+        s.selected = ((s.selected ?? (step > 0 ? -1 : 0)) + step + n) % n
+        let o = s.objects[s.selected!]
+        s.status = "selected label \(o.label)"
+        if s.is3D, !(o.z0...o.z1).contains(s.cursor.z) { s.cursor.z = (o.z0 + o.z1) / 2 }
+    }
+
+    static func moveSlice(_ s: inout AppState, _ delta: Int) {
+        let n = max(0, min(s.sliceCount - 1, s.sliceIndex + delta))
+        switch s.axis {
+        case .axial: s.cursor.z = n
+        case .coronal: s.cursor.y = n
+        case .sagittal: s.cursor.x = n
+        }
+    }
+
+    static func moveCursor(_ s: inout AppState, _ du: Int, _ dv: Int) {
+        let p = s.cursorPoint, plane = s.plane
+        let q = PlanePoint(u: max(0, min(plane.width - 1, p.u + du)), v: max(0, min(plane.height - 1, p.v + dv)))
+        s.cursor = s.axis.voxel(q, through: s.cursor, depth: s.depth)
+        centreOnCursorIfHidden(&s)
+    }
+
+    static func centreOnCursorIfHidden(_ s: inout AppState) {
+        guard s.zoom > 1, let g = Layout(s).geometry else { return }
+        let p = s.cursorPoint
+        let c = g.halfCell(x: p.u, y: p.v)
+        if c.col < 0 || c.col >= g.cols || c.halfRow < 0 || c.halfRow >= 2 * g.rows {
+            s.pan = (Double(p.u) + 0.5, Double(p.v) + 0.5)
+        }
+    }
+
+    static func setAxis(_ s: inout AppState, _ a: ViewAxis) {
+        guard s.is3D || a == .axial else { s.status = "a 2D image has only one view"; return }
+        s.axis = a
+        s.pan = nil
+        s.zoom = 1
+        s.status = "\(a.rawValue) view"
+    }
+
+    static func clampVoxel(_ s: AppState, _ v: Voxel) -> Voxel {
+        Voxel(x: max(0, min(s.width - 1, v.x)), y: max(0, min(s.height - 1, v.y)), z: max(0, min(s.depth - 1, v.z)))
+    }
+
+    /// Window presets: CT ones in HU, "auto" = the session's percentile window (set by the runner).
+    static func preset(_ s: inout AppState, _ name: String) -> [Effect] {
+        let order: [WindowPreset] = [.auto, .softTissue, .lung, .bone, .brain]
+        var p: WindowPreset
+        if name == "next" {
+            let i = order.firstIndex { $0.rawValue == s.windowName } ?? -1
+            p = order[(i + 1) % order.count]
+        } else {
+            guard let q = WindowPreset(rawValue: name) else {
+                s.status = "presets: " + order.map(\.rawValue).joined(separator: ", "); return []
+            }
+            p = q
+        }
+        s.window = p.ctWindow ?? s.autoWindow
+        s.windowName = p.rawValue
+        s.status = "window \(p.rawValue): width \(fmt(s.window.width, 0)) level \(fmt(s.window.level, 0))"
+        return []
+    }
+}
+
+func fmt(_ v: Double, _ digits: Int) -> String {
+    String(format: "%.\(digits)f", v)
+}

@@ -1,0 +1,171 @@
+// Drawing: a pure function of the state (and the immutable session) into a CellGrid.
+// Layout: title bar, image viewport with the object/score panel on its right, status line.
+import Render
+import Volumes
+
+/// Where things go on a screen of the state's size. The one place cells map to the image.
+struct Layout {
+    static let minCols = 40, minRows = 10, panelWidth = 30
+    let cols: Int, rows: Int
+    let viewCol = 0, viewRow = 1
+    let viewCols: Int, viewRows: Int
+    let panelCol: Int?
+    let geometry: ViewGeometry?
+
+    init(_ s: AppState) {
+        cols = s.screen.cols; rows = s.screen.rows
+        let panel = cols >= 70
+        panelCol = panel ? cols - Layout.panelWidth : nil
+        viewCols = panel ? cols - Layout.panelWidth - 1 : cols
+        viewRows = rows - 2
+        guard cols >= Layout.minCols, rows >= Layout.minRows else { geometry = nil; return }
+        let plane = s.plane, sp = s.axis.planeSpacing(s.spacing)
+        geometry = ViewGeometry(imageWidth: plane.width, imageHeight: plane.height, spacingX: sp.u, spacingY: sp.v,
+                                cols: viewCols, rows: viewRows, zoom: s.zoom, centerX: s.pan?.u, centerY: s.pan?.v)
+    }
+
+    var tooSmall: Bool { geometry == nil }
+}
+
+enum Screen {
+    static let bar = RGB(38, 50, 56), text = RGB(230, 230, 230), dim = RGB(150, 150, 150)
+    static let accent = RGB(255, 200, 60), black = RGB(0, 0, 0), warn = RGB(255, 120, 90)
+
+    static func draw(_ s: AppState, _ session: Session, mode: ColorMode) -> CellGrid {
+        let layout = Layout(s)
+        var g = CellGrid(width: max(1, s.screen.cols), height: max(1, s.screen.rows))
+        guard let geometry = layout.geometry else {
+            g.put("Terminal too small: need \(Layout.minCols)x\(Layout.minRows), have \(s.screen.cols)x\(s.screen.rows)",
+                  col: 0, row: 0, fg: accent, bg: black, maxWidth: s.screen.cols)
+            return g
+        }
+        // Title bar.
+        g.fill(cols: 0..<layout.cols, rows: 0..<1, with: Cell(fg: text, bg: bar))
+        let name = (session.path as NSString).lastPathComponent
+        var title = " medseg  \(name)  "
+        if s.is3D { title += "\(s.axis.rawValue) \(s.sliceIndex + 1)/\(s.sliceCount)  " }
+        title += "W \(fmt(s.window.width, 0)) L \(fmt(s.window.level, 0)) (\(s.windowName))"
+        if s.dirty { title += "  [modified]" }
+        g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: layout.cols)
+        g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
+
+        // Image with overlays.
+        let image = session.displaySlice(axis: s.axis, through: s.cursor, window: s.window)
+        var overlays: [LabelOverlay] = []
+        if s.showMask {
+            let labels = session.predictionPlane(s.objects, axis: s.axis, through: s.cursor)
+            overlays.append(LabelOverlay(labels: labels, style: s.maskStyle == .fill ? .fill(alpha: 0.45) : .contour))
+        }
+        if s.showGroundTruth, let gt = session.groundTruthPlane(axis: s.axis, through: s.cursor) {
+            overlays.append(LabelOverlay(labels: gt, style: .contour))
+        }
+        var boxes: [BoxOutline] = []
+        if s.axis == .axial {
+            for (i, o) in s.objects.enumerated() where (o.z0...o.z1).contains(s.cursor.z) || !s.is3D {
+                boxes.append(BoxOutline(x0: o.x0, y0: o.y0, x1: o.x1, y1: o.y1,
+                                        color: i == s.selected ? RGB(255, 255, 255) : Palette.label(o.label), dashed: o.stale))
+            }
+            if case .box(let corner?) = s.mode {
+                boxes.append(BoxOutline(x0: corner.x, y0: corner.y, x1: s.cursor.x, y1: s.cursor.y, color: accent, dashed: true))
+            }
+        }
+        let cp = s.cursorPoint
+        SliceRenderer.draw(image, geometry: geometry, overlays: overlays, boxes: boxes, cursor: (cp.u, cp.v),
+                           mode: mode, into: &g, originCol: layout.viewCol, originRow: layout.viewRow)
+
+        if let pc = layout.panelCol { panel(s, &g, col: pc, rows: 1..<(layout.rows - 1)) }
+        statusLine(s, session, &g, row: layout.rows - 1)
+        if s.mode == .help { help(&g) }
+        return g
+    }
+
+    static func panel(_ s: AppState, _ g: inout CellGrid, col: Int, rows: Range<Int>) {
+        let w = Layout.panelWidth
+        g.fill(cols: (col - 1)..<(col + w), rows: rows, with: Cell(fg: text, bg: RGB(18, 18, 18)))
+        var r = rows.lowerBound
+        func line(_ t: String, _ fg: RGB = text, bold: Bool = false) {
+            guard r < rows.upperBound else { return }
+            g.put(t, col: col, row: r, fg: fg, bg: RGB(18, 18, 18), bold: bold, maxWidth: w)
+            r += 1
+        }
+        line("Objects", accent, bold: true)
+        if s.objects.isEmpty { line("  none: b draws a box", dim) }
+        for (i, o) in s.objects.enumerated() {
+            let state = o.stale ? (o.mask == nil ? "not segmented" : "box changed") : (o.mask.map { "\($0.voxelCount) vox" } ?? "empty")
+            let z = s.is3D ? " z\(o.z0)-\(o.z1)" : ""
+            let mark = i == s.selected ? ">" : " "
+            guard r < rows.upperBound else { break }
+            g.put(mark, col: col, row: r, fg: text, bg: RGB(18, 18, 18))
+            g.put("\u{2588}", col: col + 1, row: r, fg: Palette.label(o.label), bg: RGB(18, 18, 18))
+            g.put(" \(o.label)\(z) \(state)", col: col + 2, row: r, fg: text, bg: RGB(18, 18, 18), maxWidth: w - 2)
+            r += 1
+        }
+        guard s.hasGroundTruth else { return }
+        r += 1
+        line("vs ground truth   DSC    NSD", accent, bold: true)
+        guard let sc = s.scores else { line(s.objects.isEmpty ? "  no predictions yet" : "  computing...", dim); return }
+        for row in sc.rows {
+            line("  label \(String(row.label).padding(toLength: 8, withPad: " ", startingAt: 0)) \(score(row.dsc))  \(score(row.nsd))")
+        }
+        if !sc.rows.isEmpty { line("  mean           \(score(sc.meanDSC))  \(score(sc.meanNSD))", text, bold: true) }
+        line("  \(sc.notPredicted.count) of \(sc.gtLabels) gt labels not predicted", dim)
+    }
+
+    static func score(_ v: Double) -> String { v.isNaN ? "  -  " : String(format: "%.3f", v) }
+
+    static func statusLine(_ s: AppState, _ session: Session, _ g: inout CellGrid, row: Int) {
+        g.fill(cols: 0..<g.width, rows: row..<(row + 1), with: Cell(fg: text, bg: bar))
+        switch s.mode {
+        case .command(let t):
+            g.put(":" + t + "\u{2581}", col: 0, row: row, fg: text, bg: bar, maxWidth: g.width); return
+        case .confirmQuit:
+            g.put("Unsaved changes. Quit anyway? y/n", col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
+        case .confirmRestore:
+            g.put("Unsaved work from an earlier session was found. Restore it? y/n", col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
+        default: break
+        }
+        let c = s.cursor
+        var pos = s.is3D ? "x \(c.x) y \(c.y) z \(c.z)" : "x \(c.x) y \(c.y)"
+        pos += " = \(fmtValue(session.value(at: c)))"
+        if case .box = s.mode { pos = "BOX  " + pos }
+        let right = (s.busy.map { "\u{25CF} \($0)  " } ?? "") + pos
+        let left = s.status
+        g.put(" " + left, col: 0, row: row, fg: text, bg: bar, maxWidth: max(0, g.width - right.count - 2))
+        g.put(right, col: max(0, g.width - right.count - 1), row: row, fg: s.busy == nil ? dim : accent, bg: bar)
+    }
+
+    static func fmtValue(_ v: Float) -> String {
+        v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : String(format: "%.4g", Double(v))
+    }
+
+    static let helpLines = [
+        "medseg keys",
+        "q quit (asks if unsaved)        ? this help",
+        "] [ PgDn PgUp  next/prev slice  } {  10 slices",
+        "arrows hjkl  move cursor        shift/HJKL  bigger steps",
+        "b  box mode: space fixes a corner, then the box",
+        "   (or drag with the mouse)     Esc cancels",
+        "s  segment new/changed boxes    B  load the file's boxes",
+        "Tab  select object   d delete   n relabel",
+        "z Z  set selected box's first/last slice here",
+        "u  undo   Ctrl-R  redo          w  save",
+        "g  ground truth   m  masks   o  fill/contour",
+        "a c x  axial/coronal/sagittal   + - 0  zoom",
+        "< >  window width   , .  level  p  presets",
+        ":  command: slice N | box X0 Y0 X1 Y1 [Z0 Z1]",
+        "   segment | save [PATH] | window W L | label N",
+        "   zrange Z0 Z1 | view AXIS | preset NAME | quit",
+        "any key closes this help",
+    ]
+
+    static func help(_ g: inout CellGrid) {
+        let w = min(g.width - 2, (helpLines.map(\.count).max() ?? 0) + 4), h = min(g.height - 2, helpLines.count + 2)
+        let c0 = max(0, (g.width - w) / 2), r0 = max(0, (g.height - h) / 2)
+        g.fill(cols: c0..<(c0 + w), rows: r0..<(r0 + h), with: Cell(fg: text, bg: RGB(30, 30, 46)))
+        for (i, l) in helpLines.enumerated() where i + 1 < h - 1 || i == 0 {
+            g.put(l, col: c0 + 2, row: r0 + 1 + i, fg: i == 0 ? accent : text, bg: RGB(30, 30, 46), bold: i == 0, maxWidth: w - 3)
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,111 @@
+// The event loop: terminal input and background results become actions; the reducer changes
+// the state and asks for effects; the screen is redrawn as a diff of cell grids.
+import Foundation
+import Render
+import Volumes
+
+final class WorkbenchApp: @unchecked Sendable {
+    private var state: AppState
+    private let session: Session
+    private let terminal = Terminal()
+    private let inbox = NSLock()
+    private var pending: [Action] = []
+    private lazy var worker = SegWorker(session: session, modelPath: modelPath) { [weak self] in self?.post($0) }
+    private lazy var scorer = Scorer(session: session) { [weak self] in self?.post($0) }
+    private let saveQueue = DispatchQueue(label: "medseg.save")
+    private let autosaveLock = NSLock()
+    private var autosavePending: [SegObject]?
+    private let modelPath: String?
+
+    init(session: Session, modelPath: String?) {
+        self.session = session
+        self.modelPath = modelPath
+        let v = session.volume
+        var s = AppState(depth: v.depth, height: v.height, width: v.width, spacing: v.spacing, is3D: v.is3D,
+                         hasGroundTruth: session.groundTruth != nil, window: session.initialWindow.0,
+                         windowName: session.initialWindow.1, autoWindow: session.autoWindow)
+        s.fileBoxes = session.image.boxes.enumerated().map { i, b in
+            let (xy, z0, z1): (Box2D, Int, Int)
+            switch b { case .flat(let f): (xy, z0, z1) = (f, 0, 0); case .stack(let t): (xy, z0, z1) = (t.xy, t.z0, t.z1) }
+            func c(_ v: Double, _ n: Int) -> Int { max(0, min(n - 1, Int(v.rounded()))) }
+            return SegObject(id: i + 1, label: i + 1, x0: c(min(xy.x0, xy.x1), v.width), y0: c(min(xy.y0, xy.y1), v.height),
+                             x1: c(max(xy.x0, xy.x1), v.width), y1: c(max(xy.y0, xy.y1), v.height),
+                             z0: max(0, min(z0, z1)), z1: min(v.depth - 1, max(z0, z1)), mask: nil, stale: true)
+        }
+        s.showGroundTruth = session.groundTruth != nil
+        s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
+        if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
+        state = s
+    }
+
+    func post(_ a: Action) {
+        inbox.lock(); pending.append(a); inbox.unlock()
+    }
+
+    func run() throws -> Int32 {
+        try terminal.open()
+        defer { terminal.close() }
+        let mode = ColorMode.detect(environment: ProcessInfo.processInfo.environment, terminalColors: terminal.terminfoColors)
+        state.screen = terminal.size
+        worker.start()
+        defer { worker.stop() }
+        perform(Reducer.prefetch(state))
+        var last: CellGrid? = nil
+        var needsDraw = true
+        while !state.quit {
+            if needsDraw {
+                let grid = Screen.draw(state, session, mode: mode)
+                terminal.write(ANSI.frame(grid, previous: last, mode: mode))
+                last = grid
+                needsDraw = false
+            }
+            var actions = terminal.read(timeoutMs: 40)
+            inbox.lock(); actions += pending; pending = []; inbox.unlock()
+            for a in actions {
+                if case .resize = a { terminal.resetAfterResize(); last = nil }
+                if case .key(.ctrl("c")) = a {
+                    perform(Reducer.reduce(&state, .command("quit")))
+                } else {
+                    perform(Reducer.reduce(&state, a))
+                }
+                needsDraw = true
+                if state.quit { break }
+            }
+        }
+        saveQueue.sync {}
+        return 0
+    }
+
+    private func perform(_ effects: [Effect]) {
+        for e in effects {
+            switch e {
+            case .segment(let objects): worker.segment(objects)
+            case .prefetch(let z): worker.prefetch(around: z)
+            case .score(let objects, let generation): scorer.score(objects, generation: generation)
+            case .save(let path, let objects):
+                let target = path ?? session.outputPath
+                saveQueue.async { [self] in
+                    let t0 = Date()
+                    do {
+                        try Persistence.save(objects, session: session, to: target)
+                        post(.saved(path: target, seconds: Date().timeIntervalSince(t0)))
+                    } catch { post(.saveFailed("\(error)")) }
+                }
+            case .autosave(let objects):
+                autosaveLock.lock(); let idle = autosavePending == nil; autosavePending = objects; autosaveLock.unlock()
+                guard idle else { continue }
+                saveQueue.async { [self] in
+                    autosaveLock.lock(); let latest = autosavePending; autosavePending = nil; autosaveLock.unlock()
+                    guard let latest else { return }
+                    do { try Persistence.autosave(latest, session: session) } catch { post(.message("autosave failed: \(error)")) }
+                }
+            case .restore:
+                saveQueue.async { [self] in
+                    do { post(.restored(try Persistence.restore(session: session))) } catch { post(.message("cannot restore: \(error)")) }
+                }
+            case .discardRecovery:
+                saveQueue.async { [self] in Persistence.discardRecovery(for: session) }
+            }
+        }
+    }
+}

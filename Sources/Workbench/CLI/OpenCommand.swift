@@ -1,0 +1,43 @@
+// `medseg open FILE [--gt FILE] [--out FILE]`: the interactive workbench.
+import Foundation
+import SegEngine
+import Volumes
+
+enum OpenCommand {
+    static let spec = CommandSpec(
+        name: "open",
+        summary: "open an image in the terminal workbench: browse, box, segment, compare, save",
+        usage: "FILE [--gt FILE] [--out FILE] [--model PATH] [--threads N]",
+        options: [
+            OptionSpec(name: "--gt", value: "FILE", help: "ground-truth label map (NIfTI, npz gts/segs, PNG); DSC and NSD shown live"),
+            OptionSpec(name: "--out", value: "FILE", help: "where w saves (.npz, .nii.gz, .nii, .png); default next to FILE"),
+            OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--threads", value: "N", help: "engine threads (default 2)"),
+        ],
+        details: """
+        FILE is a challenge npz (imgs, with gts and boxes when present), a NIfTI image, a PNG or an
+        npy array, 2D or 3D. Press ? inside for every key; README.md lists keys and commands.
+        Unsaved work is autosaved to a recovery file that the next 'medseg open' of FILE offers to restore.
+        """)
+
+    static let command = Subcommand(spec: spec) { args in
+        guard args.positionals.count == 1 else { throw CLIError("open needs exactly one FILE (see 'medseg open --help')") }
+        let path = args.positionals[0]
+        let threads = try args.int("--threads", default: 2, range: 1...256)
+        if let out = args.value("--out") {
+            let l = out.lowercased()
+            guard [".npz", ".nii.gz", ".nii", ".png"].contains(where: { l.hasSuffix($0) }) else {
+                throw CLIError("--out \(out): use a .npz, .nii.gz, .nii or .png name")
+            }
+        }
+        if let m = args.value("--model") { _ = try DataHome.model(m) }
+        let image = try ImageFile.open(path: path)
+        let gt = try args.value("--gt").map { try LabelFile.read(path: $0, keys: ["gts", "segs"]) }
+        let session = try Session(path: path, image: image, groundTruth: gt, outputPath: args.value("--out"))
+        if let out = args.value("--out"), out.lowercased().hasSuffix(".png"), image.volume.is3D {
+            throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
+        }
+        Engine.configure(threads: threads)
+        return try WorkbenchApp(session: session, modelPath: args.value("--model")).run()
+    }
+}
