@@ -16,6 +16,12 @@ public struct OpenedImage: Sendable {
     public var looksLikeCT: Bool
     /// True when the stored values are already 0-255 display values (challenge npz, PNG).
     public var isUInt8: Bool
+
+    public init(volume: Volume, format: FileFormat, groundTruth: LabelMap?, boxes: [Box3DOr2D], niftiGeometry: NiftiGeometry?,
+                looksLikeCT: Bool, isUInt8: Bool) {
+        (self.volume, self.format, self.groundTruth, self.boxes) = (volume, format, groundTruth, boxes)
+        (self.niftiGeometry, self.looksLikeCT, self.isUInt8) = (niftiGeometry, looksLikeCT, isUInt8)
+    }
 }
 
 public enum ImageFile {

@@ -1,0 +1,140 @@
+import XCTest
+import Volumes
+@testable import Workbench
+
+final class ReducerTests: XCTestCase {
+    func makeState(depth: Int = 10, height: Int = 20, width: Int = 30) -> AppState {
+        var s = AppState(depth: depth, height: height, width: width, spacing: [2, 1, 1], is3D: depth > 1, hasGroundTruth: true,
+                         window: Window(width: 100, level: 50), windowName: "auto", autoWindow: Window(width: 100, level: 50))
+        s.screen = (100, 40)
+        return s
+    }
+
+    @discardableResult
+    func send(_ s: inout AppState, _ keys: Key...) -> [Effect] { keys.flatMap { Reducer.reduce(&s, .key($0)) } }
+
+    func type(_ s: inout AppState, _ text: String) -> [Effect] {
+        var e = send(&s, .char(":"))
+        for c in text { e += send(&s, .char(c)) }
+        return e + send(&s, .enter)
+    }
+
+    func testKeyboardBoxSegmentUndoRedo() {
+        var s = makeState()
+        XCTAssertEqual(s.cursor, Voxel(x: 15, y: 10, z: 5))
+        send(&s, .char("b"), .left, .left, .up, .char(" "))            // corner 1 at (13, 9)
+        send(&s, .char("l"), .char("l"), .char("l"), .char("j"), .char("j"), .char(" "))   // corner 2 at (16, 11)
+        XCTAssertEqual(s.mode, .normal)
+        XCTAssertEqual(s.objects.count, 1)
+        let o = s.objects[0]
+        XCTAssertEqual([o.x0, o.y0, o.x1, o.y1, o.z0, o.z1, o.label], [13, 9, 16, 11, 5, 5, 1])
+        XCTAssertEqual(o.pixelBox, [13, 9, 16, 11])
+        XCTAssertTrue(s.dirty)
+        guard case .segment(let todo)? = send(&s, .char("s")).first else { return XCTFail("s must ask for segmentation") }
+        XCTAssertEqual(todo.map(\.id), [o.id])
+        let mask = ObjectMask(z0: 5, y0: 9, x0: 13, d: 1, h: 3, w: 4, bits: [UInt8](repeating: 1, count: 12))
+        let effects = Reducer.reduce(&s, .segmented(id: o.id, mask: mask, seconds: 0.05, slices: 1))
+        XCTAssertTrue(s.objects[0].mask === mask)
+        XCTAssertFalse(s.objects[0].stale)
+        XCTAssertTrue(effects.contains { if case .score = $0 { return true }; return false })
+        XCTAssertTrue(effects.contains { if case .autosave = $0 { return true }; return false })
+        // Nothing left to segment.
+        XCTAssertTrue(send(&s, .char("s")).isEmpty)
+        send(&s, .char("u"))
+        XCTAssertTrue(s.objects.isEmpty)
+        send(&s, .ctrl("r"))
+        XCTAssertEqual(s.objects.count, 1)
+    }
+
+    func testCommandLineBoxWithSliceRangeAndRelabelAndDelete() {
+        var s = makeState()
+        _ = type(&s, "box 25 3 4 12 7 2")
+        XCTAssertEqual(s.objects.count, 1)
+        XCTAssertEqual([s.objects[0].x0, s.objects[0].y0, s.objects[0].x1, s.objects[0].y1, s.objects[0].z0, s.objects[0].z1], [4, 3, 25, 12, 2, 7])
+        _ = type(&s, "label 9")
+        XCTAssertEqual(s.objects[0].label, 9)
+        _ = type(&s, "box 0 0 5 5")
+        XCTAssertEqual(s.objects[1].label, 1, "new boxes take the smallest free label")
+        send(&s, .char("d"))
+        XCTAssertEqual(s.objects.map(\.label), [9])
+        // A box wholly outside the image is refused with a message, nothing added.
+        _ = type(&s, "box 40 40 50 50")
+        XCTAssertEqual(s.objects.count, 1)
+        XCTAssertTrue(s.status.contains("outside"), s.status)
+        _ = type(&s, "box 1 2 3")
+        XCTAssertTrue(s.status.hasPrefix("usage"), s.status)
+    }
+
+    func testSliceRangeKeysMarkTheObjectStale() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        send(&s, .char("]"), .char("]"), .char("Z"))
+        XCTAssertEqual([s.objects[0].z0, s.objects[0].z1], [5, 7])
+        send(&s, .char("{"), .char("z"))
+        XCTAssertEqual([s.objects[0].z0, s.objects[0].z1], [0, 7])
+        XCTAssertTrue(s.objects[0].stale)
+    }
+
+    func testSliceNavigationClampsAndViewsSwitch() {
+        var s = makeState()
+        send(&s, .end)
+        XCTAssertEqual(s.cursor.z, 9)
+        send(&s, .char("]"), .pageDown)
+        XCTAssertEqual(s.cursor.z, 9)
+        _ = type(&s, "slice 999")
+        XCTAssertEqual(s.cursor.z, 9)
+        _ = type(&s, "slice 3")
+        XCTAssertEqual(s.cursor.z, 3)
+        send(&s, .char("c"))
+        XCTAssertEqual(s.axis, .coronal)
+        XCTAssertEqual(s.sliceCount, 20)
+        send(&s, .char("]"))
+        XCTAssertEqual(s.cursor.y, 11)
+        send(&s, .char("b"))
+        XCTAssertEqual(s.mode, .normal, "boxes only in the axial view")
+    }
+
+    func testQuitAsksWhenUnsaved() {
+        var s = makeState()
+        send(&s, .char("q"))
+        XCTAssertTrue(s.quit, "nothing to lose: quits at once")
+        s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        send(&s, .char("q"))
+        XCTAssertFalse(s.quit)
+        XCTAssertEqual(s.mode, .confirmQuit)
+        send(&s, .char("n"))
+        XCTAssertFalse(s.quit)
+        XCTAssertEqual(s.mode, .normal)
+        guard case .save? = send(&s, .char("w")).first else { return XCTFail("w must save") }
+        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01))
+        XCTAssertFalse(s.dirty)
+        send(&s, .char("q"))
+        XCTAssertTrue(s.quit)
+    }
+
+    func testMouseDragDrawsABox() {
+        var s = makeState()
+        let layout = Layout(s)
+        let g = layout.geometry!
+        let a = g.halfCell(x: 3, y: 4), b = g.halfCell(x: 12, y: 15)
+        _ = Reducer.reduce(&s, .mouse(.press, col: a.col, row: layout.viewRow + a.halfRow / 2))
+        _ = Reducer.reduce(&s, .mouse(.drag, col: (a.col + b.col) / 2, row: layout.viewRow + a.halfRow / 2 + 2))
+        _ = Reducer.reduce(&s, .mouse(.release, col: b.col, row: layout.viewRow + b.halfRow / 2))
+        XCTAssertEqual(s.objects.count, 1)
+        let o = s.objects[0]
+        // A cell holds two half-rows: the row's pixel is the top half's.
+        XCTAssertEqual(o.x0, 3); XCTAssertEqual(o.x1, 12)
+        XCTAssertLessThanOrEqual(abs(o.y0 - 4), 1); XCTAssertLessThanOrEqual(abs(o.y1 - 15), 1)
+    }
+
+    func testStaleScoresAreIgnored() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        let old = Scores(rows: [], meanDSC: 0.5, meanNSD: 0.5, gtLabels: 3, notPredicted: [1, 2, 3])
+        _ = Reducer.reduce(&s, .scored(old, generation: s.generation - 1))
+        XCTAssertNil(s.scores)
+        _ = Reducer.reduce(&s, .scored(old, generation: s.generation))
+        XCTAssertEqual(s.scores, old)
+    }
+}

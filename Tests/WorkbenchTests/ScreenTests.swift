@@ -1,0 +1,97 @@
+import XCTest
+import Render
+import Volumes
+@testable import Workbench
+
+final class ScreenTests: XCTestCase {
+    /// A 3-slice 8x8 volume whose slice z has value 10*z + x, with a ground truth square.
+    func makeSession() throws -> Session {
+        let (d, h, w) = (3, 8, 8)
+        var v = [Float](repeating: 0, count: d * h * w), gt = [UInt16](repeating: 0, count: d * h * w)
+        for z in 0..<d { for y in 0..<h { for x in 0..<w {
+            v[(z * h + y) * w + x] = Float(10 * z + x)
+            if (2...5).contains(x) && (2...5).contains(y) { gt[(z * h + y) * w + x] = 1 }
+        } } }
+        let image = OpenedImage(volume: Volume(shape: [d, h, w], voxels: v, spacing: [1, 1, 1], is3D: true), format: .npz,
+                                groundTruth: LabelMap(shape: [d, h, w], labels: gt, spacing: [1, 1, 1]), boxes: [],
+                                niftiGeometry: nil, looksLikeCT: false, isUInt8: true)
+        return try Session(path: "/tmp/case.npz", image: image, groundTruth: nil, outputPath: nil)
+    }
+
+    func makeState(_ session: Session, cols: Int, rows: Int) -> AppState {
+        var s = AppState(depth: 3, height: 8, width: 8, spacing: [1, 1, 1], is3D: true, hasGroundTruth: true,
+                         window: session.autoWindow, windowName: "auto", autoWindow: session.autoWindow)
+        s.screen = (cols, rows)
+        return s
+    }
+
+    func testLayoutSnapshot() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 80, rows: 12)
+        s.status = "hello"
+        let g = Screen.draw(s, session, mode: .trueColor)
+        let lines = g.text().components(separatedBy: "\n")
+        XCTAssertEqual(lines.count, 12)
+        XCTAssertTrue(lines[0].hasPrefix(" medseg  case.npz  axial 2/3  W 255 L 128 (auto)"), "[\(lines[0])]")
+        XCTAssertTrue(lines[0].hasSuffix("? help "))
+        XCTAssertTrue(lines[1].hasSuffix(" Objects".padding(toLength: 31, withPad: " ", startingAt: 0)), "[\(lines[1])]")
+        XCTAssertTrue(lines[2].contains("none: b draws a box"))
+        XCTAssertTrue(lines[11].hasPrefix(" hello"))
+        XCTAssertTrue(lines[11].hasSuffix("x 4 y 4 z 1 = 14 "), lines[11])
+        // The 8x8 slice fits 10 rows x 49 columns as 20 x 20 half-cells, centred: pixel (x, y) = 10 + x at slice 1.
+        let geo = Layout(s).geometry!
+        XCTAssertEqual(geo.pixelsPerHalfCellX, 0.4, accuracy: 1e-9)
+        let h = geo.halfCell(x: 7, y: 0)
+        let cell = g[h.col, 1 + h.halfRow / 2]
+        XCTAssertEqual(cell.glyph, "\u{2580}")
+        // Value 17 of window [0.5, 255]: (17 - 0) * 255/255 ... the auto window of uint8 data is 0...255.
+        XCTAssertEqual(cell.fg, RGB(17, 17, 17))
+    }
+
+    func testGroundTruthContourAndMaskFill() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 80, rows: 12)
+        s.showGroundTruth = true
+        let geo = Layout(s).geometry!
+        let centre = geo.halfCell(x: 2, y: 3)
+        var g = Screen.draw(s, session, mode: .trueColor)
+        let top = centre.halfRow % 2 == 0
+        func colour(_ col: Int) -> RGB { let c = g[col, 1 + centre.halfRow / 2]; return top ? c.fg : c.bg }
+        // Magnified 2.5x: the contour is the leftmost half-cell showing pixel x = 2 (the gt square's left border).
+        let first = (0..<Layout(s).viewCols).first { colour($0) == Palette.label(1) }
+        XCTAssertNotNil(first)
+        XCTAssertEqual(geo.pixel(col: first!, halfRow: centre.halfRow)?.x, 2)
+        XCTAssertNotEqual(colour(first! + 1), Palette.label(1), "inside the square is not contour")
+        let edge = (col: first!, halfRow: centre.halfRow)
+        s.showGroundTruth = false
+        s.objects = [SegObject(id: 1, label: 2, x0: 0, y0: 0, x1: 7, y1: 7, z0: 1, z1: 1,
+                               mask: ObjectMask(z0: 1, y0: 3, x0: 2, d: 1, h: 1, w: 1, bits: [1]), stale: false)]
+        g = Screen.draw(s, session, mode: .trueColor)
+        let m = g[edge.col, 1 + edge.halfRow / 2]
+        let got = top ? m.fg : m.bg
+        XCTAssertEqual(got, RGB(UInt8((0.55 * 12 + 0.45 * Double(Palette.label(2).r)).rounded()),
+                                UInt8((0.55 * 12 + 0.45 * Double(Palette.label(2).g)).rounded()),
+                                UInt8((0.55 * 12 + 0.45 * Double(Palette.label(2).b)).rounded())))
+    }
+
+    func testTooSmallTerminalShowsAMessage() throws {
+        let session = try makeSession()
+        let g = Screen.draw(makeState(session, cols: 30, rows: 5), session, mode: .color256)
+        XCTAssertTrue(g.text().hasPrefix("Terminal too small: need 40x10"))
+    }
+
+    func testScoresMatchHandWorkedDice() throws {
+        let session = try makeSession()
+        // Predict the gt square on slice 1 only, plus 4 voxels outside it: |A| = 20, |B| = 48, |A∩B| = 16.
+        var bits = [UInt8](repeating: 0, count: 8 * 8)
+        for y in 2...5 { for x in 2...5 { bits[y * 8 + x] = 1 } }
+        for x in 0..<4 { bits[7 * 8 + x] = 1 }
+        let o = SegObject(id: 1, label: 1, x0: 0, y0: 0, x1: 7, y1: 7, z0: 1, z1: 1,
+                          mask: ObjectMask(z0: 1, y0: 0, x0: 0, d: 1, h: 8, w: 8, bits: bits), stale: false)
+        let sc = Scorer.scores([o], gt: session.groundTruth!, session: session)
+        XCTAssertEqual(sc.rows.count, 1)
+        XCTAssertEqual(sc.rows[0].dsc, 2.0 * 16 / (20 + 48), accuracy: 1e-12)
+        XCTAssertEqual(sc.gtLabels, 1)
+        XCTAssertTrue(sc.notPredicted.isEmpty)
+    }
+}
