@@ -38,6 +38,11 @@ enum OpenCommand {
             throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
         }
         Engine.configure(threads: threads)
-        return try WorkbenchApp(session: session, modelPath: args.value("--model")).run()
+        let status = try WorkbenchApp(session: session, modelPath: args.value("--model")).run()
+        // The engine thread may be mid-way through a prefetch or a 3D propagation; run() has
+        // already finished every save and restored the terminal. Leave without the exit-time
+        // destructors, which would pull the BLAS and thread pool from under that thread.
+        fflush(stdout); fflush(stderr)
+        _exit(status)
     }
 }
