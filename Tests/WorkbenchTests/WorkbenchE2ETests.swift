@@ -1,0 +1,129 @@
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+import Volumes
+
+/// Drives `medseg open` on the demo MR inside tmux as a person would: types a box, segments,
+/// saves, quits, and checks the saved NIfTI against the AAL ground truth.
+final class WorkbenchE2ETests: XCTestCase {
+    var socket = ""
+
+    /// Runs a tmux client through `/bin/sh` with posix_spawn and waitpid. Not Foundation's
+    /// `Process`: on Linux it detects exit through a socket the child inherits, and the tmux server
+    /// that `new-session` daemonises keeps that socket open, so `waitUntilExit` never returns.
+    func tmux(_ args: [String]) throws -> String {
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-tmux-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let line = (["tmux", "-L", socket] + args).map(quote).joined(separator: " ") + " >\(quote(outPath)) 2>/dev/null </dev/null"
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Only 0-2 survive into the shell; everything else the test process holds is closed.
+        for fd in 3..<256 { posix_spawn_file_actions_addclose(&actions, Int32(fd)) }
+        var pid: pid_t = 0
+        let words: [String] = ["/bin/sh", "-c", line]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
+        guard rc == 0 else { throw NSError(domain: "tmux", code: Int(rc)) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    }
+
+    func screen(colors: Bool = false) throws -> String { try tmux(["capture-pane", "-p"] + (colors ? ["-e"] : []) + ["-t", "e2e"]) }
+
+    /// Polls the screen until `text` shows up (or the timeout passes).
+    @discardableResult
+    func waitFor(_ text: String, seconds: Double = 60) throws -> String {
+        let end = Date().addingTimeInterval(seconds)
+        var last = ""
+        while Date() < end {
+            last = try screen()
+            if last.contains(text) { return last }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTFail("'\(text)' did not appear within \(seconds) s; screen:\n\(last)")
+        return last
+    }
+
+    func keys(_ k: String...) throws { _ = try tmux(["send-keys", "-t", "e2e"] + k); Thread.sleep(forTimeInterval: 0.3) }
+
+    func testOpenBoxSegmentSaveQuitOnTheDemo() throws {
+        let home = ProcessInfo.processInfo.environment["MEDSEG_HOME"]
+            ?? (ProcessInfo.processInfo.environment["XDG_DATA_HOME"].map { $0 + "/medseg" } ?? NSHomeDirectory() + "/.local/share/medseg")
+        let demo = home + "/demo"
+        guard FileManager.default.fileExists(atPath: demo + "/ch2.nii.gz"), FileManager.default.fileExists(atPath: home + "/models/lite_medsam.pth") else {
+            throw XCTSkip("demo or model not installed (scripts/setup.sh installs them)")
+        }
+        guard FileManager.default.fileExists(atPath: "/usr/bin/tmux") else { throw XCTSkip("tmux not installed (scripts/setup.sh installs it)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-e2e-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: demo + "/ch2.nii.gz", toPath: dir + "/ch2.nii.gz")
+        let out = dir + "/seg.nii.gz"
+        socket = "medseg-e2e-\(getpid())"
+        defer { _ = try? tmux(["kill-server"]) }
+        let cmd = "COLORTERM=truecolor '\(CLI.executable.path)' open '\(dir)/ch2.nii.gz' --gt '\(demo)/aal.nii.gz' --out '\(out)'; echo medseg-exited-$?; sleep 60"
+        _ = try tmux(["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "50", cmd])
+
+        try waitFor("model loaded")
+        var s = try screen()
+        XCTAssertTrue(s.contains("axial 91/181"), s)
+        XCTAssertTrue(s.contains("vs ground truth"), s)
+        XCTAssertTrue(try screen(colors: true).contains("38;2;"), "true-colour half blocks expected")
+
+        // A box around AAL region 7 on slice 90 (its bounding box there), labelled 7, segmented.
+        try keys(":box 39 158 70 187", "Enter")
+        try keys(":label 7", "Enter")
+        try keys("s")
+        s = try waitFor("label 7:", seconds: 60)
+        XCTAssertTrue(s.contains("voxels in"), s)
+        try waitFor("label 7    ")   // the score row in the panel
+
+        // Too small, then back: a message, no crash.
+        _ = try tmux(["resize-window", "-t", "e2e", "-x", "30", "-y", "8"])
+        try waitFor("Terminal too small", seconds: 10)
+        _ = try tmux(["resize-window", "-t", "e2e", "-x", "160", "-y", "50"])
+        try waitFor("vs ground truth", seconds: 10)
+
+        try keys("w")
+        try waitFor("saved \(out)", seconds: 30)
+        try keys("q")
+        try waitFor("medseg-exited-0", seconds: 10)
+
+        // The saved mask: label 7 only, on slice 90 only, inside the box, overlapping the ground truth.
+        let seg = try LabelFile.read(path: out, keys: [])
+        let gt = try LabelFile.read(path: demo + "/aal.nii.gz", keys: [])
+        XCTAssertEqual(seg.shape, [181, 217, 181])
+        let (h, w) = (217, 181)
+        var inter = 0, a = 0, b = 0
+        for (i, l) in seg.labels.enumerated() {
+            let z = i / (h * w), y = (i / w) % h, x = i % w
+            if l != 0 {
+                XCTAssertEqual(l, 7)
+                XCTAssertEqual(z, 90)
+                XCTAssertTrue((39...70).contains(x) && (158...187).contains(y), "voxel \(x) \(y) outside the box")
+                a += 1
+            }
+            if z == 90 && gt.labels[i] == 7 { b += 1; if l == 7 { inter += 1 } }
+        }
+        let dsc = 2 * Double(inter) / Double(a + b)
+        XCTAssertGreaterThan(a, 50)
+        XCTAssertGreaterThan(dsc, 0.3, "slice DSC against AAL region 7 (measured 0.417)")
+        // The affine of the input survives.
+        let src = try Nifti.read(path: dir + "/ch2.nii.gz"), dst = try Nifti.read(path: out)
+        XCTAssertEqual(src.affine, dst.affine)
+    }
+
+    func testMissingModelIsAClearError() throws {
+        let r = try CLI.run(["open", "/nonexistent.nii.gz", "--model", "/nonexistent/model.pth"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("no such model file"), r.stderr)
+        let r2 = try CLI.run(["open"])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertEqual(r2.stderr.split(separator: "\n").count, 1, r2.stderr)
+    }
+}
