@@ -1,6 +1,7 @@
 // `medseg bench`: median latency of the encoder (one 256x256 image) and of the decoder for 1 and
 // 16 boxes, on fixed pseudo-random inputs, for comparison with ../shared/bench/peers.sh.
 import Foundation
+import Render
 import SegEngine
 
 enum BenchCommand {
@@ -35,6 +36,13 @@ enum BenchCommand {
         let d1 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box]) }
         let d16 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: Array(repeating: box, count: 16)) }
         _ = ctx
+        // The workbench's figures: `s` to mask with the slice's embedding cached (decode one box,
+        // upsample and threshold to a 512x512 slice), and one frame of a 512x512 slice into 200x60 cells.
+        let segmenter = Segmenter(model: model)
+        let slice = ImageU8(height: 512, width: 512, channels: 1, pixels: (0..<(512 * 512)).map { UInt8(truncatingIfNeeded: ($0 % 512) ^ ($0 / 512)) })
+        _ = segmenter.encode(slice, key: 0)
+        let cached = median(runs) { _ = segmenter.segment(slice, boxes: [[100, 120, 300, 340]], key: 0) }
+        let frame = RenderBench.frameMilliseconds(runs: max(runs, 20))
         if args.has("--profile") {
             Profile.enabled = true
             Profile.reset()
@@ -49,12 +57,14 @@ enum BenchCommand {
             Stderr.write("  " + "other".padding(toLength: 12, withPad: " ", startingAt: 0) + r2(enc - total / Double(runs)).leftPad(9) + " ms\n")
         }
         if args.has("--json") {
-            print("{\"encoder_ms\": \(r2(enc)), \"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs))}")
+            print("{\"encoder_ms\": \(r2(enc)), \"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs)), \"cached_box_ms\": \(r2(cached)), \"frame_ms\": \(r2(frame))}")
         } else {
             print("precision \(precision), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) (model loaded in \(r2(loadMs)) ms)")
             print("  encoder (256x256)   \(r2(enc)) ms")
             print("  decoder, 1 box      \(r2(d1)) ms")
             print("  decoder, 16 boxes   \(r2(d16)) ms")
+            print("  box to mask, 512x512 slice, embedding cached   \(r2(cached)) ms")
+            print("  frame, 512x512 slice into 200x60 cells         \(r2(frame)) ms")
         }
         return 0
     }
