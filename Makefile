@@ -14,9 +14,9 @@ setup:
 build: setup
 	swift build -c release $(SWIFT_FLAGS)
 
-# Until the workbench lands (issue 4), `run` describes the demo case.
+# Opens the demo MR in the workbench with the AAL atlas as ground truth.
 run: build
-	.build/release/medseg info $(DEMO)/ch2.nii.gz $(DEMO)/aal.nii.gz
+	.build/release/medseg open $(DEMO)/ch2.nii.gz --gt $(DEMO)/aal.nii.gz
 
 # Numeric code is 10-100x slower in debug builds, so the tests run in release with testability on.
 test: setup
