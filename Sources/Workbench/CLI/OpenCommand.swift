@@ -31,6 +31,9 @@ enum OpenCommand {
             }
         }
         if let m = args.value("--model") { _ = try DataHome.model(m) }
+        // Reading a large compressed volume takes a second or more before the screen opens.
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        if bytes > 16 << 20 { Stderr.write("medseg: reading \(path) (\(bytes >> 20) MB)...\n") }
         let image = try ImageFile.open(path: path)
         let gt = try args.value("--gt").map { try LabelFile.read(path: $0, keys: ["gts", "segs"]) }
         let session = try Session(path: path, image: image, groundTruth: gt, outputPath: args.value("--out"))
