@@ -49,6 +49,14 @@ enum ModelFixtures {
         cachedModel = m
         return m
     }
+
+    nonisolated(unsafe) static var cachedInt8Model: LiteMedSAM?
+    static func int8Model() throws -> LiteMedSAM {
+        if let m = cachedInt8Model { return m }
+        let m = try LiteMedSAM(checkpointPath: try modelPath(), precision: .int8)
+        cachedInt8Model = m
+        return m
+    }
 }
 
 /// A sampled reference tensor: values at fixed flat indices of a channels-last array, plus stats.

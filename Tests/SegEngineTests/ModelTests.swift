@@ -4,7 +4,7 @@ import XCTest
 /// The Swift LiteMedSAM against the PyTorch model, stage by stage, on real MR slices.
 final class ModelTests: XCTestCase {
     /// The encoder input the official script builds from the (cv2-resized) uint8 image.
-    func encoderInput(resized: [UInt8], height: Int, width: Int) -> Tensor {
+    static func encoderInput(resized: [UInt8], height: Int, width: Int) -> Tensor {
         let lo = Float(resized.min()!), hi = Float(resized.max()!)
         let scale = 1 / max(hi - lo, 1e-8)
         var t = Tensor(zeros: [256, 256, 3])
@@ -21,7 +21,7 @@ final class ModelTests: XCTestCase {
         for c in cases where c["name"] as! String != "rgb_wide" {  // rgb_wide's resize is covered by the pipeline tests
             let name = c["name"] as! String
             let rs = c["resized_shape"] as! [Int]
-            let input = encoderInput(resized: try ModelFixtures.bytes(c["resized"] as! String), height: rs[0], width: rs[1])
+            let input = Self.encoderInput(resized: try ModelFixtures.bytes(c["resized"] as! String), height: rs[0], width: rs[1])
             let stages = model.imageEncoder.run(input, keepStages: true)
             let ref = c["stages"] as! [String: [String: Any]]
             let ours: [(String, Tensor)] = [("patch_embed", stages.patchEmbed)]

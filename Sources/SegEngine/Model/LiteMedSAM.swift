@@ -6,8 +6,8 @@ public struct LiteMedSAM {
     public let maskDecoder: MaskDecoder    // mask_decoder
 
     /// Builds the model from a state dict, strictly: every key used, every shape checked.
-    public init(tensors: [String: TensorData], order: [String]) throws {
-        let r = WeightReader(tensors: tensors, order: order)
+    public init(tensors: [String: TensorData], order: [String], precision: Precision = .fp32) throws {
+        let r = WeightReader(tensors: tensors, order: order, precision: precision)
         imageEncoder = try TinyViT(r.scope("image_encoder"))
         promptEncoder = try PromptEncoder(r.scope("prompt_encoder"))
         maskDecoder = try MaskDecoder(r.scope("mask_decoder"), prompt: promptEncoder)
@@ -17,10 +17,10 @@ public struct LiteMedSAM {
     }
 
     /// Loads `lite_medsam.pth` (or a training checkpoint holding it under `model`/`state_dict`).
-    public init(checkpointPath path: String) throws {
+    public init(checkpointPath path: String, precision: Precision = .fp32) throws {
         let c = try Checkpoint.load(path: path)
         do {
-            try self.init(tensors: c.tensors, order: c.order)
+            try self.init(tensors: c.tensors, order: c.order, precision: precision)
         } catch let e as WeightError {
             throw WeightError("\(path): \(e.description)")
         }

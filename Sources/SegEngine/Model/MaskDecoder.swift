@@ -45,10 +45,10 @@ public struct MaskDecoder {
         maskTokens = try s.scope("mask_tokens")("weight", [4, 256])
         let up = s.scope("output_upscaling")
         upscale0 = ConvTranspose2x2(weight: try up.scope("0")("weight", [256, 64, 2, 2]), bias: try up.scope("0")("bias", [64]),
-                                    inChannels: 256, outChannels: 64)
+                                    inChannels: 256, outChannels: 64, precision: s.precision)
         upscale1 = try up.layerNorm("1", 64, eps: 1e-6)
         upscale3 = ConvTranspose2x2(weight: try up.scope("3")("weight", [64, 32, 2, 2]), bias: try up.scope("3")("bias", [32]),
-                                    inChannels: 64, outChannels: 32)
+                                    inChannels: 64, outChannels: 32, precision: s.precision)
         hypernetworks = try (0..<4).map {
             try SAMMLP(s.scope("output_hypernetworks_mlps").scope($0), input: 256, hidden: 256, output: 32, depth: 3)
         }

@@ -25,9 +25,9 @@ public struct TinyViT {
                            depth: depths[i], heads: heads[i], windowSize: windows[i])
         }
         let n = s.scope("neck")
-        neck0 = Linear(weight: try n.scope("0")("weight", [256, 320, 1, 1]), bias: nil, inFeatures: 320, outFeatures: 256)
+        neck0 = Linear(weight: try n.scope("0")("weight", [256, 320, 1, 1]), bias: nil, inFeatures: 320, outFeatures: 256, precision: s.precision)
         neck1 = try n.layerNorm("1", 256, eps: 1e-6)
-        neck2 = Conv3x3(weight: try n.scope("2")("weight", [256, 256, 3, 3]), bias: nil, inChannels: 256, outChannels: 256)
+        neck2 = Conv3x3(weight: try n.scope("2")("weight", [256, 256, 3, 3]), bias: nil, inChannels: 256, outChannels: 256, precision: s.precision)
         neck3 = try n.layerNorm("3", 256, eps: 1e-6)
     }
 

@@ -12,8 +12,7 @@ struct TinyViTAttention {
     let windowSize: Int
 
     init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int) throws {
-        norm = try s.layerNorm("norm", dim, eps: 1e-5)
-        qkv = try s.linear("qkv", in: dim, out: 3 * dim)
+        (norm, qkv) = try s.linear("qkv", in: dim, out: 3 * dim).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5))
         proj = try s.linear("proj", in: dim, out: dim)
         self.heads = heads
         windowSize = ws
@@ -91,8 +90,7 @@ struct TinyViTMlp {
     }
 
     init(_ s: WeightScope, dim: Int, hidden: Int) throws {
-        norm = try s.layerNorm("norm", dim, eps: 1e-5)
-        fc1 = try s.linear("fc1", in: dim, out: hidden)
+        (norm, fc1) = try s.linear("fc1", in: dim, out: hidden).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5))
         fc2 = try s.linear("fc2", in: hidden, out: dim)
     }
 

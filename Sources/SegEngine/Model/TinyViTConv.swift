@@ -4,7 +4,7 @@
 /// A 1x1 Conv2d_BN as a matrix product over pixels.
 func pointwise(_ s: WeightScope, _ name: String, in i: Int, out o: Int) throws -> Linear {
     let (w, b) = try s.conv2dBN(name, in: i, out: o, kernel: 1)
-    return Linear(weight: w, bias: b, inFeatures: i, outFeatures: o)
+    return Linear(weight: w, bias: b, inFeatures: i, outFeatures: o, precision: s.scope(name).precision)
 }
 
 /// A depthwise 3x3 Conv2d_BN.

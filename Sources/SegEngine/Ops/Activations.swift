@@ -69,19 +69,32 @@ public enum Activations {
         p = p * f + 2.402264791363012e-1
         p = p * f + 6.931472028550421e-1
         p = p * f + 1.0
-        return p * Float(bitPattern: UInt32(bitPattern: (Int32(n) + 127) << 23))
+        // 2^n from n's bits: adding 1.5 * 2^23 leaves n (an integer in -127...0) in the low
+        // mantissa bits; wrapping integer steps, no trapping conversion, so loops vectorise.
+        let bits = (n + 12_582_912).bitPattern &- 0x4B40_0000 &+ 127
+        return p * Float(bitPattern: bits << 23)
     }
 
     /// Softmax over each row of a [rows, n] matrix stored at `p`, in place (max-subtracted).
     public static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
-        for r in 0..<rows {
-            let row = p + r * n
-            var m = -Float.infinity
-            for j in 0..<n where row[j] > m { m = row[j] }
-            var s: Float = 0
-            for j in 0..<n { let e = expNonPositive(row[j] - m); row[j] = e; s += e }
-            let inv = 1 / s
-            for j in 0..<n { row[j] *= inv }
+        for r in 0..<rows { softmaxRow(p + r * n, n) }
+    }
+
+    /// Softmax of `n` values in place: integer max over order-preserving keys, vectorised exp,
+    /// eight-lane sum (each pass vectorises; float max and sum chains do not).
+    @inline(__always) public static func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        var key = Int32.min
+        for j in 0..<n {
+            let i = Int32(bitPattern: row[j].bitPattern)
+            key = Swift.max(key, i ^ ((i >> 31) & 0x7fff_ffff))
         }
+        let m = Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7fff_ffff)))
+        for j in 0..<n { row[j] = expNonPositive(row[j] - m) }
+        var acc = SIMD8<Float>(), j = 0
+        while j + 8 <= n { acc += UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self); j += 8 }
+        var s = acc.sum()
+        while j < n { s += row[j]; j += 1 }
+        let inv = 1 / s
+        for j in 0..<n { row[j] *= inv }
     }
 }

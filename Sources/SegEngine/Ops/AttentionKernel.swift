@@ -49,13 +49,7 @@ public enum AttentionKernel {
         for i in 0..<nq {
             let row = s + i * stride
             if let bias { let b = bias + i * nk; for j in 0..<nk { row[j] += b[j] } }
-            var m = -Float.infinity
-            for j in 0..<nk { m = max(m, row[j]) }
-            for j in 0..<nk { row[j] = Activations.expNonPositive(row[j] - m) }
-            var sum: Float = 0
-            for j in 0..<nk { sum += row[j] }
-            let inv = 1 / sum
-            for j in 0..<nk { row[j] *= inv }
+            Activations.softmaxRow(row, nk)
         }
     }
 

@@ -86,8 +86,9 @@ public struct Conv3x3: Sendable {
     public let bias: [Float]?
     public let inChannels: Int
     public let outChannels: Int
+    let lin: Linear
 
-    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int) {
+    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, precision: Precision = .fp32) {
         precondition(weight.count == outChannels * inChannels * 9)
         var r = [Float](repeating: 0, count: weight.count)
         for o in 0..<outChannels { for i in 0..<inChannels { for k in 0..<9 {
@@ -97,6 +98,7 @@ public struct Conv3x3: Sendable {
         self.bias = bias
         self.inChannels = inChannels
         self.outChannels = outChannels
+        lin = Linear(weight: r, bias: bias, inFeatures: 9 * inChannels, outFeatures: outChannels, precision: precision)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -120,7 +122,6 @@ public struct Conv3x3: Sendable {
                 }
             }
         }
-        let lin = Linear(weight: weight, bias: bias, inFeatures: 9 * c, outFeatures: outChannels)
         return lin(patches).reshaped([h, w, outChannels])
     }
 
@@ -150,8 +151,9 @@ public struct ConvTranspose2x2: Sendable {
     public let bias: [Float]     // [out]
     public let inChannels: Int
     public let outChannels: Int
+    let lin: Linear
 
-    public init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int) {
+    public init(weight: [Float], bias: [Float], inChannels: Int, outChannels: Int, precision: Precision = .fp32) {
         precondition(weight.count == inChannels * outChannels * 4 && bias.count == outChannels)
         var r = [Float](repeating: 0, count: weight.count)
         for i in 0..<inChannels { for o in 0..<outChannels { for k in 0..<4 {
@@ -161,13 +163,13 @@ public struct ConvTranspose2x2: Sendable {
         self.bias = bias
         self.inChannels = inChannels
         self.outChannels = outChannels
+        lin = Linear(weight: r, bias: nil, inFeatures: inChannels, outFeatures: 4 * outChannels, precision: precision)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(c == inChannels)
         let oc = outChannels
-        let lin = Linear(weight: weight, bias: nil, inFeatures: c, outFeatures: 4 * oc)
         let blocks = lin(x)  // [h, w, 4*oc]
         var y = Tensor(uninitialized: [2 * h, 2 * w, oc])
         blocks.data.withUnsafeBufferPointer { bp in

@@ -6,18 +6,22 @@ public struct Linear: Sendable {
     public let bias: [Float]?
     public let inFeatures: Int
     public let outFeatures: Int
+    /// The int8 weights when the layer runs in int8 (then `weight` is kept for reference twins).
+    public let int8: Int8Weights?
 
-    public init(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int) {
+    public init(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int, precision: Precision = .fp32) {
         precondition(weight.count == inFeatures * outFeatures && (bias?.count ?? outFeatures) == outFeatures)
         self.weight = weight
         self.bias = bias
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
+        int8 = precision == .int8 ? Int8Weights(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
     }
 
     /// Applies the layer to the rows of `x` ([..., in] -> [..., out]).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        Profile.measure("matmul") { apply(x) }
+        if int8 != nil { return self(x, epilogue: .none) }
+        return Profile.measure("matmul") { apply(x) }
     }
 
     func apply(_ x: Tensor) -> Tensor {

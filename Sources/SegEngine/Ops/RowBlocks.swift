@@ -46,6 +46,10 @@ extension Linear {
     /// With `residual` (rows `ldOut` apart), out = epilogue(residual + x W^T + b).
     func rows(_ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
               residual: UnsafePointer<Float>? = nil, epilogue: Epilogue) {
+        if let int8 {
+            int8Rows(int8, x, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
+            return
+        }
         let o = outFeatures
         if let residual {
             for r in 0..<count { (out + r * ldOut).update(from: residual + r * ldOut, count: o) }

@@ -13,10 +13,13 @@ public final class WeightReader {
     private let tensors: [String: TensorData]
     private let order: [String]
     private var taken = Set<String>()
+    /// The arithmetic of the matrix products built from these weights.
+    public let precision: Precision
 
-    public init(tensors: [String: TensorData], order: [String]) {
+    public init(tensors: [String: TensorData], order: [String], precision: Precision = .fp32) {
         self.tensors = tensors
         self.order = order
+        self.precision = precision
     }
 
     /// The values of `key`, which must have exactly `shape`.
@@ -58,11 +61,12 @@ public struct WeightScope {
 
     public func scope(_ sub: String) -> WeightScope { WeightScope(reader: reader, prefix: prefix + "." + sub) }
     public func scope(_ sub: Int) -> WeightScope { scope(String(sub)) }
+    public var precision: Precision { reader.precision }
 
     /// nn.Linear: weight [out, in], bias [out].
     public func linear(_ name: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
         let s = scope(name)
-        return Linear(weight: try s("weight", [o, i]), bias: bias ? try s("bias", [o]) : nil, inFeatures: i, outFeatures: o)
+        return Linear(weight: try s("weight", [o, i]), bias: bias ? try s("bias", [o]) : nil, inFeatures: i, outFeatures: o, precision: s.precision)
     }
 
     /// nn.LayerNorm / LayerNorm2d: weight and bias [C].

@@ -1,4 +1,5 @@
 import Foundation
+import SegEngine
 
 // A small command-line parser: options with values, flags, positionals, --help, and unknown
 // options reported with the closest known spelling.
@@ -54,6 +55,13 @@ struct ParsedArgs {
             throw CLIError("\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(s)'")
         }
         return v
+    }
+
+    /// `--precision`: fp32 (the default until int8 reaches fp32's accuracy) or int8.
+    func precision() throws -> Precision {
+        guard let s = value("--precision") else { return .fp32 }
+        guard let p = Precision(rawValue: s) else { throw CLIError("--precision takes int8 or fp32, not '\(s)'") }
+        return p
     }
 
     /// A finite non-negative number option, or `default` when absent.

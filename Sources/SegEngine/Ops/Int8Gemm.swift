@@ -1,0 +1,193 @@
+// Int8 matrix products: activations quantized per row (dynamic, asymmetric, u8), weights per
+// output channel (symmetric, s8), products in oneDNN's u8s8s32 GEMM with int32 accumulation,
+// dequantized with bias, residual and activation while the block is in cache
+// (docs/DECISIONS.md, "Int8 with dynamic per-row activation scales").
+import CDnnl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which arithmetic the model's matrix products use.
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32, int8
+}
+
+/// A linear layer's weights in int8: w[o][i] ≈ scales[o] * values[o][i].
+public struct Int8Weights: Sendable {
+    public let values: [Int8]      // [out][in]
+    public let scales: [Float]     // [out]
+    public let columnSums: [Float] // sum_i values[o][i], for the activations' zero points
+
+    public init(weight: [Float], outFeatures o: Int, inFeatures k: Int) {
+        var q = [Int8](repeating: 0, count: o * k)
+        var scales = [Float](repeating: 1, count: o), sums = [Float](repeating: 0, count: o)
+        for r in 0..<o {
+            var m: Float = 0
+            for i in 0..<k { m = max(m, abs(weight[r * k + i])) }
+            let s = m > 0 ? m / 127 : 1
+            var sum = 0
+            for i in 0..<k {
+                let v = Int8(max(-127, min(127, (weight[r * k + i] / s).rounded(.toNearestOrEven))))
+                q[r * k + i] = v
+                sum += Int(v)
+            }
+            scales[r] = s
+            sums[r] = Float(sum)
+        }
+        values = q
+        self.scales = scales
+        columnSums = sums
+    }
+
+    public init(values: [Int8], scales: [Float], outFeatures o: Int, inFeatures k: Int) {
+        precondition(values.count == o * k && scales.count == o)
+        self.values = values
+        self.scales = scales
+        columnSums = (0..<o).map { r in Float((0..<k).reduce(0) { $0 + Int(values[r * k + $1]) }) }
+    }
+}
+
+public enum Int8Gemm {
+    /// The largest activation code. Without VNNI, oneDNN's u8s8 kernels add pairs of u8*s8
+    /// products in 16 bits with saturation; 7-bit activations (0...127) keep those sums exact.
+    public static let activationMax: Float = hasVNNI ? 255 : 127
+
+    static let hasVNNI: Bool = {
+        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 1 << 16)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = String(cString: line)
+            if s.hasPrefix("flags") { return s.contains(" avx512_vnni") || s.contains(" avx_vnni") }
+        }
+        return false
+    }()
+
+    @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    /// Quantizes `count` rows of `k` floats (`ldx` apart) to codes q = round(x / scale) + zero,
+    /// clamped to 0...activationMax, with each row's range widened to include 0.
+    public static func quantizeRows(_ x: UnsafePointer<Float>, count: Int, k: Int, ldx: Int,
+                                    codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
+                                    zeros: UnsafeMutablePointer<Float>) {
+        let top = activationMax
+        for r in 0..<count {
+            let v = x + r * ldx, q = codes + r * k
+            // min and max as integer reductions over order-preserving keys of the float bits
+            // (vectorised; float min/max with NaN rules are not).
+            var lo: Int32 = 0, hi: Int32 = 0   // the keys of +0: the range always includes 0
+            for j in 0..<k {
+                let i = Int32(bitPattern: v[j].bitPattern)
+                let key = i ^ ((i >> 31) & 0x7fff_ffff)
+                lo = Swift.min(lo, key); hi = Swift.max(hi, key)
+            }
+            let mn = orderedKeyToFloat(lo), mx = orderedKeyToFloat(hi)
+            let scale = mx > mn ? (mx - mn) / top : 1
+            let zero = (-mn / scale).rounded(.toNearestOrEven)
+            scales[r] = scale
+            zeros[r] = zero
+            let inv = 1 / scale
+            // Scalar loops the compiler vectorises: clamp, then round to nearest even by adding
+            // 1.5 * 2^23, whose low mantissa bits are then the code (Swift's generic SIMD
+            // conversions were 10x slower than the product itself).
+            for j in 0..<k {
+                let t = Swift.min(Swift.max(v[j] * inv + zero, 0), top)
+                q[j] = UInt8(truncatingIfNeeded: (t + 12_582_912).bitPattern)
+            }
+        }
+    }
+
+    @inline(__always) static func orderedKeyToFloat(_ key: Int32) -> Float {
+        Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7fff_ffff)))
+    }
+
+    /// acc[m,n] = codes[m,k] · values[n,k]^T in int32, single-threaded.
+    public static func gemm(m: Int, n: Int, k: Int, codes: UnsafePointer<UInt8>, weights: UnsafePointer<Int8>,
+                            acc: UnsafeMutablePointer<Int32>) {
+        var co: Int32 = 0
+        _ = dnnl_gemm_u8s8s32(78, 84, 70, Int64(m), Int64(n), Int64(k), 1, codes, Int64(k), 0,
+                              weights, Int64(k), 0, 0, acc, Int64(n), &co)
+    }
+}
+
+extension Linear {
+    /// The int8 twin of `rows`: out[r] = epilogue(residual[r] + dequant(q(x[r]) · Wq^T) + b).
+    func int8Rows(_ q: Int8Weights, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                  residual: UnsafePointer<Float>?, epilogue: Epilogue) {
+        let k = inFeatures, n = outFeatures
+        let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: count * k)
+        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: count * n)
+        let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count)
+        defer { codes.deallocate(); acc.deallocate(); rowScale.deallocate() }
+        let rowZero = rowScale + count
+        Int8Gemm.quantizeRows(x, count: count, k: k, ldx: k, codes: codes, scales: rowScale, zeros: rowZero)
+        q.values.withUnsafeBufferPointer { w in
+            Int8Gemm.gemm(m: count, n: n, k: k, codes: codes, weights: w.baseAddress!, acc: acc)
+        }
+        q.scales.withUnsafeBufferPointer { wsp in
+            q.columnSums.withUnsafeBufferPointer { csp in
+                (bias ?? []).withUnsafeBufferPointer { bp in
+                    // An empty array may still have a base address: test for the bias itself.
+                    let ws = wsp.baseAddress!, cs = csp.baseAddress!, b = bias == nil ? nil : bp.baseAddress
+                    for r in 0..<count {
+                        let a = acc + r * n, o = out + r * ldOut
+                        let s = rowScale[r], z = rowZero[r]
+                        if let b {
+                            for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] }
+                        } else {
+                            for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) }
+                        }
+                        if let residual { let res = residual + r * ldOut; for j in 0..<n { o[j] += res[j] } }
+                        if case .gelu = epilogue { for j in 0..<n { o[j] = Activations.geluScalar(o[j]) } }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The plain twin of the int8 path: the same quantization, written as scalar loops with
+    /// integer products, for tests of `int8Rows`.
+    public func int8Reference(_ x: Tensor) -> Tensor {
+        guard let q = int8 else { return reference(x) }
+        let k = inFeatures, n = outFeatures, top = Int8Gemm.activationMax
+        var y = Tensor(zeros: Array(x.shape.dropLast()) + [n])
+        for r in 0..<x.rows {
+            let row = Array(x.data[(r * k)..<(r * k + k)])
+            let mn = min(0, row.min()!), mx = max(0, row.max()!)
+            let scale = mx > mn ? (mx - mn) / top : 1
+            let zero = (-mn / scale).rounded(.toNearestOrEven)
+            let codes = row.map { Int(max(0, min(top, ($0 * (1 / scale) + zero).rounded(.toNearestOrEven)))) }
+            for o in 0..<n {
+                var dot = 0
+                for i in 0..<k { dot += codes[i] * Int(q.values[o * k + i]) }
+                let v = Double(dot) - Double(zero) * Double(q.columnSums[o])
+                y.data[r * n + o] = Float(v * Double(scale) * Double(q.scales[o]) + Double(bias?[o] ?? 0))
+            }
+        }
+        return y
+    }
+}
+
+extension Linear {
+    /// For an int8 layer that follows a LayerNorm: the norm's per-channel weight and bias moved
+    /// into this layer (W diag(g), b + W beta), so the int8 product quantizes the plain
+    /// normalised values, which have no per-channel outliers. Returns the affine-free norm and
+    /// the folded layer; a float layer is returned unchanged.
+    func foldingNorm(_ norm: LayerNorm) -> (LayerNorm, Linear) {
+        guard int8 != nil else { return (norm, self) }
+        let k = inFeatures, n = outFeatures
+        var w = weight, b = bias ?? [Float](repeating: 0, count: n)
+        for o in 0..<n {
+            var extra = 0.0
+            for i in 0..<k {
+                extra += Double(weight[o * k + i]) * Double(norm.bias[i])
+                w[o * k + i] = weight[o * k + i] * norm.weight[i]
+            }
+            b[o] += Float(extra)
+        }
+        let plain = LayerNorm(weight: [Float](repeating: 1, count: k), bias: [Float](repeating: 0, count: k), eps: norm.eps)
+        return (plain, Linear(weight: w, bias: b, inFeatures: k, outFeatures: n, precision: .int8))
+    }
+}

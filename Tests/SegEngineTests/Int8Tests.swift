@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+@testable import SegEngine
+import Volumes
+
+/// The int8 engine: its kernels against their plain integer twins, and its masks against the
+/// PyTorch model's (tools/fixtures/make_model_fixtures.py), on the fixtures' real images.
+final class Int8Tests: XCTestCase {
+    func randomTensor(rows: Int, cols: Int, seed: UInt64) -> Tensor {
+        var g = SplitMix(seed)
+        // Rows with different ranges and offsets, some all-positive (as after GELU), one all zero.
+        let data = (0..<(rows * cols)).map { i -> Float in
+            let r = i / cols
+            if r == 3 { return 0 }
+            let spread = Float(1 + r % 5), shift: Float = r % 3 == 0 ? 2 : 0
+            return (Float(g.next() % 20001) / 10000 - 1) * spread + shift
+        }
+        return Tensor(shape: [rows, cols], data: data)
+    }
+
+    func testInt8WeightsRoundTripPerOutputChannel() {
+        let w: [Float] = [0.5, -1, 0.25, 0, 0, 0, 3, 2, -1]
+        let q = Int8Weights(weight: w, outFeatures: 3, inFeatures: 3)
+        // Hand-worked: row 0 max |w| 1 -> scale 1/127; codes 63.5 -> 64 (even), -127, 31.75 -> 32.
+        XCTAssertEqual(Array(q.values[0..<3]), [64, -127, 32])
+        XCTAssertEqual(q.scales[0], 1 / 127, accuracy: 1e-9)
+        XCTAssertEqual(Array(q.values[3..<6]), [0, 0, 0])
+        XCTAssertEqual(q.scales[1], 1)
+        XCTAssertEqual(Array(q.values[6..<9]), [127, 85, -42])
+        XCTAssertEqual(q.columnSums, [-31, 0, 170])
+    }
+
+    func testQuantizeRowsMatchesHandWorkedCodes() {
+        // Row [-1, 0, 0.5, 3]: range [-1, 3], scale 4/top, zero round(top/4).
+        let top = Int8Gemm.activationMax
+        let x: [Float] = [-1, 0, 0.5, 3]
+        var codes = [UInt8](repeating: 0, count: 4), s: Float = 0, z: Float = 0
+        Int8Gemm.quantizeRows(x, count: 1, k: 4, ldx: 4, codes: &codes, scales: &s, zeros: &z)
+        XCTAssertEqual(s, 4 / top)
+        XCTAssertEqual(z, (top / 4).rounded(.toNearestOrEven))
+        let want = x.map { UInt8(max(0, min(top, ($0 * (1 / (4 / top)) + z).rounded(.toNearestOrEven)))) }
+        XCTAssertEqual(codes, want)
+        XCTAssertEqual(codes[1], UInt8(z), "zero maps exactly onto the zero point")
+    }
+
+    func testInt8LinearMatchesItsPlainTwinAndStaysNearFloat() {
+        for (k, n, rows) in [(37, 21, 9), (64, 48, 130), (160, 640, 70)] {
+            let w = randomTensor(rows: n, cols: k, seed: UInt64(k)).data.map { $0 * 0.1 }
+            let b = randomTensor(rows: 1, cols: n, seed: 7).data
+            let lin = Linear(weight: w, bias: b, inFeatures: k, outFeatures: n, precision: .int8)
+            let x = randomTensor(rows: rows, cols: k, seed: UInt64(n))
+            let twin = lin.int8Reference(x), fast = lin(x)
+            let scale = twin.data.map { abs($0) }.max()!
+            for i in twin.data.indices { XCTAssertEqual(fast.data[i], twin.data[i], accuracy: 1e-5 * scale, "row \(i / n) col \(i % n)") }
+            // Against float arithmetic: the quantization error is small relative to the output.
+            let exact = lin.reference(x)
+            var se = 0.0, ss = 0.0
+            for i in exact.data.indices { let d = Double(fast.data[i] - exact.data[i]); se += d * d; ss += Double(exact.data[i] * exact.data[i]) }
+            XCTAssertLessThan(se / ss, 1e-3, "k \(k) n \(n)")
+            // Residual and GELU epilogues on the int8 path.
+            let res = randomTensor(rows: rows, cols: n, seed: 99)
+            let fused = lin(x, residual: res, epilogue: .gelu)
+            for i in twin.data.indices {
+                XCTAssertEqual(fused.data[i], Activations.geluReference(twin.data[i] + res.data[i]), accuracy: 1e-4 * (scale + 6))
+            }
+        }
+    }
+
+    func dice(_ a: [UInt8], _ b: [UInt8]) -> Double {
+        var inter = 0, sa = 0, sb = 0
+        for i in a.indices { if a[i] != 0 { sa += 1 }; if b[i] != 0 { sb += 1 }; if a[i] != 0 && b[i] != 0 { inter += 1 } }
+        return sa + sb == 0 ? 1 : 2 * Double(inter) / Double(sa + sb)
+    }
+
+    func testInt8MasksAgreeWithPyTorch() throws {
+        let seg = Segmenter(model: try ModelFixtures.int8Model(), maxBatch: 4)
+        var scores: [Double] = []
+        for c in try ModelFixtures.manifest["cases"] as! [[String: Any]] {
+            let name = c["name"] as! String, shape = c["image_shape"] as! [Int]
+            let img = ImageU8(height: shape[0], width: shape[1], channels: shape.count == 3 ? shape[2] : 1,
+                              pixels: try ModelFixtures.bytes(c["image"] as! String))
+            let masks = seg.segment(img, boxes: (c["boxes"] as! [[Int]]).map { $0.map(Double.init) })
+            for (i, m) in (c["masks"] as! [[String: Any]]).enumerated() {
+                let d = dice(masks[i], try ModelFixtures.bits(m["bits"] as! String, count: img.height * img.width))
+                XCTAssertGreaterThanOrEqual(d, 0.80, "\(name) box \(i)")
+                scores.append(d)
+            }
+            // The embedding stays close to PyTorch's (rgb_wide's resize is covered above).
+            if name != "rgb_wide" {
+                let rs = c["resized_shape"] as! [Int]
+                let input = ModelTests.encoderInput(resized: try ModelFixtures.bytes(c["resized"] as! String), height: rs[0], width: rs[1])
+                let ref = try SampledTensor((c["stages"] as! [String: [String: Any]])["embedding"]!)
+                let nmse = ref.normalisedMSE(try ModelFixtures.int8Model().embed(input))
+                print("int8 \(name): embedding normalised MSE \(nmse)")
+                XCTAssertLessThan(nmse, 0.03, name)
+            }
+        }
+        let mean = scores.reduce(0, +) / Double(scores.count)
+        print("int8 vs PyTorch fp32 masks: mean DSC \(mean) over \(scores.count) boxes, min \(scores.min()!)")
+        // Measured 0.93 (issue 5's goal is 0.97; int8 stays opt-in until it is met).
+        XCTAssertGreaterThanOrEqual(mean, 0.90)
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
