@@ -7,6 +7,7 @@ import Volumes
 final class SegWorker: @unchecked Sendable {
     private let session: Session
     private let modelPath: String?
+    private let precision: Precision
     private let post: @Sendable (Action) -> Void
     private let cond = NSCondition()
     private var jobs: [SegObject] = []
@@ -17,7 +18,8 @@ final class SegWorker: @unchecked Sendable {
     /// Slices to embed on each side of the viewed one.
     let lookahead = 2
 
-    init(session: Session, modelPath: String?, post: @escaping @Sendable (Action) -> Void) {
+    init(session: Session, modelPath: String?, precision: Precision, post: @escaping @Sendable (Action) -> Void) {
+        self.precision = precision
         self.session = session
         self.modelPath = modelPath
         self.post = post
@@ -73,7 +75,7 @@ final class SegWorker: @unchecked Sendable {
         do {
             let path = try DataHome.model(modelPath)
             let t0 = Date()
-            let model = try LiteMedSAM(checkpointPath: path)
+            let model = try LiteMedSAM(checkpointPath: path, precision: precision)
             let s = Segmenter(model: model, cacheBytes: 1 << 30, maxBatch: 16)
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))

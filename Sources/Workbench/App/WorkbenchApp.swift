@@ -2,6 +2,7 @@
 // the state and asks for effects; the screen is redrawn as a diff of cell grids.
 import Foundation
 import Render
+import SegEngine
 import Volumes
 
 final class WorkbenchApp: @unchecked Sendable {
@@ -10,14 +11,16 @@ final class WorkbenchApp: @unchecked Sendable {
     private let terminal = Terminal()
     private let inbox = NSLock()
     private var pending: [Action] = []
-    private lazy var worker = SegWorker(session: session, modelPath: modelPath) { [weak self] in self?.post($0) }
+    private lazy var worker = SegWorker(session: session, modelPath: modelPath, precision: precision) { [weak self] in self?.post($0) }
     private lazy var scorer = Scorer(session: session) { [weak self] in self?.post($0) }
     private let saveQueue = DispatchQueue(label: "medseg.save")
     private let autosaveLock = NSLock()
     private var autosavePending: [SegObject]?
     private let modelPath: String?
+    private let precision: Precision
 
-    init(session: Session, modelPath: String?) {
+    init(session: Session, modelPath: String?, precision: Precision = .fp32) {
+        self.precision = precision
         self.session = session
         self.modelPath = modelPath
         let v = session.volume

@@ -7,11 +7,12 @@ enum OpenCommand {
     static let spec = CommandSpec(
         name: "open",
         summary: "open an image in the terminal workbench: browse, box, segment, compare, save",
-        usage: "FILE [--gt FILE] [--out FILE] [--model PATH] [--threads N]",
+        usage: "FILE [--gt FILE] [--out FILE] [--model PATH] [--precision fp32|int8] [--threads N]",
         options: [
             OptionSpec(name: "--gt", value: "FILE", help: "ground-truth label map (NIfTI, npz gts/segs, PNG); DSC and NSD shown live"),
             OptionSpec(name: "--out", value: "FILE", help: "where w saves (.npz, .nii.gz, .nii, .png); default next to FILE"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--precision", value: "P", help: "fp32 (default, matches PyTorch) or int8 (faster, see README)"),
             OptionSpec(name: "--threads", value: "N", help: "engine threads (default 2)"),
         ],
         details: """
@@ -24,6 +25,7 @@ enum OpenCommand {
         guard args.positionals.count == 1 else { throw CLIError("open needs exactly one FILE (see 'medseg open --help')") }
         let path = args.positionals[0]
         let threads = try args.int("--threads", default: 2, range: 1...256)
+        let precision = try args.precision()
         if let out = args.value("--out") {
             let l = out.lowercased()
             guard [".npz", ".nii.gz", ".nii", ".png"].contains(where: { l.hasSuffix($0) }) else {
@@ -41,7 +43,7 @@ enum OpenCommand {
             throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
         }
         Engine.configure(threads: threads)
-        let status = try WorkbenchApp(session: session, modelPath: args.value("--model")).run()
+        let status = try WorkbenchApp(session: session, modelPath: args.value("--model"), precision: precision).run()
         // The engine thread may be mid-way through a prefetch or a 3D propagation; run() has
         // already finished every save and restored the terminal. Leave without the exit-time
         // destructors, which would pull the BLAS and thread pool from under that thread.
