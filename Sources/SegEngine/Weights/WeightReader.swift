@@ -38,7 +38,7 @@ public final class WeightReader {
     }
 
     /// A reader whose keys are relative to `prefix` + ".".
-    public func scope(_ prefix: String) -> WeightScope { WeightScope(reader: self, prefix: prefix) }
+    public func scope(_ prefix: String) -> WeightScope { WeightScope(reader: self, prefix: prefix, precision: precision) }
 
     /// Fails when the checkpoint holds keys the model did not take.
     public func finish() throws {
@@ -54,14 +54,17 @@ public final class WeightReader {
 public struct WeightScope {
     let reader: WeightReader
     let prefix: String
+    /// The arithmetic of the products built under this scope.
+    public let precision: Precision
 
     public func callAsFunction(_ key: String, _ shape: [Int]) throws -> [Float] {
         try reader.take(prefix + "." + key, shape)
     }
 
-    public func scope(_ sub: String) -> WeightScope { WeightScope(reader: reader, prefix: prefix + "." + sub) }
+    public func scope(_ sub: String) -> WeightScope { WeightScope(reader: reader, prefix: prefix + "." + sub, precision: precision) }
+    /// The same scope with its products kept in float (layers too sensitive for int8).
+    public func float() -> WeightScope { WeightScope(reader: reader, prefix: prefix, precision: .fp32) }
     public func scope(_ sub: Int) -> WeightScope { scope(String(sub)) }
-    public var precision: Precision { reader.precision }
 
     /// nn.Linear: weight [out, in], bias [out].
     public func linear(_ name: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
