@@ -8,9 +8,9 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "measure encoder and decoder latency (median of --runs)",
-        usage: "[--precision fp32|int8] [--threads N] [--runs N] [--model PATH] [--json]",
+        usage: "[--precision int8|fp32] [--threads N] [--runs N] [--model PATH] [--json]",
         options: [
-            OptionSpec(name: "--precision", value: "P", help: "fp32 (default, matches PyTorch) or int8 (int8 matrix products: faster, masks within a few DSC points; see README)"),
+            OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI: int8 matrix products, faster) or fp32 (default elsewhere; matches PyTorch)"),
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--runs", value: "N", help: "timed runs per measurement, after 2 warm-ups (default 10)"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
