@@ -2,9 +2,10 @@
 MEDSEG_HOME ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/medseg
 export MEDSEG_HOME
 DEMO := $(MEDSEG_HOME)/demo
-# Let the compiler use AVX2 and FMA where the CPU has them (docs/DECISIONS.md); plain
-# `swift build` stays portable to any x86-64.
-SWIFT_FLAGS ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo -Xswiftc -target-cpu -Xswiftc haswell)
+# Let the compiler use AVX-512, or else AVX2 and FMA, where the CPU has them (docs/DECISIONS.md);
+# plain `swift build` stays portable to any x86-64.
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+SWIFT_FLAGS ?= $(if $(and $(findstring avx512bw,$(CPU_FLAGS)),$(findstring avx512vl,$(CPU_FLAGS))),-Xswiftc -target-cpu -Xswiftc skylake-avx512,$(if $(and $(findstring avx2,$(CPU_FLAGS)),$(findstring fma,$(CPU_FLAGS))),-Xswiftc -target-cpu -Xswiftc haswell))
 
 .PHONY: setup build run test clean
 
