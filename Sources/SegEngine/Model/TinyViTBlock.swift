@@ -143,35 +143,48 @@ struct TinyViTBlock {
         let ws = windowSize
         let nH = (h + ws - 1) / ws, nW = (w + ws - 1) / ws
         // Partition into zero-padded windows (padding is added before the attention's LayerNorm).
-        var win = Tensor(zeros: [nH * nW * ws * ws, c])
-        forEachWindowRow(h: h, w: w, nW: nW) { src, dst, len in
-            win.data.withUnsafeMutableBufferPointer { d in
-                x.data.withUnsafeBufferPointer { s in (d.baseAddress! + dst).update(from: s.baseAddress! + src, count: len) }
+        var win = Tensor(uninitialized: [nH * nW * ws * ws, c])
+        Profile.measure("window") {
+            x.data.withUnsafeBufferPointer { xs in
+                win.data.withUnsafeMutableBufferPointer { ws_ in
+                    let src = xs.baseAddress!, dst = ws_.baseAddress!
+                    Parallel.chunks(nH * ws, minChunk: 1) { rows in
+                        forEachWindowRow(rows, h: h, w: w, nW: nW) { s, d, len in
+                            if len > 0 { (dst + d).update(from: src + s, count: len) }
+                            (dst + d + len).update(repeating: 0, count: ws * c - len)
+                        }
+                    }
+                }
             }
         }
         let attended = attn(win)
         var y = x
-        forEachWindowRow(h: h, w: w, nW: nW) { src, dst, len in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                attended.data.withUnsafeBufferPointer { a in
-                    for i in 0..<len { yp[src + i] += a[dst + i] }
+        Profile.measure("window") {
+            attended.data.withUnsafeBufferPointer { ap in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    let a = ap.baseAddress!, o = yp.baseAddress!
+                    Parallel.chunks(h, minChunk: 1) { rows in
+                        forEachWindowRow(rows, h: h, w: w, nW: nW) { s, d, len in
+                            for i in 0..<len { o[s + i] += a[d + i] }
+                        }
+                    }
                 }
             }
         }
         return mlp.residual(localConv(y))
     }
 
-    /// For each run of in-image pixels of one window row: (offset in the [H,W,C] map,
-    /// offset in the windowed [windows*ws*ws, C] layout, float count).
-    private func forEachWindowRow(h: Int, w: Int, nW: Int, _ body: (Int, Int, Int) -> Void) {
+    /// For each window row of the padded rows `ys`: (offset in the [H,W,C] map, offset in the
+    /// windowed [windows*ws*ws, C] layout, count of in-image floats; the rest of the window row,
+    /// up to ws*C floats, is padding).
+    private func forEachWindowRow(_ ys: Range<Int>, h: Int, w: Int, nW: Int, _ body: (Int, Int, Int) -> Void) {
         let ws = windowSize, c = attn.proj.outFeatures
-        for y in 0..<h {
+        for y in ys {
             let wy = y / ws, iy = y % ws
             for wx in 0..<nW {
-                let x0 = wx * ws, len = min(ws, w - x0)
-                if len <= 0 { continue }
+                let x0 = wx * ws, len = y < h ? max(0, min(ws, w - x0)) : 0
                 let window = wy * nW + wx
-                body((y * w + x0) * c, ((window * ws + iy) * ws) * c, len * c)
+                body((min(y, h - 1) * w + x0) * c, ((window * ws + iy) * ws) * c, len * c)
             }
         }
     }

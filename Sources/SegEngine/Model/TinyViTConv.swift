@@ -42,9 +42,7 @@ struct MBConv {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv2(conv1(x, epilogue: .gelu))
-        Activations.gelu(&h.data)
-        return conv3(h, residual: x, epilogue: .gelu)
+        conv3(conv2.gelu(conv1(x, epilogue: .gelu)), residual: x, epilogue: .gelu)
     }
 }
 
@@ -61,9 +59,7 @@ struct PatchMerging {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv2(conv1(x, epilogue: .gelu))
-        Activations.gelu(&h.data)
-        return conv3(h)
+        conv3(conv2.gelu(conv1(x, epilogue: .gelu)))
     }
 }
 

@@ -22,9 +22,12 @@ public struct DepthwiseConv3x3: Sendable {
 
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { ((h - 1) / stride + 1, (w - 1) / stride + 1) }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { Profile.measure("dwconv") { apply(x) } }
+    public func callAsFunction(_ x: Tensor) -> Tensor { Profile.measure("dwconv") { apply(x, epilogue: .none) } }
 
-    func apply(_ x: Tensor) -> Tensor {
+    /// GELU(conv(x)), the activation applied to each output row while it is in cache.
+    public func gelu(_ x: Tensor) -> Tensor { Profile.measure("dwconv") { apply(x, epilogue: .gelu) } }
+
+    func apply(_ x: Tensor, epilogue: Epilogue) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(c == channels, "depthwise conv over \(channels) channels applied to \(x.shape)")
         let (ho, wo) = outputSize(h, w)
@@ -50,6 +53,10 @@ public struct DepthwiseConv3x3: Sendable {
                                             for ch in 0..<c { acc[ch] += tap[ch] * src[ch] }
                                         }
                                     }
+                                }
+                                if case .gelu = epilogue {
+                                    let row = o + oy * wo * c
+                                    for i in 0..<(wo * c) { row[i] = Activations.geluScalar(row[i]) }
                                 }
                             }
                         }
@@ -105,7 +112,7 @@ public struct Conv3x3: Sendable {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(c == inChannels)
         // Patches [h*w][9][c], zero outside the image.
-        var patches = Tensor(zeros: [h * w, 9 * c])
+        var patches = Profile.measure("im2col") { Tensor(zeros: [h * w, 9 * c]) }
         x.data.withUnsafeBufferPointer { xin in
             patches.data.withUnsafeMutableBufferPointer { pp in
                 let xi = xin.baseAddress!, p = pp.baseAddress!
