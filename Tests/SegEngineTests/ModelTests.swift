@@ -65,3 +65,21 @@ final class ModelTests: XCTestCase {
         }
     }
 }
+
+/// The band-fused MBConv and PatchMerging against their unfused op chains, on odd map sizes
+/// (border rows, stride 2 with an odd height).
+final class ConvBlockFusionTests: XCTestCase {
+    func testFusedConvBlocksMatchTheUnfusedChains() throws {
+        let model = try ModelFixtures.model()
+        var g = SplitMix(11)
+        for (h, w) in [(37, 29), (8, 5), (1, 3)] {
+            let x = Tensor(shape: [h, w, 64], data: (0..<(h * w * 64)).map { _ in Float(g.next() % 2001) / 1000 - 1 })
+            for (fused, plain) in [(model.imageEncoder.layer0.blocks[0](x), model.imageEncoder.layer0.blocks[0].unfused(x)),
+                                   (model.imageEncoder.layer0.downsample(x), model.imageEncoder.layer0.downsample.unfused(x))] {
+                XCTAssertEqual(fused.shape, plain.shape)
+                let scale = plain.data.map { abs($0) }.max()!
+                for i in plain.data.indices { XCTAssertEqual(fused.data[i], plain.data[i], accuracy: 1e-5 * scale, "\(h)x\(w) at \(i)") }
+            }
+        }
+    }
+}

@@ -42,6 +42,11 @@ struct MBConv {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
+        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: true, epilogue: .gelu)
+    }
+
+    /// The unfused chain, for tests of the fused one.
+    func unfused(_ x: Tensor) -> Tensor {
         conv3(conv2.gelu(conv1(x, epilogue: .gelu)), residual: x, epilogue: .gelu)
     }
 }
@@ -59,6 +64,11 @@ struct PatchMerging {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
+        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: false, epilogue: .none)
+    }
+
+    /// The unfused chain, for tests of the fused one.
+    func unfused(_ x: Tensor) -> Tensor {
         conv3(conv2.gelu(conv1(x, epilogue: .gelu)))
     }
 }
@@ -75,5 +85,48 @@ struct ConvLayer {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         downsample(blocks.reduce(x) { $1($0) })
+    }
+}
+
+/// epilogue(conv3(GELU(dw(GELU(conv1(x))))) [+ x]) on an [H, W, C] map, by bands of output rows:
+/// each worker keeps the expanded rows its depthwise taps need in a three-row ring and the
+/// depthwise output row in a scratch row, so the wide intermediate maps (256 channels at 256x256
+/// in stage 0, 64 MB each) never go through memory.
+func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseConv3x3, _ conv3: Linear,
+                                 residual: Bool, epilogue: Epilogue) -> Tensor {
+    Profile.measure("convblock") {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let hidden = conv1.outFeatures, oc = conv3.outFeatures
+        precondition(c == conv1.inFeatures && hidden == dw.channels && hidden == conv3.inFeatures)
+        let (ho, wo) = dw.outputSize(h, w)
+        if residual { precondition(ho == h && wo == w && oc == c, "residual needs equal shapes") }
+        var y = Tensor(uninitialized: [ho, wo, oc])
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                let xb = xp.baseAddress!, yb = yp.baseAddress!
+                RowBlocks.run(rows: ho, blockRows: (ho + Parallel.threads - 1) / Parallel.threads, scratchFloats: (3 * w + wo) * hidden) { band, scratch in
+                    var held = [-1, -1, -1]   // the input row each ring slot holds
+                    let dwRow = scratch + 3 * w * hidden
+                    func expanded(_ iy: Int?) -> UnsafePointer<Float>? {
+                        guard let iy else { return nil }
+                        let slot = scratch + (iy % 3) * w * hidden
+                        if held[iy % 3] != iy {
+                            conv1.rows(xb + iy * w * c, count: w, out: slot, ldOut: hidden, epilogue: .gelu)
+                            held[iy % 3] = iy
+                        }
+                        return UnsafePointer(slot)
+                    }
+                    for oy in band {
+                        let iy = oy * dw.stride - 1
+                        let p0 = expanded(iy >= 0 ? iy : nil), p1 = expanded(iy + 1 < h ? iy + 1 : nil)
+                        let p2 = expanded(iy + 2 < h ? iy + 2 : nil)
+                        dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu)
+                        conv3.rows(dwRow, count: wo, out: yb + oy * wo * oc, ldOut: oc,
+                                   residual: residual ? xb + oy * wo * oc : nil, epilogue: epilogue)
+                    }
+                }
+            }
+        }
+        return y
     }
 }

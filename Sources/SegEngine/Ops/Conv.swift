@@ -32,39 +32,53 @@ public struct DepthwiseConv3x3: Sendable {
         precondition(c == channels, "depthwise conv over \(channels) channels applied to \(x.shape)")
         let (ho, wo) = outputSize(h, w)
         var y = Tensor(uninitialized: [ho, wo, c])
-        let s = stride
         x.data.withUnsafeBufferPointer { xin in
-            taps.withUnsafeBufferPointer { tp in
-                bias.withUnsafeBufferPointer { bp in
-                    y.data.withUnsafeMutableBufferPointer { out in
-                        let xi = xin.baseAddress!, t = tp.baseAddress!, b = bp.baseAddress!, o = out.baseAddress!
-                        Parallel.chunks(ho, minChunk: 1) { rows in
-                            for oy in rows {
-                                for ox in 0..<wo {
-                                    let acc = o + (oy * wo + ox) * c
-                                    acc.update(from: b, count: c)
-                                    for ky in 0..<3 {
-                                        let iy = oy * s + ky - 1
-                                        if iy < 0 || iy >= h { continue }
-                                        for kx in 0..<3 {
-                                            let ix = ox * s + kx - 1
-                                            if ix < 0 || ix >= w { continue }
-                                            let src = xi + (iy * w + ix) * c, tap = t + (ky * 3 + kx) * c
-                                            for ch in 0..<c { acc[ch] += tap[ch] * src[ch] }
-                                        }
-                                    }
-                                }
-                                if case .gelu = epilogue {
-                                    let row = o + oy * wo * c
-                                    for i in 0..<(wo * c) { row[i] = Activations.geluScalar(row[i]) }
-                                }
-                            }
-                        }
+            y.data.withUnsafeMutableBufferPointer { out in
+                let xi = xin.baseAddress!, o = out.baseAddress!
+                Parallel.chunks(ho, minChunk: 1) { rows in
+                    for oy in rows {
+                        let r = inputRows(oy, height: h).map { $0.map { xi + $0 * w * c } }
+                        row(r[0], r[1], r[2], inWidth: w, out: o + oy * wo * c, outWidth: wo, epilogue: epilogue)
                     }
                 }
             }
         }
         return y
+    }
+
+    /// The three input rows output row `oy` reads (nil where they fall outside the image).
+    @inline(__always) func inputRows(_ oy: Int, height h: Int) -> [Int?] {
+        (0..<3).map { ky in let iy = oy * stride + ky - 1; return iy >= 0 && iy < h ? iy : nil }
+    }
+
+    /// One output row from its three input rows (each `inWidth` pixels of C channels, or nil
+    /// for zero padding), with the epilogue applied while the row is in cache.
+    func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
+             out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue) {
+        let c = channels, s = stride
+        taps.withUnsafeBufferPointer { tp in
+            bias.withUnsafeBufferPointer { bp in
+                let t = tp.baseAddress!, b = bp.baseAddress!
+                for ox in 0..<wo { (out + ox * c).update(from: b, count: c) }
+                // One input row at a time, all output pixels: the row and the taps stay in cache.
+                func add(_ src: UnsafePointer<Float>?, _ ky: Int) {
+                    guard let src else { return }
+                    for ox in 0..<wo {
+                        let acc = out + ox * c
+                        for kx in 0..<3 {
+                            let ix = ox * s + kx - 1
+                            if ix < 0 || ix >= w { continue }
+                            let p = src + ix * c, tap = t + (ky * 3 + kx) * c
+                            for ch in 0..<c { acc[ch] += tap[ch] * p[ch] }
+                        }
+                    }
+                }
+                add(r0, 0); add(r1, 1); add(r2, 2)
+                if case .gelu = epilogue {
+                    for i in 0..<(wo * c) { out[i] = Activations.geluScalar(out[i]) }
+                }
+            }
+        }
     }
 
     /// The plain twin, in Double.
