@@ -12,8 +12,12 @@ SWIFT_FLAGS ?= $(if $(and $(findstring avx512bw,$(CPU_FLAGS)),$(findstring avx51
 setup:
 	bash scripts/setup.sh
 
+MODEL8 := $(MEDSEG_HOME)/models/lite_medsam.int8.medseg
+
+# After a build, the int8 model file is (re)made when missing or older than the binary.
 build: setup
 	swift build -c release $(SWIFT_FLAGS)
+	@if [ ! -f "$(MODEL8)" ] || [ .build/release/medseg -nt "$(MODEL8)" ]; then .build/release/medseg convert; fi
 
 # Opens the demo MR in the workbench with the AAL atlas as ground truth.
 run: build

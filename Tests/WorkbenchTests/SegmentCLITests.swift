@@ -71,4 +71,21 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(a.values(as: UInt16.self), [0, 300, 2])
         XCTAssertEqual(SegmentCommand.segsArray([0, 1, 2], shape: [3], boxes: 2).dtype, .uint8)
     }
+
+    func testConvertWritesAModelFileAndRefusesBadArguments() throws {
+        let dir = try temporaryDirectory(self)
+        let out = dir.appendingPathComponent("m.medseg").path
+        let r = try CLI.run(["convert", "--output", out])
+        guard !r.stderr.contains("no model at") else { throw XCTSkip("checkpoint not installed") }
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("wrote \(out)"), r.stdout)
+        // The written file is a model the other commands take.
+        let b = try CLI.run(["bench", "--runs", "1", "--json", "--model", out])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertTrue(b.stdout.contains("\"encoder_ms\""), b.stdout)
+        let bad = try CLI.run(["convert", "--checkpoint", "/nonexistent.pth", "--output", out])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("no such model file"), bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+    }
 }

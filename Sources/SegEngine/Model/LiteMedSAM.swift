@@ -16,8 +16,13 @@ public struct LiteMedSAM {
         try r.finish()
     }
 
-    /// Loads `lite_medsam.pth` (or a training checkpoint holding it under `model`/`state_dict`).
+    /// Loads `lite_medsam.pth` (or a training checkpoint holding it under `model`/`state_dict`),
+    /// or a model file written by `medseg convert` (its int8 weights are used as stored).
     public init(checkpointPath path: String, precision: Precision = .fp32) throws {
+        if ModelFile.isModelFile(path) {
+            self = try ModelFile.load(path: path, precision: precision)
+            return
+        }
         let c = try Checkpoint.load(path: path)
         do {
             try self.init(tensors: c.tensors, order: c.order, precision: precision)

@@ -12,7 +12,7 @@ struct TinyViTAttention {
     let windowSize: Int
 
     init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int) throws {
-        (norm, qkv) = try s.linear("qkv", in: dim, out: 3 * dim).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5))
+        (norm, qkv) = try s.float().linear("qkv", in: dim, out: 3 * dim).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5), precision: s.precision)
         proj = try s.linear("proj", in: dim, out: dim)
         self.heads = heads
         windowSize = ws
@@ -90,7 +90,7 @@ struct TinyViTMlp {
     }
 
     init(_ s: WeightScope, dim: Int, hidden: Int) throws {
-        (norm, fc1) = try s.linear("fc1", in: dim, out: hidden).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5))
+        (norm, fc1) = try s.float().linear("fc1", in: dim, out: hidden).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5), precision: s.precision)
         // The MLP's second product is the most int8-sensitive layer of stages 2 and 3 (measured
         // layer by layer, docs/DECISIONS.md); there it stays float.
         fc2 = try (dim >= 160 ? s.float() : s).linear("fc2", in: hidden, out: dim)

@@ -179,8 +179,8 @@ extension Linear {
     /// into this layer (W diag(g), b + W beta), so the int8 product quantizes the plain
     /// normalised values, which have no per-channel outliers. Returns the affine-free norm and
     /// the folded layer; a float layer is returned unchanged.
-    func foldingNorm(_ norm: LayerNorm) -> (LayerNorm, Linear) {
-        guard int8 != nil else { return (norm, self) }
+    func foldingNorm(_ norm: LayerNorm, precision: Precision) -> (LayerNorm, Linear) {
+        guard precision == .int8 else { return (norm, self) }
         let k = inFeatures, n = outFeatures
         var w = weight, b = bias ?? [Float](repeating: 0, count: n)
         for o in 0..<n {
@@ -193,5 +193,47 @@ extension Linear {
         }
         let plain = LayerNorm(weight: [Float](repeating: 1, count: k), bias: [Float](repeating: 0, count: k), eps: norm.eps)
         return (plain, Linear(weight: w, bias: b, inFeatures: k, outFeatures: n, precision: .int8))
+    }
+}
+
+extension Int8Weights {
+    nonisolated(unsafe) static var recorded: [Int8Weights]? = nil
+    nonisolated(unsafe) static var replay: [Int8Weights]? = nil
+    nonisolated(unsafe) static var replayNext = 0
+    nonisolated(unsafe) static var replayMismatch = false
+
+    /// The int8 weights of a layer: the next block of a model file being loaded, else quantized
+    /// from `weight`. Model construction is single-threaded; `recording` and `replaying` bracket it.
+    static func make(weight: [Float], outFeatures o: Int, inFeatures k: Int) -> Int8Weights {
+        if let blocks = replay {
+            if replayNext < blocks.count, blocks[replayNext].scales.count == o, blocks[replayNext].values.count == o * k {
+                replayNext += 1
+                return blocks[replayNext - 1]
+            }
+            replayMismatch = true
+        }
+        let w = Int8Weights(weight: weight, outFeatures: o, inFeatures: k)
+        recorded?.append(w)
+        return w
+    }
+
+    /// Runs `body` (which builds a model) and returns the int8 blocks it made, in order.
+    static func recording(_ body: () throws -> Void) throws -> [Int8Weights] {
+        recorded = []
+        defer { recorded = nil }
+        try body()
+        return recorded ?? []
+    }
+
+    /// Runs `body` (which builds a model) serving it `blocks` in order; fails unless every layer
+    /// got a block of its shape and every block was used.
+    static func replaying<T>(_ blocks: [Int8Weights], _ body: () throws -> T) throws -> T {
+        (replay, replayNext, replayMismatch) = (blocks, 0, false)
+        defer { replay = nil }
+        let model = try body()
+        guard !replayMismatch, replayNext == blocks.count else {
+            throw WeightError("the model file's int8 weights do not fit this medseg's model (\(replayNext) of \(blocks.count) used): run 'medseg convert' again")
+        }
+        return model
     }
 }

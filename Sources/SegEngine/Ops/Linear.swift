@@ -15,7 +15,7 @@ public struct Linear: Sendable {
         self.bias = bias
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        int8 = precision == .int8 ? Int8Weights(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
+        int8 = precision == .int8 ? Int8Weights.make(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
     }
 
     /// Applies the layer to the rows of `x` ([..., in] -> [..., out]).

@@ -73,9 +73,8 @@ final class SegWorker: @unchecked Sendable {
     private func loadModel() {
         post(.progress("loading model"))
         do {
-            let path = try DataHome.model(modelPath)
             let t0 = Date()
-            let model = try LiteMedSAM(checkpointPath: path, precision: precision)
+            let model = try DataHome.loadModel(modelPath, precision: precision)
             let s = Segmenter(model: model, cacheBytes: 1 << 30, maxBatch: 16)
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))

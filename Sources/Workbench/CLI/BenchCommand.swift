@@ -13,7 +13,7 @@ enum BenchCommand {
             OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI: int8 matrix products, faster) or fp32 (default elsewhere; matches PyTorch)"),
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--runs", value: "N", help: "timed runs per measurement, after 2 warm-ups (default 10)"),
-            OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
             OptionSpec(name: "--profile", help: "also show where the encoder's time goes, per kind of operation"),
             OptionSpec(name: "--json", help: "print one JSON object: encoder_ms, decoder_1box_ms, decoder_16box_ms, threads, precision"),
         ])
@@ -24,7 +24,7 @@ enum BenchCommand {
         let runs = try args.int("--runs", default: 10, range: 1...10000)
         Engine.configure(threads: threads)
         let t0 = Date()
-        let model = try LiteMedSAM(checkpointPath: try DataHome.model(args.value("--model")), precision: precision)
+        let model = try DataHome.loadModel(args.value("--model"), precision: precision)
         let loadMs = Date().timeIntervalSince(t0) * 1000
         var rng = SplitMix(seed: 0)
         let image = Tensor(shape: [256, 256, 3], data: (0..<(256 * 256 * 3)).map { _ in rng.unit() })

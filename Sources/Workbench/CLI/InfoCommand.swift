@@ -47,7 +47,8 @@ enum InfoCommand {
             for (name, a) in arrays {
                 row(name, arraySummary(a))
                 let labelLike = name == "gts" || name == "segs"
-                if wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
+                // Box coordinates are not labels; their boxes are listed instead.
+                if name != "boxes" || mode == .always, wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
                 if name == "boxes", let boxes = try? Boxes.parse(a) {
                     for (i, b) in boxes.enumerated() { row("", "box \(i + 1): \(boxText(b))") }
                 }

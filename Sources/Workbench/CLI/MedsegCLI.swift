@@ -14,7 +14,7 @@ struct Subcommand {
 enum MedsegCLI {
     static let version = "0.1.0"
 
-    static var commands: [Subcommand] { [OpenCommand.command, InfoCommand.command, SegmentCommand.command, EvalCommand.command, BenchCommand.command] }
+    static var commands: [Subcommand] { [OpenCommand.command, InfoCommand.command, SegmentCommand.command, EvalCommand.command, BenchCommand.command, ConvertCommand.command] }
 
     static var topHelp: String {
         var s = """

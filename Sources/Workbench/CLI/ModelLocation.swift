@@ -1,5 +1,6 @@
 // Where medseg finds its data: $MEDSEG_HOME, else ${XDG_DATA_HOME:-~/.local/share}/medseg.
 import Foundation
+import SegEngine
 
 enum DataHome {
     static var path: String {
@@ -9,13 +10,31 @@ enum DataHome {
         return base + "/medseg"
     }
 
-    /// The checkpoint given with --model, else the installed one; a clear error when missing.
-    static func model(_ explicit: String?) throws -> String {
+    /// The converted int8 model `medseg convert` writes by default (and `make build` makes).
+    static var convertedModel: String { path + "/models/lite_medsam.int8.medseg" }
+
+    /// The model given with --model, else the installed one (for int8 the converted file when it
+    /// exists, else the checkpoint, quantized at load); a clear error when missing.
+    static func model(_ explicit: String?, precision: Precision = .fp32) throws -> String {
+        if explicit == nil, precision == .int8, FileManager.default.fileExists(atPath: convertedModel) { return convertedModel }
         let p = explicit ?? path + "/models/lite_medsam.pth"
         guard FileManager.default.fileExists(atPath: p) else {
             if explicit != nil { throw CLIError("\(p): no such model file") }
             throw CLIError("no model at \(p): run scripts/setup.sh (or 'make setup'), or pass --model PATH")
         }
         return p
+    }
+
+    /// Loads the model `model(_:precision:)` picks. A default converted file that no longer
+    /// fits this medseg (written by another version) is passed over for the checkpoint, with a
+    /// warning, rather than failing.
+    static func loadModel(_ explicit: String?, precision: Precision) throws -> LiteMedSAM {
+        let p = try model(explicit, precision: precision)
+        do {
+            return try LiteMedSAM(checkpointPath: p, precision: precision)
+        } catch where explicit == nil && p == convertedModel {
+            Stderr.write("medseg: warning: \(error); using the checkpoint instead (run 'medseg convert' to refresh)\n")
+            return try LiteMedSAM(checkpointPath: try model(nil, precision: .fp32), precision: precision)
+        }
     }
 }

@@ -11,7 +11,7 @@ enum OpenCommand {
         options: [
             OptionSpec(name: "--gt", value: "FILE", help: "ground-truth label map (NIfTI, npz gts/segs, PNG); DSC and NSD shown live"),
             OptionSpec(name: "--out", value: "FILE", help: "where w saves (.npz, .nii.gz, .nii, .png); default next to FILE"),
-            OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
             OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI, faster) or fp32 (default elsewhere; matches PyTorch)"),
             OptionSpec(name: "--threads", value: "N", help: "engine threads (default 2)"),
         ],

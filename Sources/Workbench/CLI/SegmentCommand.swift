@@ -10,7 +10,7 @@ enum SegmentCommand {
         usage: "INPUT... --output-dir DIR [--model PATH] [--precision int8|fp32] [--threads N] [--3d propagate|per-slice] [--max-batch N] [--cache-mb N]",
         options: [
             OptionSpec(name: "--output-dir", short: "-o", value: "DIR", help: "where DIR/<case>.npz files go (created if missing)"),
-            OptionSpec(name: "--model", value: "PATH", help: "checkpoint (default: the installed lite_medsam.pth)"),
+            OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
             OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI: int8 matrix products, faster) or fp32 (default elsewhere; matches PyTorch)"),
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--3d", value: "S", help: "propagate (default; the official protocol) or per-slice (QMedSAM)"),
@@ -38,7 +38,7 @@ enum SegmentCommand {
         let inputs = try collectInputs(args.positionals)
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         Engine.configure(threads: threads)
-        let model = try LiteMedSAM(checkpointPath: try DataHome.model(args.value("--model")), precision: precision)
+        let model = try DataHome.loadModel(args.value("--model"), precision: precision)
         let segmenter = Segmenter(model: model, cacheBytes: cacheMB << 20, maxBatch: maxBatch)
         var failures = 0, totalSeconds = 0.0, totalSlices = 0
         for path in inputs {

@@ -1,0 +1,141 @@
+// medseg's own model file: the checkpoint's float tensors plus the int8 weights the int8 engine
+// would compute from them, loaded through mmap without unpickling or quantizing.
+//
+// Layout (little-endian; docs/MODEL_FILE.md):
+//   header, 32 bytes: magic "MSEGMDL1" (8) · version u32 (1) · tensor count u32 ·
+//                     table offset u64 · table size in bytes u64
+//   table: per tensor: name length u16 · name (UTF-8) · dtype u8 (0 float32, 1 int8) ·
+//          rank u8 · shape i64 × rank · data offset u64 · data size in bytes u64
+//   data: each tensor's bytes at its offset, every offset a multiple of 64.
+// Float tensors carry their state-dict key; int8 blocks are named "int8.<i>.values" [out, in]
+// and "int8.<i>.scales" [out], numbered in the order the model asks for them.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ModelFileError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ path: String, _ problem: String) { description = "\(path): \(problem)" }
+}
+
+public enum ModelFile {
+    static let magic: [UInt8] = Array("MSEGMDL1".utf8)
+    public static let version: UInt32 = 1
+
+    /// Whether `path` starts with the model file's magic.
+    public static func isModelFile(_ path: String) -> Bool {
+        guard let f = fopen(path, "rb") else { return false }
+        defer { fclose(f) }
+        var head = [UInt8](repeating: 0, count: 8)
+        return fread(&head, 1, 8, f) == 8 && head == magic
+    }
+
+    /// Builds the int8 model from a checkpoint and writes it with its int8 weights, atomically.
+    public static func convert(checkpoint: String, output: String) throws {
+        let c = try Checkpoint.load(path: checkpoint)
+        let blocks = try Int8Weights.recording { _ = try LiteMedSAM(tensors: c.tensors, order: c.order, precision: .int8) }
+        var entries: [(name: String, dtype: UInt8, shape: [Int], bytes: [UInt8])] = []
+        for key in c.order {
+            let t = c.tensors[key]!
+            entries.append((key, 0, t.shape, t.values.withUnsafeBytes { Array($0) }))
+        }
+        for (i, b) in blocks.enumerated() {
+            entries.append(("int8.\(i).values", 1, [b.scales.count, b.values.count / max(b.scales.count, 1)],
+                            b.values.withUnsafeBytes { Array($0) }))
+            entries.append(("int8.\(i).scales", 0, [b.scales.count], b.scales.withUnsafeBytes { Array($0) }))
+        }
+        var table: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ v: T, _ into: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { into += $0 } }
+        let tableSize = entries.reduce(0) { $0 + 2 + $1.name.utf8.count + 2 + 8 * $1.shape.count + 16 }
+        var offset = (32 + tableSize + 63) & ~63
+        var offsets: [Int] = []
+        for e in entries {
+            offsets.append(offset)
+            offset = (offset + e.bytes.count + 63) & ~63
+            put(UInt16(e.name.utf8.count), &table); table += Array(e.name.utf8)
+            table.append(e.dtype); table.append(UInt8(e.shape.count))
+            for d in e.shape { put(Int64(d), &table) }
+            put(UInt64(offsets.last!), &table); put(UInt64(e.bytes.count), &table)
+        }
+        var file = magic
+        put(version, &file); put(UInt32(entries.count), &file); put(UInt64(32), &file); put(UInt64(tableSize), &file)
+        file += table
+        for (e, o) in zip(entries, offsets) {
+            file += [UInt8](repeating: 0, count: o - file.count)
+            file += e.bytes
+        }
+        let tmp = output + ".tmp-\(getpid())"
+        guard let f = fopen(tmp, "wb") else { throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))") }
+        let wrote = fwrite(file, 1, file.count, f)
+        let closed = fclose(f)
+        guard wrote == file.count, closed == 0, rename(tmp, output) == 0 else {
+            unlink(tmp)
+            throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Loads a model file: float tensors copied out of the mapping, int8 blocks replayed to the
+    /// layers that ask for them (in the order `convert` recorded them).
+    public static func load(path: String, precision: Precision = .int8) throws -> LiteMedSAM {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ModelFileError(path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size >= 32 else { throw ModelFileError(path, "too short for a medseg model file") }
+        let size = Int(st.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw ModelFileError(path, "cannot map: \(String(cString: strerror(errno)))")
+        }
+        defer { munmap(base, size) }
+        let bytes = UnsafeRawBufferPointer(start: base, count: size)
+        func u<T: FixedWidthInteger>(_ at: Int, _: T.Type) throws -> T {
+            guard at >= 0, at + MemoryLayout<T>.size <= size else { throw ModelFileError(path, "truncated model file") }
+            return T(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: T.self))
+        }
+        guard Array(bytes[0..<8]) == magic else { throw ModelFileError(path, "not a medseg model file (bad magic)") }
+        let v = try u(8, UInt32.self)
+        guard v == version else { throw ModelFileError(path, "model file version \(v); this medseg reads version \(version): run 'medseg convert' again") }
+        let count = Int(try u(12, UInt32.self)), tableAt = Int(try u(16, UInt64.self))
+        var at = tableAt
+        var tensors: [String: TensorData] = [:], order: [String] = []
+        var int8Values: [Int: (shape: [Int], values: [Int8])] = [:], int8Scales: [Int: [Float]] = [:]
+        for _ in 0..<count {
+            let n = Int(try u(at, UInt16.self)); at += 2
+            guard at + n + 2 <= size, let name = String(bytes: bytes[at..<(at + n)], encoding: .utf8) else { throw ModelFileError(path, "damaged tensor table") }
+            at += n
+            let dtype = try u(at, UInt8.self), rank = Int(try u(at + 1, UInt8.self)); at += 2
+            var shape: [Int] = []
+            for _ in 0..<rank { shape.append(Int(try u(at, Int64.self))); at += 8 }
+            let off = Int(try u(at, UInt64.self)), len = Int(try u(at + 8, UInt64.self)); at += 16
+            let elements = shape.reduce(1, *)
+            guard shape.allSatisfy({ $0 >= 0 }), off >= 0, len >= 0, off <= size, len <= size - off,
+                  len == elements * (dtype == 1 ? 1 : 4), dtype <= 1 else {
+                throw ModelFileError(path, "tensor '\(name)' lies outside the file or has a bad size")
+            }
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + len)])
+            if name.hasPrefix("int8."), let i = Int(name.split(separator: ".")[1]) {
+                if name.hasSuffix(".values") { int8Values[i] = (shape, Array(raw.bindMemory(to: Int8.self))) }
+                else { int8Scales[i] = (0..<elements).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+            } else {
+                let values = [Float](unsafeUninitializedCapacity: elements) { buf, n in
+                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: raw); n = elements
+                }
+                tensors[name] = TensorData(shape: shape, values: values)
+                order.append(name)
+            }
+        }
+        var blocks: [Int8Weights] = []
+        for i in 0..<int8Values.count {
+            guard let v = int8Values[i], let s = int8Scales[i], v.shape.count == 2, s.count == v.shape[0] else {
+                throw ModelFileError(path, "int8 block \(i) is missing or inconsistent")
+            }
+            blocks.append(Int8Weights(values: v.values, scales: s, outFeatures: v.shape[0], inFeatures: v.shape[1]))
+        }
+        do {
+            if precision == .fp32 { return try LiteMedSAM(tensors: tensors, order: order, precision: .fp32) }
+            return try Int8Weights.replaying(blocks) { try LiteMedSAM(tensors: tensors, order: order, precision: .int8) }
+        } catch let e as WeightError {
+            throw ModelFileError(path, e.description)
+        }
+    }
+}
