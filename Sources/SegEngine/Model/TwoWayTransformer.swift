@@ -86,8 +86,13 @@ func addedBroadcast(_ a: Tensor, _ b: Tensor) -> Tensor {
     if a.count == b.count { return added(a, b) }
     var r = a
     let n = b.count
+    precondition(a.count % n == 0, "broadcast of \(b.shape) over \(a.shape)")
     r.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
-        for i in 0..<p.count { p[i] += q[i % n] }
+        let dst = p.baseAddress!, src = q.baseAddress!
+        // One copy of b per repeat, in parallel, each a plain vectorised add.
+        Parallel.chunks(p.count / n, minChunk: 1) { repeats in
+            for k in repeats { let d = dst + k * n; for j in 0..<n { d[j] += src[j] } }
+        }
     } }
     return r
 }
