@@ -78,7 +78,7 @@ final class SegWorker: @unchecked Sendable {
             let s = Segmenter(model: model, cacheBytes: 1 << 30, maxBatch: 16)
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))
-            post(.message("model loaded in \(Int(Date().timeIntervalSince(t0) * 1000)) ms: b draws a box, ? lists keys"))
+            post(.message("model loaded (\(precision.rawValue)) in \(Int(Date().timeIntervalSince(t0) * 1000)) ms: b draws a box, ? lists keys"))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))
