@@ -61,6 +61,7 @@ public enum Gemm {
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
         switch backend {
         case .dnnl:
+            omp_set_num_threads(1)   // this runs on our workers; no nested OpenMP team
             _ = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha,
                            a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
         case .openblas:

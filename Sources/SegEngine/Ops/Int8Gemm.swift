@@ -111,6 +111,9 @@ public enum Int8Gemm {
     public static func gemm(m: Int, n: Int, k: Int, codes: UnsafePointer<UInt8>, weights: UnsafePointer<Int8>,
                             acc: UnsafeMutablePointer<Int32>) {
         var co: Int32 = 0
+        // Single-threaded inside our workers: oneDNN would otherwise split the product over its
+        // own OpenMP threads as well, nested inside ours.
+        omp_set_num_threads(1)
         _ = dnnl_gemm_u8s8s32(78, 84, 70, Int64(m), Int64(n), Int64(k), 1, codes, Int64(k), 0,
                               weights, Int64(k), 0, 0, acc, Int64(n), &co)
     }
@@ -208,6 +211,7 @@ extension Int8Weights {
         if let blocks = replay {
             if replayNext < blocks.count, blocks[replayNext].scales.count == o, blocks[replayNext].values.count == o * k {
                 replayNext += 1
+                recorded?.append(blocks[replayNext - 1])
                 return blocks[replayNext - 1]
             }
             replayMismatch = true
