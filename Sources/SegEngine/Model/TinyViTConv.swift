@@ -117,9 +117,8 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
                         return UnsafePointer(slot)
                     }
                     for oy in band {
-                        let iy = oy * dw.stride - 1
-                        let p0 = expanded(iy >= 0 ? iy : nil), p1 = expanded(iy + 1 < h ? iy + 1 : nil)
-                        let p2 = expanded(iy + 2 < h ? iy + 2 : nil)
+                        let r = dw.inputRows(oy, height: h)
+                        let p0 = expanded(r.0), p1 = expanded(r.1), p2 = expanded(r.2)
                         dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu)
                         conv3.rows(dwRow, count: wo, out: yb + oy * wo * oc, ldOut: oc,
                                    residual: residual ? xb + oy * wo * oc : nil, epilogue: epilogue)

@@ -37,8 +37,9 @@ public struct DepthwiseConv3x3: Sendable {
                 let xi = xin.baseAddress!, o = out.baseAddress!
                 Parallel.chunks(ho, minChunk: 1) { rows in
                     for oy in rows {
-                        let r = inputRows(oy, height: h).map { $0.map { xi + $0 * w * c } }
-                        row(r[0], r[1], r[2], inWidth: w, out: o + oy * wo * c, outWidth: wo, epilogue: epilogue)
+                        let r = inputRows(oy, height: h)
+                        func at(_ iy: Int?) -> UnsafePointer<Float>? { iy.map { xi + $0 * w * c } }
+                        row(at(r.0), at(r.1), at(r.2), inWidth: w, out: o + oy * wo * c, outWidth: wo, epilogue: epilogue)
                     }
                 }
             }
@@ -47,8 +48,10 @@ public struct DepthwiseConv3x3: Sendable {
     }
 
     /// The three input rows output row `oy` reads (nil where they fall outside the image).
-    @inline(__always) func inputRows(_ oy: Int, height h: Int) -> [Int?] {
-        (0..<3).map { ky in let iy = oy * stride + ky - 1; return iy >= 0 && iy < h ? iy : nil }
+    @inline(__always) func inputRows(_ oy: Int, height h: Int) -> (Int?, Int?, Int?) {
+        let iy = oy * stride - 1
+        func inside(_ y: Int) -> Int? { y >= 0 && y < h ? y : nil }
+        return (inside(iy), inside(iy + 1), inside(iy + 2))
     }
 
     /// One output row from its three input rows (each `inWidth` pixels of C channels, or nil
