@@ -6,7 +6,7 @@ import XCTest
 /// parts in float, so a flipped last bit could move an activation code; docs/DECISIONS.md.)
 final class DeterminismTests: XCTestCase {
     func testRepeatedEmbeddingsAreBitIdentical() throws {
-        var g = SplitMix(21)
+        var g = SplitMix(seed: 21)
         let image = Tensor(shape: [256, 256, 3], data: (0..<(256 * 256 * 3)).map { _ in Float(g.next() % 1000) / 1000 })
         for model in [try ModelFixtures.model(), try ModelFixtures.int8Model()] {
             let first = model.embed(image)

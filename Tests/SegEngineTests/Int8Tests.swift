@@ -7,7 +7,7 @@ import Volumes
 /// PyTorch model's (tools/fixtures/make_model_fixtures.py), on the fixtures' real images.
 final class Int8Tests: XCTestCase {
     func randomTensor(rows: Int, cols: Int, seed: UInt64) -> Tensor {
-        var g = SplitMix(seed)
+        var g = SplitMix(seed: seed)
         // Rows with different ranges and offsets, some all-positive (as after GELU), one all zero.
         let data = (0..<(rows * cols)).map { i -> Float in
             let r = i / cols
@@ -66,12 +66,6 @@ final class Int8Tests: XCTestCase {
         }
     }
 
-    func dice(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        var inter = 0, sa = 0, sb = 0
-        for i in a.indices { if a[i] != 0 { sa += 1 }; if b[i] != 0 { sb += 1 }; if a[i] != 0 && b[i] != 0 { inter += 1 } }
-        return sa + sb == 0 ? 1 : 2 * Double(inter) / Double(sa + sb)
-    }
-
     func testInt8MasksAgreeWithPyTorch() throws {
         let seg = Segmenter(model: try ModelFixtures.int8Model(), maxBatch: 4)
         // Without VNNI the activations have 7 bits (Int8Gemm.activationMax); measured there with
@@ -86,7 +80,7 @@ final class Int8Tests: XCTestCase {
                               pixels: try ModelFixtures.bytes(c["image"] as! String))
             let masks = seg.segment(img, boxes: (c["boxes"] as! [[Int]]).map { $0.map(Double.init) })
             for (i, m) in (c["masks"] as! [[String: Any]]).enumerated() {
-                let d = dice(masks[i], try ModelFixtures.bits(m["bits"] as! String, count: img.height * img.width))
+                let d = maskDice(masks[i], try ModelFixtures.bits(m["bits"] as! String, count: img.height * img.width))
                 XCTAssertGreaterThanOrEqual(d, minDSC, "\(name) box \(i)")
                 scores.append(d)
             }
@@ -103,17 +97,5 @@ final class Int8Tests: XCTestCase {
         let mean = scores.reduce(0, +) / Double(scores.count)
         print("int8 vs PyTorch fp32 masks: mean DSC \(mean) over \(scores.count) boxes, min \(scores.min()!)")
         XCTAssertGreaterThanOrEqual(mean, meanDSC)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -26,7 +26,7 @@ final class ModelFileTests: XCTestCase {
             XCTAssertEqual(x.columnSums, y.columnSums)
         }
         // The float tensors are all there too: fp32 from the file is the fp32 model.
-        var g = SplitMix(21)
+        var g = SplitMix(seed: 21)
         let image = Tensor(shape: [256, 256, 3], data: (0..<(256 * 256 * 3)).map { _ in Float(g.next() % 1000) / 1000 })
         let a = try LiteMedSAM(checkpointPath: out, precision: .fp32).embed(image), b = try ModelFixtures.model().embed(image)
         var se = 0.0, ss = 0.0

@@ -87,3 +87,10 @@ struct SampledTensor {
         zip(indices, values).map { abs(Double(t.data[$0]) - Double($1)) }.max() ?? 0
     }
 }
+
+/// DSC of two binary masks (nonzero = inside); 1 when both are empty.
+func maskDice(_ a: [UInt8], _ b: [UInt8]) -> Double {
+    var inter = 0, sa = 0, sb = 0
+    for i in a.indices { if a[i] != 0 { sa += 1 }; if b[i] != 0 { sb += 1 }; if a[i] != 0 && b[i] != 0 { inter += 1 } }
+    return sa + sb == 0 ? 1 : 2 * Double(inter) / Double(sa + sb)
+}

@@ -71,7 +71,7 @@ final class ModelTests: XCTestCase {
 final class ConvBlockFusionTests: XCTestCase {
     func testFusedConvBlocksMatchTheUnfusedChains() throws {
         let model = try ModelFixtures.model()
-        var g = SplitMix(11)
+        var g = SplitMix(seed: 11)
         for (h, w) in [(37, 29), (8, 5), (1, 3)] {
             let x = Tensor(shape: [h, w, 64], data: (0..<(h * w * 64)).map { _ in Float(g.next() % 2001) / 1000 - 1 })
             for (fused, plain) in [(model.imageEncoder.layer0.blocks[0](x), model.imageEncoder.layer0.blocks[0].unfused(x)),

@@ -6,12 +6,6 @@ import Volumes
 /// The whole pipeline (pre-processing, encoder, decoder, post-processing, 3D propagation)
 /// against the PyTorch model run with the official protocol (tools/fixtures/make_model_fixtures.py).
 final class PipelineTests: XCTestCase {
-    func dice(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        var inter = 0, sa = 0, sb = 0
-        for i in a.indices { if a[i] != 0 { sa += 1 }; if b[i] != 0 { sb += 1 }; if a[i] != 0 && b[i] != 0 { inter += 1 } }
-        return sa + sb == 0 ? 1 : 2 * Double(inter) / Double(sa + sb)
-    }
-
     func testMasksFromRawImagesMatchPyTorch() throws {
         let seg = Segmenter(model: try ModelFixtures.model(), maxBatch: 2)
         for c in try ModelFixtures.manifest["cases"] as! [[String: Any]] {
@@ -25,7 +19,7 @@ final class PipelineTests: XCTestCase {
             let masks = seg.segment(img, boxes: boxes)
             for (i, m) in (c["masks"] as! [[String: Any]]).enumerated() {
                 let want = try ModelFixtures.bits(m["bits"] as! String, count: img.height * img.width)
-                XCTAssertGreaterThanOrEqual(dice(masks[i], want), 0.999, "\(name) box \(i)")
+                XCTAssertGreaterThanOrEqual(maskDice(masks[i], want), 0.999, "\(name) box \(i)")
             }
         }
     }
@@ -49,7 +43,7 @@ final class PipelineTests: XCTestCase {
            strategy: .propagate)
         let want = try ModelFixtures.bits(v["segs"] as! String, count: depth * ny * nx)
         XCTAssertEqual(v["area"] as! Int, want.reduce(0) { $0 + Int($1) })
-        XCTAssertGreaterThanOrEqual(dice(labels.map { $0 != 0 ? 1 : 0 }, want), 0.999)
+        XCTAssertGreaterThanOrEqual(maskDice(labels.map { $0 != 0 ? 1 : 0 }, want), 0.999)
         // Every slice of the range was encoded exactly once (cached across the two directions).
         XCTAssertEqual(seg.slicesEncoded, box[5] - box[2] + 1)
     }
@@ -66,7 +60,7 @@ final class PipelineTests: XCTestCase {
         let plane = img.height * img.width
         let m0 = try ModelFixtures.bits((c["masks"] as! [[String: Any]])[0]["bits"] as! String, count: plane)
         // Slice 2: only box 1. Slice 1: box 2 (same box) overwrites box 1 everywhere it is set.
-        XCTAssertGreaterThanOrEqual(dice(labels[(2 * plane)..<(3 * plane)].map { $0 == 1 ? 1 : 0 }, m0), 0.999)
+        XCTAssertGreaterThanOrEqual(maskDice(labels[(2 * plane)..<(3 * plane)].map { $0 == 1 ? 1 : 0 }, m0), 0.999)
         XCTAssertFalse(labels[plane..<(2 * plane)].contains(1))
         XCTAssertTrue(labels[0..<plane].contains(3))
         XCTAssertEqual(seg.slicesEncoded, 3)
