@@ -71,8 +71,12 @@ final class Int8Tests: XCTestCase {
         // Without VNNI the activations have 7 bits (Int8Gemm.activationMax); measured there with
         // 7 bits forced: mean 0.953, min 0.897, embedding NMSE 0.0049. With VNNI: mean 0.975,
         // min 0.952, NMSE 0.0025 (the goal of issue 5 is a mean of 0.97). The bounds leave room
-        // for other CPUs, whose float parts (FMA, vector width) round differently.
-        let (minDSC, meanDSC, maxNMSE) = Int8Gemm.hasVNNI ? (0.90, 0.96, 0.004) : (0.80, 0.93, 0.007)
+        // for other CPUs, whose float parts (FMA, vector width) round differently. Where the CPU
+        // has bf16, the stem runs in bf16 instead of fp32 (WeightScope.sensitive): mean 0.962,
+        // min 0.873, NMSE 0.0031 here; over the 17 objects of tools/eval/multimodality_agreement.py
+        // int8 agrees with fp32 at 0.984 (0.987 with the stem in fp32).
+        let (minDSC, meanDSC, maxNMSE) = CPUFeatures.bf16 ? (0.85, 0.955, 0.004)
+            : Int8Gemm.hasVNNI ? (0.90, 0.96, 0.004) : (0.80, 0.93, 0.007)
         var scores: [Double] = []
         for c in try ModelFixtures.manifest["cases"] as! [[String: Any]] {
             let name = c["name"] as! String, shape = c["image_shape"] as! [Int]

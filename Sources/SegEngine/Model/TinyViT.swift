@@ -19,9 +19,10 @@ public struct TinyViT {
     public init(_ s: WeightScope) throws {
         let dims = [64, 128, 160, 320], depths = [2, 2, 6, 2], heads = [2, 4, 5, 10], windows = [7, 7, 14, 7]
         // int8 sensitivity, measured layer by layer (docs/DECISIONS.md): the convolutional stem
-        // (patch embedding, stage 0, every PatchMerging) stays float; it is under 10% of the work.
+        // (stage 0 and every PatchMerging) runs in bf16 where the CPU has it, else fp32; the
+        // patch embedding, the most sensitive of all and 1% of the work, stays fp32.
         patchEmbed = try PatchEmbed(s.scope("patch_embed").float(), inChans: 3, embedDim: dims[0])
-        layer0 = try ConvLayer(s.scope("layers").scope(0).float(), dim: dims[0], outDim: dims[1], depth: depths[0], expandRatio: 4)
+        layer0 = try ConvLayer(s.scope("layers").scope(0).sensitive(), dim: dims[0], outDim: dims[1], depth: depths[0], expandRatio: 4)
         layers = try (1...3).map { i in
             try BasicLayer(s.scope("layers").scope(i), dim: dims[i], outDim: i < 3 ? dims[i + 1] : nil,
                            depth: depths[i], heads: heads[i], windowSize: windows[i])

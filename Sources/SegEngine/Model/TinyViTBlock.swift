@@ -93,7 +93,7 @@ struct TinyViTMlp {
         (norm, fc1) = try s.float().linear("fc1", in: dim, out: hidden).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5), precision: s.precision)
         // The MLP's second product is the most int8-sensitive layer of stages 2 and 3 (measured
         // layer by layer, docs/DECISIONS.md); there it stays float.
-        fc2 = try (dim >= 160 ? s.float() : s).linear("fc2", in: hidden, out: dim)
+        fc2 = try (dim >= 160 ? s.sensitive() : s).linear("fc2", in: hidden, out: dim)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -199,7 +199,7 @@ struct BasicLayer {
         blocks = try (0..<depth).map {
             try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, windowSize: windowSize, mlpRatio: 4)
         }
-        downsample = try outDim.map { try PatchMerging(s.scope("downsample").float(), dim: dim, outDim: $0) }
+        downsample = try outDim.map { try PatchMerging(s.scope("downsample").sensitive(), dim: dim, outDim: $0) }
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {

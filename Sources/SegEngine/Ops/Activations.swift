@@ -20,26 +20,29 @@ public enum Activations {
     }
 
     /// erf by Eigen's rational approximation (generic_fast_erf_float): exact to a few ulp in
-    /// single precision, polynomials only, so loops over it vectorise.
+    /// single precision, polynomials only, so loops over it vectorise. Horner steps are fused
+    /// multiply-adds (`addingProduct`): half the instructions of separate ones, and rounded once.
     @inline(__always) static func erfApprox(_ a: Float) -> Float {
         let x = min(max(a, -4), 4)
         let x2 = x * x
-        var p: Float = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
-        p = x2 * p + -2.10102402082508e-06
-        p = x2 * p + -5.69250639462346e-05
-        p = x2 * p + -7.34990630326855e-04
-        p = x2 * p + -2.95459980854025e-03
-        p = x2 * p + -1.60960333262415e-02
+        var p: Float = Float(2.77068142495902e-08).addingProduct(x2, -2.72614225801306e-10)
+        p = Float(-2.10102402082508e-06).addingProduct(x2, p)
+        p = Float(-5.69250639462346e-05).addingProduct(x2, p)
+        p = Float(-7.34990630326855e-04).addingProduct(x2, p)
+        p = Float(-2.95459980854025e-03).addingProduct(x2, p)
+        p = Float(-1.60960333262415e-02).addingProduct(x2, p)
         p = x * p
-        var q: Float = x2 * -1.45660718464996e-05 + -2.13374055278905e-04
-        q = x2 * q + -1.68282697438203e-03
-        q = x2 * q + -7.37332916720468e-03
-        q = x2 * q + -1.42647390514189e-02
+        var q: Float = Float(-2.13374055278905e-04).addingProduct(x2, -1.45660718464996e-05)
+        q = Float(-1.68282697438203e-03).addingProduct(x2, q)
+        q = Float(-7.37332916720468e-03).addingProduct(x2, q)
+        q = Float(-1.42647390514189e-02).addingProduct(x2, q)
         return p / q
     }
 
+    /// x/2 + x/2 * erf(x / sqrt 2).
     @inline(__always) static func geluScalar(_ x: Float) -> Float {
-        0.5 * x * (1 + erfApprox(x * 0.70710678118654752))
+        let h = 0.5 * x
+        return h.addingProduct(h, erfApprox(x * 0.70710678118654752))
     }
 
     /// The reference: 0.5 x (1 + erf(x / sqrt 2)) in Double.
@@ -62,13 +65,12 @@ public enum Activations {
         let t = max(x, -87.3) * 1.44269504088896341
         let n = t.rounded(.down)
         let f = t - n
-        var p: Float = 1.535336188319500e-4
-        p = p * f + 1.339887440266574e-3
-        p = p * f + 9.618437357674640e-3
-        p = p * f + 5.550332471162809e-2
-        p = p * f + 2.402264791363012e-1
-        p = p * f + 6.931472028550421e-1
-        p = p * f + 1.0
+        var p: Float = Float(1.339887440266574e-3).addingProduct(1.535336188319500e-4, f)
+        p = Float(9.618437357674640e-3).addingProduct(p, f)
+        p = Float(5.550332471162809e-2).addingProduct(p, f)
+        p = Float(2.402264791363012e-1).addingProduct(p, f)
+        p = Float(6.931472028550421e-1).addingProduct(p, f)
+        p = Float(1.0).addingProduct(p, f)
         // 2^n from n's bits: adding 1.5 * 2^23 leaves n (an integer in -127...0) in the low
         // mantissa bits; wrapping integer steps, no trapping conversion, so loops vectorise.
         let bits = (n + 12_582_912).bitPattern &- 0x4B40_0000 &+ 127

@@ -55,30 +55,43 @@ public struct DepthwiseConv3x3: Sendable {
     }
 
     /// One output row from its three input rows (each `inWidth` pixels of C channels, or nil
-    /// for zero padding), with the epilogue applied while the row is in cache.
+    /// for zero padding), with the epilogue applied while the pixel is in cache: per output pixel,
+    /// 16 channels at a time, all nine taps accumulate in a register before one store.
     func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
              out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue) {
-        let c = channels, s = stride
+        let c = channels, s = stride, gelu: Bool
+        if case .gelu = epilogue { gelu = true } else { gelu = false }
         taps.withUnsafeBufferPointer { tp in
             bias.withUnsafeBufferPointer { bp in
                 let t = tp.baseAddress!, b = bp.baseAddress!
-                for ox in 0..<wo { (out + ox * c).update(from: b, count: c) }
-                // One input row at a time, all output pixels: the row and the taps stay in cache.
-                func add(_ src: UnsafePointer<Float>?, _ ky: Int) {
-                    guard let src else { return }
+                // The (input pixel, tap) pairs of one output pixel: at most nine.
+                withUnsafeTemporaryAllocation(of: (UnsafePointer<Float>, UnsafePointer<Float>).self, capacity: 9) { pairs in
                     for ox in 0..<wo {
-                        let acc = out + ox * c
-                        for kx in 0..<3 {
-                            let ix = ox * s + kx - 1
-                            if ix < 0 || ix >= w { continue }
-                            let p = src + ix * c, tap = t + (ky * 3 + kx) * c
-                            for ch in 0..<c { acc[ch] += tap[ch] * p[ch] }
+                        var n = 0
+                        for ky in 0..<3 {
+                            guard let src = ky == 0 ? r0 : ky == 1 ? r1 : r2 else { continue }
+                            for kx in 0..<3 {
+                                let ix = ox * s + kx - 1
+                                if ix >= 0 && ix < w { pairs[n] = (src + ix * c, t + (ky * 3 + kx) * c); n += 1 }
+                            }
                         }
+                        let o = out + ox * c
+                        var ch = 0
+                        while ch + 16 <= c {
+                            var acc = Int8Gemm.load16(b + ch)
+                            for i in 0..<n { acc += Int8Gemm.load16(pairs[i].0 + ch) * Int8Gemm.load16(pairs[i].1 + ch) }
+                            UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
+                            ch += 16
+                        }
+                        while ch < c {
+                            var acc = b[ch]
+                            for i in 0..<n { acc += pairs[i].0[ch] * pairs[i].1[ch] }
+                            o[ch] = acc
+                            ch += 1
+                        }
+                        // A plain loop over the pixel's channels (in L1), which the compiler vectorises.
+                        if gelu { for j in 0..<c { o[j] = Activations.geluScalar(o[j]) } }
                     }
-                }
-                add(r0, 0); add(r1, 1); add(r2, 2)
-                if case .gelu = epilogue {
-                    for i in 0..<(wo * c) { out[i] = Activations.geluScalar(out[i]) }
                 }
             }
         }

@@ -3,13 +3,13 @@
 // dequantized with bias, residual and activation while the block is in cache
 // (docs/DECISIONS.md, "Int8 with dynamic per-row activation scales").
 import CDnnl
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Which arithmetic the model's matrix products use.
 public enum Precision: String, Sendable, CaseIterable {
     case fp32, int8
+    /// bf16 products with float accumulation: what the int8 engine runs its int8-sensitive layers
+    /// in where the CPU has bf16 dot products (`WeightScope.sensitive()`).
+    case bf16
 
     /// int8 where the CPU has VNNI (full 8-bit activations, masks agree with fp32 at DSC 0.975 on
     /// the test images); fp32 elsewhere, where int8 activations have 7 bits and agree less.
@@ -56,16 +56,7 @@ public enum Int8Gemm {
     /// products in 16 bits with saturation; 7-bit activations (0...127) keep those sums exact.
     public static let activationMax: Float = hasVNNI ? 255 : 127
 
-    static let hasVNNI: Bool = {
-        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
-        defer { fclose(f) }
-        var line = [CChar](repeating: 0, count: 1 << 16)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let s = String(cString: line)
-            if s.hasPrefix("flags") { return s.contains(" avx512_vnni") || s.contains(" avx_vnni") }
-        }
-        return false
-    }()
+    static var hasVNNI: Bool { CPUFeatures.vnni }
 
     @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)

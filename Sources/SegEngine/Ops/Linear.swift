@@ -8,6 +8,8 @@ public struct Linear: Sendable {
     public let outFeatures: Int
     /// The int8 weights when the layer runs in int8 (then `weight` is kept for reference twins).
     public let int8: Int8Weights?
+    /// The bf16 weights and product when the layer runs in bf16.
+    public let bf16: Bf16Weights?
 
     public init(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int, precision: Precision = .fp32) {
         precondition(weight.count == inFeatures * outFeatures && (bias?.count ?? outFeatures) == outFeatures)
@@ -16,11 +18,12 @@ public struct Linear: Sendable {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         int8 = precision == .int8 ? Int8Weights.make(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
+        bf16 = precision == .bf16 ? Bf16Weights(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
     }
 
     /// Applies the layer to the rows of `x` ([..., in] -> [..., out]).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if int8 != nil { return self(x, epilogue: .none) }
+        if int8 != nil || bf16 != nil { return self(x, epilogue: .none) }
         return Profile.measure("matmul") { apply(x) }
     }
 

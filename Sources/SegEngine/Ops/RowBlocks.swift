@@ -50,6 +50,10 @@ extension Linear {
             int8Rows(int8, x, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
             return
         }
+        if let bf16 {
+            bf16Rows(bf16, x, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
+            return
+        }
         let o = outFeatures
         if let residual {
             for r in 0..<count { (out + r * ldOut).update(from: residual + r * ldOut, count: o) }

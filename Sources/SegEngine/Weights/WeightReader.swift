@@ -62,8 +62,13 @@ public struct WeightScope {
     }
 
     public func scope(_ sub: String) -> WeightScope { WeightScope(reader: reader, prefix: prefix + "." + sub, precision: precision) }
-    /// The same scope with its products kept in float (layers too sensitive for int8).
+    /// The same scope with its products in fp32.
     public func float() -> WeightScope { WeightScope(reader: reader, prefix: prefix, precision: .fp32) }
+    /// The same scope for layers too sensitive for int8: in an int8 model their products run in
+    /// bf16 where the CPU has bf16 dot products, else in fp32; otherwise as the scope says.
+    public func sensitive() -> WeightScope {
+        WeightScope(reader: reader, prefix: prefix, precision: precision == .int8 ? (CPUFeatures.bf16 ? .bf16 : .fp32) : precision)
+    }
     public func scope(_ sub: Int) -> WeightScope { scope(String(sub)) }
 
     /// nn.Linear: weight [out, in], bias [out].

@@ -60,7 +60,7 @@ struct ParsedArgs {
     /// `--precision`: int8 or fp32; by default int8 on CPUs with VNNI, else fp32.
     func precision() throws -> Precision {
         guard let s = value("--precision") else { return .preferred }
-        guard let p = Precision(rawValue: s) else { throw CLIError("--precision takes int8 or fp32, not '\(s)'") }
+        guard let p = Precision(rawValue: s), p != .bf16 else { throw CLIError("--precision takes int8 or fp32, not '\(s)'") }
         return p
     }
 

@@ -1,0 +1,26 @@
+// What the CPU can do, read once from /proc/cpuinfo (Linux), for choosing int8 and bf16 paths.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum CPUFeatures {
+    /// The flags of the first processor in /proc/cpuinfo (empty where it cannot be read).
+    public static let flags: Set<Substring> = {
+        guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 1 << 16)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = String(cString: line)
+            if s.hasPrefix("flags"), let colon = s.firstIndex(of: ":") {
+                return Set(s[s.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }))
+            }
+        }
+        return []
+    }()
+
+    /// 8-bit dot products (AVX-512 VNNI or AVX-VNNI): full 8-bit activations in int8 products.
+    public static var vnni: Bool { flags.contains("avx512_vnni") || flags.contains("avx_vnni") }
+
+    /// bfloat16 dot products (AVX-512 BF16 or AMX): bf16 products at about twice the fp32 rate.
+    public static var bf16: Bool { flags.contains("avx512_bf16") || flags.contains("amx_bf16") }
+}
