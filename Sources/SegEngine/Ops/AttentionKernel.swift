@@ -67,8 +67,8 @@ public enum AttentionKernel {
                     let k0 = load8(kt + t * nkPad + g), k1 = load8(kt + t * nkPad + g + 8)
                     let x0 = SIMD8(repeating: q0[t]), x1 = SIMD8(repeating: q1[t])
                     let x2 = SIMD8(repeating: q2[t]), x3 = SIMD8(repeating: q3[t])
-                    a0 += x0 * k0; b0 += x0 * k1; a1 += x1 * k0; b1 += x1 * k1
-                    a2 += x2 * k0; b2 += x2 * k1; a3 += x3 * k0; b3 += x3 * k1
+                    a0.addProduct(x0, k0); b0.addProduct(x0, k1); a1.addProduct(x1, k0); b1.addProduct(x1, k1)
+                    a2.addProduct(x2, k0); b2.addProduct(x2, k1); a3.addProduct(x3, k0); b3.addProduct(x3, k1)
                 }
                 let r = s + i * nkPad + g
                 store8(a0 * scale, r); store8(b0 * scale, r + 8)
@@ -86,7 +86,7 @@ public enum AttentionKernel {
                 var a = SIMD8<Float>(), b = SIMD8<Float>()
                 for t in 0..<d {
                     let x = SIMD8(repeating: qi[t])
-                    a += x * load8(kt + t * nkPad + g); b += x * load8(kt + t * nkPad + g + 8)
+                    a.addProduct(x, load8(kt + t * nkPad + g)); b.addProduct(x, load8(kt + t * nkPad + g + 8))
                 }
                 store8(a * scale, s + i * nkPad + g); store8(b * scale, s + i * nkPad + g + 8)
                 g += 16
@@ -108,8 +108,8 @@ public enum AttentionKernel {
                     let vj = v + j * vStride
                     let v0 = load8(vj), v1 = load8(vj + 8), v2 = load8(vj + 16), v3 = load8(vj + 24)
                     let x = SIMD8(repeating: p0[j]), y = SIMD8(repeating: p1[j])
-                    a0 += x * v0; a1 += x * v1; a2 += x * v2; a3 += x * v3
-                    c0 += y * v0; c1 += y * v1; c2 += y * v2; c3 += y * v3
+                    a0.addProduct(x, v0); a1.addProduct(x, v1); a2.addProduct(x, v2); a3.addProduct(x, v3)
+                    c0.addProduct(y, v0); c1.addProduct(y, v1); c2.addProduct(y, v2); c3.addProduct(y, v3)
                 }
                 let o0 = out + i * outStride, o1 = o0 + outStride
                 store8(a0, o0); store8(a1, o0 + 8); store8(a2, o0 + 16); store8(a3, o0 + 24)
@@ -126,8 +126,8 @@ public enum AttentionKernel {
                     let v0 = load8(vj), v1 = load8(vj + 8)
                     let w = SIMD8(repeating: p0[j]), x = SIMD8(repeating: p1[j])
                     let y = SIMD8(repeating: p2[j]), z = SIMD8(repeating: p3[j])
-                    a0 += w * v0; a1 += w * v1; b0 += x * v0; b1 += x * v1
-                    c0 += y * v0; c1 += y * v1; e0 += z * v0; e1 += z * v1
+                    a0.addProduct(w, v0); a1.addProduct(w, v1); b0.addProduct(x, v0); b1.addProduct(x, v1)
+                    c0.addProduct(y, v0); c1.addProduct(y, v1); e0.addProduct(z, v0); e1.addProduct(z, v1)
                 }
                 let o = out + i * outStride
                 store8(a0, o); store8(a1, o + 8)

@@ -102,13 +102,18 @@ extension Linear {
         defer { codes.deallocate() }
         Bf16.convertRows(x, count: count, k: k, ldx: k, to: codes)
         w.product(codes, count: count, out: out, ldOut: ldOut)
-        (bias ?? []).withUnsafeBufferPointer { bp in
-            let b = bias == nil ? nil : bp.baseAddress   // an empty array may have a base address
+        biasOrZero.withUnsafeBufferPointer { bp in
+            let b = bp.baseAddress!
+            let gelu: Bool
+            if case .gelu = epilogue { gelu = true } else { gelu = false }
             for r in 0..<count {
                 let o = out + r * ldOut
-                if let b { for j in 0..<n { o[j] += b[j] } }
-                if let residual { let res = residual + r * ldOut; for j in 0..<n { o[j] += res[j] } }
-                if case .gelu = epilogue { for j in 0..<n { o[j] = Activations.geluScalar(o[j]) } }
+                switch (residual.map { $0 + r * ldOut }, gelu) {
+                case (nil, false): for j in 0..<n { o[j] += b[j] }
+                case (nil, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j]) }
+                case (let res?, false): for j in 0..<n { o[j] += b[j] + res[j] }
+                case (let res?, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j] + res[j]) }
+                }
             }
         }
     }

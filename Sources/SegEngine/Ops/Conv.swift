@@ -79,7 +79,7 @@ public struct DepthwiseConv3x3: Sendable {
                         var ch = 0
                         while ch + 16 <= c {
                             var acc = Int8Gemm.load16(b + ch)
-                            for i in 0..<n { acc += Int8Gemm.load16(pairs[i].0 + ch) * Int8Gemm.load16(pairs[i].1 + ch) }
+                            for i in 0..<n { acc.addProduct(Int8Gemm.load16(pairs[i].0 + ch), Int8Gemm.load16(pairs[i].1 + ch)) }
                             UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
                             ch += 16
                         }

@@ -126,19 +126,24 @@ extension Linear {
         }
         q.scales.withUnsafeBufferPointer { wsp in
             q.columnSums.withUnsafeBufferPointer { csp in
-                (bias ?? []).withUnsafeBufferPointer { bp in
-                    // An empty array may still have a base address: test for the bias itself.
-                    let ws = wsp.baseAddress!, cs = csp.baseAddress!, b = bias == nil ? nil : bp.baseAddress
+                biasOrZero.withUnsafeBufferPointer { bp in
+                    let ws = wsp.baseAddress!, cs = csp.baseAddress!, b = bp.baseAddress!
+                    let gelu: Bool
+                    if case .gelu = epilogue { gelu = true } else { gelu = false }
+                    // One pass per row; the four variants keep the inner loops branch-free.
                     for r in 0..<count {
                         let a = acc + r * n, o = out + r * ldOut
                         let s = rowScale[r], z = rowZero[r]
-                        if let b {
+                        switch (residual.map { $0 + r * ldOut }, gelu) {
+                        case (nil, false):
                             for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] }
-                        } else {
-                            for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) }
+                        case (nil, true):
+                            for j in 0..<n { o[j] = Activations.geluScalar((Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j]) }
+                        case (let res?, false):
+                            for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] + res[j] }
+                        case (let res?, true):
+                            for j in 0..<n { o[j] = Activations.geluScalar((Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] + res[j]) }
                         }
-                        if let residual { let res = residual + r * ldOut; for j in 0..<n { o[j] += res[j] } }
-                        if case .gelu = epilogue { for j in 0..<n { o[j] = Activations.geluScalar(o[j]) } }
                     }
                 }
             }

@@ -4,6 +4,8 @@
 public struct Linear: Sendable {
     public let weight: [Float]
     public let bias: [Float]?
+    /// The bias, or zeros: for epilogues that add it unconditionally.
+    let biasOrZero: [Float]
     public let inFeatures: Int
     public let outFeatures: Int
     /// The int8 weights when the layer runs in int8 (then `weight` is kept for reference twins).
@@ -15,6 +17,7 @@ public struct Linear: Sendable {
         precondition(weight.count == inFeatures * outFeatures && (bias?.count ?? outFeatures) == outFeatures)
         self.weight = weight
         self.bias = bias
+        biasOrZero = bias ?? [Float](repeating: 0, count: outFeatures)
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         int8 = precision == .int8 ? Int8Weights.make(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
