@@ -74,11 +74,13 @@ final class SegWorker: @unchecked Sendable {
         post(.progress("loading model"))
         do {
             let t0 = Date()
-            let model = try DataHome.loadModel(modelPath, precision: precision)
+            var warning: String?
+            let model = try DataHome.loadModel(modelPath, precision: precision) { warning = $0 }
             let s = Segmenter(model: model, cacheBytes: 1 << 30, maxBatch: 16)
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))
-            post(.message("model loaded (\(precision.rawValue)) in \(Int(Date().timeIntervalSince(t0) * 1000)) ms: b draws a box, ? lists keys"))
+            let ms = Int(Date().timeIntervalSince(t0) * 1000)
+            post(.message(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue)) in \(ms) ms: b draws a box, ? lists keys"))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))

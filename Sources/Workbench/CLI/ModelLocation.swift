@@ -27,13 +27,15 @@ enum DataHome {
 
     /// Loads the model `model(_:precision:)` picks. A default converted file that no longer
     /// fits this medseg (written by another version) is passed over for the checkpoint, with a
-    /// warning, rather than failing.
-    static func loadModel(_ explicit: String?, precision: Precision) throws -> LiteMedSAM {
+    /// warning, rather than failing. `warn` gets the warning (stderr unless told otherwise: the
+    /// workbench shows it on its status line, since stderr would scribble over the screen).
+    static func loadModel(_ explicit: String?, precision: Precision,
+                          warn: (String) -> Void = { Stderr.write("medseg: warning: \($0)\n") }) throws -> LiteMedSAM {
         let p = try model(explicit, precision: precision)
         do {
             return try LiteMedSAM(checkpointPath: p, precision: precision)
         } catch where explicit == nil && p == convertedModel {
-            Stderr.write("medseg: warning: \(error); using the checkpoint instead (run 'medseg convert' to refresh)\n")
+            warn("\(error); using the checkpoint instead (run 'medseg convert' to refresh)")
             return try LiteMedSAM(checkpointPath: try model(nil, precision: .fp32), precision: precision)
         }
     }
