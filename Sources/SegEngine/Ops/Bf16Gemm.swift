@@ -10,6 +10,7 @@ public final class Bf16Weights: @unchecked Sendable {
     public let outFeatures: Int
     public let inFeatures: Int
     private let primitive: dnnl_primitive_t
+    private let weightsDesc: dnnl_memory_desc_t   // [K, N] as our [N][K] ("ba")
 
     /// nil when oneDNN cannot build the product here (the layer then stays fp32).
     public init?(weight: [Float], outFeatures n: Int, inFeatures k: Int) {
@@ -17,8 +18,8 @@ public final class Bf16Weights: @unchecked Sendable {
         values = weight.map(Bf16.round)
         outFeatures = n
         inFeatures = k
-        // src [M, K] rows, weights [K, N] stored as our [N][K] ("ba"), dst [M, N] with any row
-        // stride; M and the dst row stride are given at each call.
+        // src [M, K] rows, weights [K, N] stored as our [N][K], dst [M, N] with any row stride;
+        // M and the dst row stride are given at each call.
         var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
         var op = dnnl_matmul_desc_t()
         var pd: dnnl_primitive_desc_t?
@@ -31,6 +32,7 @@ public final class Bf16Weights: @unchecked Sendable {
         defer { dnnl_primitive_desc_destroy(pd) }
         guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else { return nil }
         primitive = prim
+        weightsDesc = wei
     }
 
     deinit { dnnl_primitive_destroy(primitive) }
@@ -40,10 +42,9 @@ public final class Bf16Weights: @unchecked Sendable {
     func product(_ x: UnsafePointer<UInt16>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         guard count > 0, let engine = Bf16.engine else { return }
         omp_set_num_threads(1)   // no nested OpenMP team inside our workers
-        var srcMD = dnnl_memory_desc_t(), weiMD = dnnl_memory_desc_t(), dstMD = dnnl_memory_desc_t()
+        var srcMD = dnnl_memory_desc_t(), weiMD = weightsDesc, dstMD = dnnl_memory_desc_t()
         let m = Int64(count), k = Int64(inFeatures), n = Int64(outFeatures)
         _ = dnnl_memory_desc_init_by_tag(&srcMD, 2, [m, k], dnnl_bf16, dnnl_ab)
-        _ = dnnl_memory_desc_init_by_tag(&weiMD, 2, [k, n], dnnl_bf16, dnnl_ba)
         _ = dnnl_memory_desc_init_by_strides(&dstMD, 2, [m, n], dnnl_f32, [Int64(ldOut), 1])
         var src: dnnl_memory_t?, wei: dnnl_memory_t?, dst: dnnl_memory_t?, stream: dnnl_stream_t?
         values.withUnsafeBufferPointer { w in
@@ -73,8 +74,12 @@ public enum Bf16 {
 
     /// Round to nearest even, to the upper 16 bits of the float (NaN stays NaN, as a quiet one).
     @inline(__always) public static func round(_ x: Float) -> UInt16 {
+        x.isNaN ? UInt16(truncatingIfNeeded: x.bitPattern >> 16) | 0x40 : roundFinite(x)
+    }
+
+    /// `round` without the NaN test: branch-free, so loops over it vectorise.
+    @inline(__always) static func roundFinite(_ x: Float) -> UInt16 {
         let b = x.bitPattern
-        if x.isNaN { return UInt16(truncatingIfNeeded: b >> 16) | 0x40 }
         return UInt16(truncatingIfNeeded: (b &+ 0x7fff &+ ((b >> 16) & 1)) >> 16)
     }
 
@@ -84,11 +89,8 @@ public enum Bf16 {
     static func convertRows(_ x: UnsafePointer<Float>, count: Int, k: Int, ldx: Int, to out: UnsafeMutablePointer<UInt16>) {
         for r in 0..<count {
             let v = x + r * ldx, o = out + r * k
-            // Branch-free for vectorisation; the engine's activations are finite.
-            for j in 0..<k {
-                let b = v[j].bitPattern
-                o[j] = UInt16(truncatingIfNeeded: (b &+ 0x7fff &+ ((b >> 16) & 1)) >> 16)
-            }
+            // The engine's activations are finite.
+            for j in 0..<k { o[j] = roundFinite(v[j]) }
         }
     }
 }
@@ -97,25 +99,12 @@ extension Linear {
     /// The bf16 twin of `rows`: out[r] = epilogue(residual[r] + bf16(x[r]) · bf16(W)^T + b).
     func bf16Rows(_ w: Bf16Weights, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
                   residual: UnsafePointer<Float>?, epilogue: Epilogue) {
-        let k = inFeatures, n = outFeatures
+        let k = inFeatures
         let codes = UnsafeMutablePointer<UInt16>.allocate(capacity: count * k)
         defer { codes.deallocate() }
         Bf16.convertRows(x, count: count, k: k, ldx: k, to: codes)
         w.product(codes, count: count, out: out, ldOut: ldOut)
-        biasOrZero.withUnsafeBufferPointer { bp in
-            let b = bp.baseAddress!
-            let gelu: Bool
-            if case .gelu = epilogue { gelu = true } else { gelu = false }
-            for r in 0..<count {
-                let o = out + r * ldOut
-                switch (residual.map { $0 + r * ldOut }, gelu) {
-                case (nil, false): for j in 0..<n { o[j] += b[j] }
-                case (nil, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j]) }
-                case (let res?, false): for j in 0..<n { o[j] += b[j] + res[j] }
-                case (let res?, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j] + res[j]) }
-                }
-            }
-        }
+        finishRows(count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
     }
 
     /// The plain twin of the bf16 path: inputs and weights rounded to bf16, products in Double.

@@ -59,8 +59,7 @@ public struct DepthwiseConv3x3: Sendable {
     /// 16 channels at a time, all nine taps accumulate in a register before one store.
     func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
              out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue) {
-        let c = channels, s = stride, gelu: Bool
-        if case .gelu = epilogue { gelu = true } else { gelu = false }
+        let c = channels, s = stride, gelu = epilogue == .gelu
         taps.withUnsafeBufferPointer { tp in
             bias.withUnsafeBufferPointer { bp in
                 let t = tp.baseAddress!, b = bp.baseAddress!
@@ -78,8 +77,8 @@ public struct DepthwiseConv3x3: Sendable {
                         let o = out + ox * c
                         var ch = 0
                         while ch + 16 <= c {
-                            var acc = Int8Gemm.load16(b + ch)
-                            for i in 0..<n { acc.addProduct(Int8Gemm.load16(pairs[i].0 + ch), Int8Gemm.load16(pairs[i].1 + ch)) }
+                            var acc = Self.load16(b + ch)
+                            for i in 0..<n { acc.addProduct(Self.load16(pairs[i].0 + ch), Self.load16(pairs[i].1 + ch)) }
                             UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
                             ch += 16
                         }
@@ -95,6 +94,10 @@ public struct DepthwiseConv3x3: Sendable {
                 }
             }
         }
+    }
+
+    @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
     }
 
     /// The plain twin, in Double.

@@ -13,7 +13,7 @@ public enum Precision: String, Sendable, CaseIterable {
 
     /// int8 where the CPU has VNNI (full 8-bit activations, masks agree with fp32 at DSC 0.975 on
     /// the test images); fp32 elsewhere, where int8 activations have 7 bits and agree less.
-    public static var preferred: Precision { Int8Gemm.hasVNNI ? .int8 : .fp32 }
+    public static var preferred: Precision { CPUFeatures.vnni ? .int8 : .fp32 }
 }
 
 /// A linear layer's weights in int8: w[o][i] ≈ scales[o] * values[o][i].
@@ -54,13 +54,7 @@ public struct Int8Weights: Sendable {
 public enum Int8Gemm {
     /// The largest activation code. Without VNNI, oneDNN's u8s8 kernels add pairs of u8*s8
     /// products in 16 bits with saturation; 7-bit activations (0...127) keep those sums exact.
-    public static let activationMax: Float = hasVNNI ? 255 : 127
-
-    static var hasVNNI: Bool { CPUFeatures.vnni }
-
-    @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-    }
+    public static let activationMax: Float = CPUFeatures.vnni ? 255 : 127
 
     /// Quantizes `count` rows of `k` floats (`ldx` apart) to codes q = round(x / scale) + zero,
     /// clamped to 0...activationMax, with each row's range widened to include 0.
@@ -126,28 +120,14 @@ extension Linear {
         }
         q.scales.withUnsafeBufferPointer { wsp in
             q.columnSums.withUnsafeBufferPointer { csp in
-                biasOrZero.withUnsafeBufferPointer { bp in
-                    let ws = wsp.baseAddress!, cs = csp.baseAddress!, b = bp.baseAddress!
-                    let gelu: Bool
-                    if case .gelu = epilogue { gelu = true } else { gelu = false }
-                    // One pass per row; the four variants keep the inner loops branch-free.
-                    for r in 0..<count {
-                        let a = acc + r * n, o = out + r * ldOut
-                        let s = rowScale[r], z = rowZero[r]
-                        switch (residual.map { $0 + r * ldOut }, gelu) {
-                        case (nil, false):
-                            for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] }
-                        case (nil, true):
-                            for j in 0..<n { o[j] = Activations.geluScalar((Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j]) }
-                        case (let res?, false):
-                            for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] + res[j] }
-                        case (let res?, true):
-                            for j in 0..<n { o[j] = Activations.geluScalar((Float(a[j]) - z * cs[j]) * (s * ws[j]) + b[j] + res[j]) }
-                        }
-                    }
+                let ws = wsp.baseAddress!, cs = csp.baseAddress!
+                for r in 0..<count {
+                    let a = acc + r * n, o = out + r * ldOut, s = rowScale[r], z = rowZero[r]
+                    for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) }
                 }
             }
         }
+        finishRows(count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
     }
 
     /// The plain twin of the int8 path: the same quantization, written as scalar loops with

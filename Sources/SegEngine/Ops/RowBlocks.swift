@@ -80,6 +80,26 @@ extension Linear {
         }
     }
 
+    /// out[r] = epilogue(out[r] + b (+ residual[r])) in place, for `count` rows holding a raw
+    /// matrix product: one pass per row, the four variants branch-free inside. Shared by the
+    /// int8 and bf16 paths.
+    @inline(__always)
+    func finishRows(count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int, residual: UnsafePointer<Float>?, epilogue: Epilogue) {
+        let n = outFeatures, gelu = epilogue == .gelu
+        biasOrZero.withUnsafeBufferPointer { bp in
+            let b = bp.baseAddress!
+            for r in 0..<count {
+                let o = out + r * ldOut
+                switch (residual.map { $0 + r * ldOut }, gelu) {
+                case (nil, false): for j in 0..<n { o[j] += b[j] }
+                case (nil, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j]) }
+                case (let res?, false): for j in 0..<n { o[j] = o[j] + b[j] + res[j] }
+                case (let res?, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j] + res[j]) }
+                }
+            }
+        }
+    }
+
     /// epilogue(x W^T + b), row-blocked across workers (bias and activation applied while in cache).
     /// With `residual` (same shape as the output): epilogue(residual + x W^T + b).
     public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, epilogue: Epilogue) -> Tensor {
