@@ -23,9 +23,10 @@ public struct TinyViT {
         // patch embedding, the most sensitive of all and 1% of the work, stays fp32.
         patchEmbed = try PatchEmbed(s.scope("patch_embed").float(), inChans: 3, embedDim: dims[0])
         layer0 = try ConvLayer(s.scope("layers").scope(0).sensitive(), dim: dims[0], outDim: dims[1], depth: depths[0], expandRatio: 4)
+        let resolutions = [256, 128, 64, 64]   // the side of each stage's map
         layers = try (1...3).map { i in
             try BasicLayer(s.scope("layers").scope(i), dim: dims[i], outDim: i < 3 ? dims[i + 1] : nil,
-                           depth: depths[i], heads: heads[i], windowSize: windows[i])
+                           depth: depths[i], heads: heads[i], windowSize: windows[i], resolution: resolutions[i])
         }
         let n = s.scope("neck")
         neck0 = Linear(weight: try n.scope("0")("weight", [256, 320, 1, 1]), bias: nil, inFeatures: 320, outFeatures: 256, precision: s.precision)
@@ -46,14 +47,19 @@ public struct TinyViT {
 
     public func run(_ image: Tensor, keepStages: Bool) -> Stages {
         precondition(image.shape == [Self.inputSize, Self.inputSize, 3], "encoder input must be [256, 256, 3], got \(image.shape)")
+        Profile.stage = "pe "
         let pe = patchEmbed(image)
         var outs: [Tensor] = []
+        Profile.stage = "s0 "
         var x = layer0(pe)
         if keepStages { outs.append(x) }
-        for l in layers {
+        for (i, l) in layers.enumerated() {
+            Profile.stage = "s\(i + 1) "
             x = l(x)
             if keepStages { outs.append(x) }
         }
+        Profile.stage = "neck "
+        defer { Profile.stage = "" }
         var y = neck0(x)
         neck1.apply(&y)
         y = neck2(y)

@@ -6,32 +6,29 @@ struct TinyViTAttention {
     let norm: LayerNorm       // attn.norm  [C]            eps 1e-5
     let qkv: Linear           // attn.qkv   [3C, C]
     let proj: Linear          // attn.proj  [C, C]
-    let biases: [Float]       // attention_biases[h, idx(i, j)] expanded: [heads][N][N]
+    let table: [Float]        // attention_biases [heads][ws*ws], by |dy| * ws + |dx|
     let heads: Int
     let keyDim = 32
     let windowSize: Int
+    /// The biases for the map size this layer sees in LiteMedSAM (other sizes build their own).
+    let expected: WindowBiases
 
-    init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int) throws {
+    /// `resolution`: the side of the square map this layer sees in the model.
+    init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int, resolution: Int) throws {
         (norm, qkv) = try s.float().linear("qkv", in: dim, out: 3 * dim).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5), precision: s.precision)
         proj = try s.linear("proj", in: dim, out: dim)
         self.heads = heads
         windowSize = ws
         // Offsets (|dy|, |dx|) were numbered in first-seen order over point pairs, which is dy*ws+dx.
-        let table = try s("attention_biases", [heads, ws * ws])
-        let n = ws * ws
-        var b = [Float](repeating: 0, count: heads * n * n)
-        for h in 0..<heads { for i in 0..<n { for j in 0..<n {
-            let dy = abs(i / ws - j / ws), dx = abs(i % ws - j % ws)
-            b[(h * n + i) * n + j] = table[h * n + dy * ws + dx]
-        } } }
-        biases = b
+        table = try s("attention_biases", [heads, ws * ws])
+        expected = WindowBiases(table: table, heads: heads, layout: WindowLayout(height: resolution, width: resolution, size: ws))
     }
 
-    /// x: [windows * N, C] (N = ws*ws tokens per window, windows laid out one after another).
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let n = windowSize * windowSize, c = x.lastDim, windows = x.rows / n
-        let t = normThenQKV(x)   // [windows*N, 3C]
-        return proj(Profile.measure("attention") { attend(t, windows: windows, n: n, c: c) })
+    /// x: [layout.rows, C], the windows of `layout` one after another.
+    func callAsFunction(_ x: Tensor, layout: WindowLayout) -> Tensor {
+        let t = normThenQKV(x)   // [rows, 3C]
+        let biases = expected.layout == layout ? expected : WindowBiases(table: table, heads: heads, layout: layout)
+        return proj(Profile.measure("attention") { attend(t, biases: biases, c: x.lastDim) })
     }
 
     /// qkv(norm(x)), one block of rows at a time.
@@ -53,24 +50,23 @@ struct TinyViTAttention {
         }
     }
 
-    func attend(_ t: Tensor, windows: Int, n: Int, c: Int) -> Tensor {
-        var out = Tensor(uninitialized: [windows * n, c])
+    /// Each window's tokens attend to each other, per head; one job per (window, head).
+    func attend(_ t: Tensor, biases: WindowBiases, c: Int) -> Tensor {
+        let layout = biases.layout
+        var out = Tensor(uninitialized: [layout.rows, c])
         let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
+        let widest = layout.windows.map(\.rows).max() ?? 0
+        let costs = layout.windows.flatMap { repeatElement($0.rows * $0.rows, count: hs) }
         t.data.withUnsafeBufferPointer { tp in
-            biases.withUnsafeBufferPointer { bp in
-                out.data.withUnsafeMutableBufferPointer { op in
-                    Parallel.chunks(windows * hs, minChunk: 1) { r in
-                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: AttentionKernel.scratchCount(nq: n, nk: n, d: kd))
-                        defer { scratch.deallocate() }
-                        for job in r {
-                            let w = job / hs, h = job % hs
-                            let base = tp.baseAddress! + w * n * 3 * c + h * 3 * kd
-                            AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c,
-                                                v: base + 2 * kd, vStride: 3 * c,
-                                                out: op.baseAddress! + w * n * c + h * kd, outStride: c,
-                                                nq: n, nk: n, d: kd, scale: scale,
-                                                bias: bp.baseAddress! + h * n * n, scratch: scratch)
-                        }
+            out.data.withUnsafeMutableBufferPointer { op in
+                Parallel.balanced(costs: costs, scratchFloats: AttentionKernel.scratchCount(nq: widest, nk: widest, d: kd)) { job, scratch in
+                    let wi = job / hs, h = job % hs, win = layout.windows[wi], n = win.rows
+                    let base = tp.baseAddress! + win.offset * 3 * c + h * 3 * kd
+                    biases.withBias(window: wi) { b in
+                        AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c,
+                                            v: base + 2 * kd, vStride: 3 * c,
+                                            out: op.baseAddress! + win.offset * c + h * kd, outStride: c,
+                                            nq: n, nk: n, d: kd, scale: scale, bias: b + h * n * n, scratch: scratch)
                     }
                 }
             }
@@ -130,8 +126,8 @@ struct TinyViTBlock {
     let mlp: TinyViTMlp
     let windowSize: Int
 
-    init(_ s: WeightScope, dim: Int, heads: Int, windowSize: Int, mlpRatio: Int) throws {
-        attn = try TinyViTAttention(s.scope("attn"), dim: dim, heads: heads, windowSize: windowSize)
+    init(_ s: WeightScope, dim: Int, heads: Int, windowSize: Int, mlpRatio: Int, resolution: Int) throws {
+        attn = try TinyViTAttention(s.scope("attn"), dim: dim, heads: heads, windowSize: windowSize, resolution: resolution)
         localConv = try depthwise(s, "local_conv", channels: dim, stride: 1)
         mlp = try TinyViTMlp(s.scope("mlp"), dim: dim, hidden: dim * mlpRatio)
         self.windowSize = windowSize
@@ -139,54 +135,49 @@ struct TinyViTBlock {
 
     /// x: [H, W, C].
     func callAsFunction(_ x: Tensor) -> Tensor {
+        mlp.residual(localConv(attentionResidual(x)))
+    }
+
+    /// x + the window attention of x, on an [H, W, C] map.
+    func attentionResidual(_ x: Tensor) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let ws = windowSize
-        let nH = (h + ws - 1) / ws, nW = (w + ws - 1) / ws
-        // Partition into zero-padded windows (padding is added before the attention's LayerNorm).
-        var win = Tensor(uninitialized: [nH * nW * ws * ws, c])
+        let layout = WindowLayout(height: h, width: w, size: windowSize)
+        // Gather the windows' real tokens; each padded window gets one zero row for its padding
+        // (zeros, as PyTorch pads before the attention's LayerNorm).
+        var win = Tensor(uninitialized: [layout.rows, c])
         Profile.measure("window") {
             x.data.withUnsafeBufferPointer { xs in
-                win.data.withUnsafeMutableBufferPointer { ws_ in
-                    let src = xs.baseAddress!, dst = ws_.baseAddress!
-                    Parallel.chunks(nH * ws, minChunk: 1) { rows in
-                        forEachWindowRow(rows, h: h, w: w, nW: nW) { s, d, len in
-                            if len > 0 { (dst + d).update(from: src + s, count: len) }
-                            (dst + d + len).update(repeating: 0, count: ws * c - len)
+                win.data.withUnsafeMutableBufferPointer { wp in
+                    let src = xs.baseAddress!, dst = wp.baseAddress!
+                    Parallel.chunks(layout.windows.count, minChunk: 1) { ws in
+                        for win in layout.windows[ws] {
+                            for iy in 0..<win.rh {
+                                (dst + (win.offset + iy * win.rw) * c).update(from: src + ((win.y0 + iy) * w + win.x0) * c, count: win.rw * c)
+                            }
+                            if win.padded { (dst + (win.offset + win.real) * c).update(repeating: 0, count: c) }
                         }
                     }
                 }
             }
         }
-        let attended = attn(win)
+        let attended = attn(win, layout: layout)
         var y = x
         Profile.measure("window") {
             attended.data.withUnsafeBufferPointer { ap in
                 y.data.withUnsafeMutableBufferPointer { yp in
                     let a = ap.baseAddress!, o = yp.baseAddress!
-                    Parallel.chunks(h, minChunk: 1) { rows in
-                        forEachWindowRow(rows, h: h, w: w, nW: nW) { s, d, len in
-                            for i in 0..<len { o[s + i] += a[d + i] }
+                    Parallel.chunks(layout.windows.count, minChunk: 1) { ws in
+                        for win in layout.windows[ws] {
+                            for iy in 0..<win.rh {
+                                let d = o + ((win.y0 + iy) * w + win.x0) * c, s = a + (win.offset + iy * win.rw) * c
+                                for i in 0..<(win.rw * c) { d[i] += s[i] }
+                            }
                         }
                     }
                 }
             }
         }
-        return mlp.residual(localConv(y))
-    }
-
-    /// For each window row of the padded rows `ys`: (offset in the [H,W,C] map, offset in the
-    /// windowed [windows*ws*ws, C] layout, count of in-image floats; the rest of the window row,
-    /// up to ws*C floats, is padding).
-    private func forEachWindowRow(_ ys: Range<Int>, h: Int, w: Int, nW: Int, _ body: (Int, Int, Int) -> Void) {
-        let ws = windowSize, c = attn.proj.outFeatures
-        for y in ys {
-            let wy = y / ws, iy = y % ws
-            for wx in 0..<nW {
-                let x0 = wx * ws, len = y < h ? max(0, min(ws, w - x0)) : 0
-                let window = wy * nW + wx
-                body((min(y, h - 1) * w + x0) * c, ((window * ws + iy) * ws) * c, len * c)
-            }
-        }
+        return y
     }
 }
 
@@ -195,9 +186,9 @@ struct BasicLayer {
     let blocks: [TinyViTBlock]
     let downsample: PatchMerging?
 
-    init(_ s: WeightScope, dim: Int, outDim: Int?, depth: Int, heads: Int, windowSize: Int) throws {
+    init(_ s: WeightScope, dim: Int, outDim: Int?, depth: Int, heads: Int, windowSize: Int, resolution: Int) throws {
         blocks = try (0..<depth).map {
-            try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, windowSize: windowSize, mlpRatio: 4)
+            try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, windowSize: windowSize, mlpRatio: 4, resolution: resolution)
         }
         downsample = try outDim.map { try PatchMerging(s.scope("downsample").sensitive(), dim: dim, outDim: $0) }
     }

@@ -15,4 +15,23 @@ public enum Parallel {
             if lo < hi { body(lo..<hi) }
         }
     }
+
+    /// Calls `body(job, scratch)` for every job in 0..<costs.count. Jobs go to the workers
+    /// largest first, each to the least loaded so far, so uneven jobs still keep every worker
+    /// busy; each worker has its own `scratchFloats`-float scratch buffer.
+    public static func balanced(costs: [Int], scratchFloats: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let workers = min(threads, max(1, costs.count))
+        var queues = [[Int]](repeating: [], count: workers), load = [Int](repeating: 0, count: workers)
+        for job in costs.indices.sorted(by: { costs[$0] > costs[$1] }) {
+            let p = load.indices.min { load[$0] < load[$1] }!
+            queues[p].append(job)
+            load[p] += costs[job]
+        }
+        func work(_ p: Int) {
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+            defer { scratch.deallocate() }
+            for job in queues[p] { body(job, scratch) }
+        }
+        if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
+    }
 }

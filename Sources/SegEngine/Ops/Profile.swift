@@ -4,6 +4,7 @@ import Dispatch
 public enum Profile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) static var totals: [String: (ns: UInt64, calls: Int)] = [:]
+    nonisolated(unsafe) public static var stage = ""
 
     @inline(__always)
     public static func measure<T>(_ kind: String, _ body: () -> T) -> T {
@@ -11,8 +12,9 @@ public enum Profile {
         let t = DispatchTime.now().uptimeNanoseconds
         let r = body()
         let dt = DispatchTime.now().uptimeNanoseconds - t
-        let old = totals[kind] ?? (0, 0)
-        totals[kind] = (old.ns + dt, old.calls + 1)
+        let key = stage + kind
+        let old = totals[key] ?? (0, 0)
+        totals[key] = (old.ns + dt, old.calls + 1)
         return r
     }
 
