@@ -111,14 +111,20 @@ final class OpsTests: XCTestCase {
         XCTAssertGreaterThan(Activations.expNonPositive(-1000), 0)
     }
 
+    /// 12 channels take the per-pixel path only; 48 the 16-channel interior path and the border
+    /// pixels; widths 1-3 have no interior pixel, or one.
     func testDepthwiseConvStrideOneAndTwoMatchReference() {
         var r = TestRandom(4)
-        for (h, w, stride) in [(9, 7, 1), (9, 7, 2), (8, 8, 2), (1, 1, 1)] {
-            let x = r.tensor([h, w, 12])
-            let conv = DepthwiseConv3x3(weight: r.array(12 * 9), bias: r.array(12), stride: stride)
-            let y = conv(x)
-            XCTAssertEqual(y.shape, [(h - 1) / stride + 1, (w - 1) / stride + 1, 12])
-            XCTAssertLessThan(relativeError(y.data, conv.reference(x).data), 1e-5)
+        for c in [12, 48] {
+            for (h, w, stride) in [(9, 7, 1), (9, 7, 2), (8, 8, 2), (1, 1, 1), (3, 2, 1), (4, 3, 1), (5, 5, 2), (2, 4, 2)] {
+                let x = r.tensor([h, w, c])
+                let conv = DepthwiseConv3x3(weight: r.array(c * 9), bias: r.array(c), stride: stride)
+                let y = conv(x), ref = conv.reference(x)
+                XCTAssertEqual(y.shape, [(h - 1) / stride + 1, (w - 1) / stride + 1, c])
+                XCTAssertLessThan(relativeError(y.data, ref.data), 1e-5, "\(h)x\(w)x\(c) stride \(stride)")
+                XCTAssertLessThan(relativeError(conv.gelu(x).data, ref.data.map(Activations.geluReference)), 1e-5,
+                                  "GELU \(h)x\(w)x\(c) stride \(stride)")
+            }
         }
     }
 

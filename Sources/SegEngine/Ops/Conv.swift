@@ -55,41 +55,87 @@ public struct DepthwiseConv3x3: Sendable {
     }
 
     /// One output row from its three input rows (each `inWidth` pixels of C channels, or nil
-    /// for zero padding), with the epilogue applied while the pixel is in cache: per output pixel,
-    /// 16 channels at a time, all nine taps accumulate in a register before one store.
+    /// for zero padding), with the epilogue applied in registers. Pixels whose taps all fall
+    /// inside the row go 16 channels at a time with the nine taps of those channels held in
+    /// registers across the row (a missing top or bottom row gets zero taps, which adds exact
+    /// zeros); the one or two border pixels go through `pixel`.
     func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
              out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue) {
         let c = channels, s = stride, gelu = epilogue == .gelu
+        // Interior pixels: ox * s - 1 >= 0 and ox * s + 1 <= w - 1.
+        let interior = 1..<max(1, min(wo, (w - 2) / s + 1))
+        for ox in 0..<wo where !interior.contains(ox) {
+            pixel(ox, r0, r1, r2, inWidth: w, out: out, gelu: gelu)
+        }
+        guard !interior.isEmpty, let mid = r1 else { return }
+        if c % 16 != 0 {
+            for ox in interior { pixel(ox, r0, r1, r2, inWidth: w, out: out, gelu: gelu) }
+            return
+        }
+        let top = r0 ?? mid, bottom = r2 ?? mid
         taps.withUnsafeBufferPointer { tp in
             bias.withUnsafeBufferPointer { bp in
                 let t = tp.baseAddress!, b = bp.baseAddress!
-                // The (input pixel, tap) pairs of one output pixel: at most nine.
+                @inline(__always) func chunks(_ gelu: Bool) {
+                    let zero = SIMD16<Float>()
+                    for ch in Swift.stride(from: 0, to: c, by: 16) {
+                        func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(t + k * c + ch) : zero }
+                        let k0 = tap(0, r0 != nil), k1 = tap(1, r0 != nil), k2 = tap(2, r0 != nil)
+                        let k3 = tap(3, true), k4 = tap(4, true), k5 = tap(5, true)
+                        let k6 = tap(6, r2 != nil), k7 = tap(7, r2 != nil), k8 = tap(8, r2 != nil)
+                        let bv = Self.load16(b + ch)
+                        for ox in interior {
+                            let x = (ox * s - 1) * c + ch
+                            let p0 = top + x, p1 = mid + x, p2 = bottom + x
+                            var acc = bv
+                            acc.addProduct(Self.load16(p0), k0); acc.addProduct(Self.load16(p0 + c), k1); acc.addProduct(Self.load16(p0 + 2 * c), k2)
+                            acc.addProduct(Self.load16(p1), k3); acc.addProduct(Self.load16(p1 + c), k4); acc.addProduct(Self.load16(p1 + 2 * c), k5)
+                            acc.addProduct(Self.load16(p2), k6); acc.addProduct(Self.load16(p2 + c), k7); acc.addProduct(Self.load16(p2 + 2 * c), k8)
+                            if gelu { acc = Activations.gelu(acc) }
+                            UnsafeMutableRawPointer(out + ox * c + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
+                        }
+                    }
+                }
+                chunks(false)
+                if gelu {
+                    let o = out + interior.lowerBound * c
+                    for j in 0..<(interior.count * c) { o[j] = Activations.geluScalar(o[j]) }
+                }
+            }
+        }
+    }
+
+    /// One output pixel of `row`, any taps missing: the nine (input pixel, tap) pairs that exist,
+    /// 16 channels at a time in the same order as the interior path.
+    private func pixel(_ ox: Int, _ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?,
+                       inWidth w: Int, out: UnsafeMutablePointer<Float>, gelu: Bool) {
+        let c = channels, s = stride
+        taps.withUnsafeBufferPointer { tp in
+            bias.withUnsafeBufferPointer { bp in
+                let t = tp.baseAddress!, b = bp.baseAddress!
                 withUnsafeTemporaryAllocation(of: (UnsafePointer<Float>, UnsafePointer<Float>).self, capacity: 9) { pairs in
-                    for ox in 0..<wo {
-                        var n = 0
-                        for ky in 0..<3 {
-                            guard let src = ky == 0 ? r0 : ky == 1 ? r1 : r2 else { continue }
-                            for kx in 0..<3 {
-                                let ix = ox * s + kx - 1
-                                if ix >= 0 && ix < w { pairs[n] = (src + ix * c, t + (ky * 3 + kx) * c); n += 1 }
-                            }
+                    var n = 0
+                    for ky in 0..<3 {
+                        guard let src = ky == 0 ? r0 : ky == 1 ? r1 : r2 else { continue }
+                        for kx in 0..<3 {
+                            let ix = ox * s + kx - 1
+                            if ix >= 0 && ix < w { pairs[n] = (src + ix * c, t + (ky * 3 + kx) * c); n += 1 }
                         }
-                        let o = out + ox * c
-                        var ch = 0
-                        while ch + 16 <= c {
-                            var acc = Self.load16(b + ch)
-                            for i in 0..<n { acc.addProduct(Self.load16(pairs[i].0 + ch), Self.load16(pairs[i].1 + ch)) }
-                            UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
-                            ch += 16
-                        }
-                        while ch < c {
-                            var acc = b[ch]
-                            for i in 0..<n { acc += pairs[i].0[ch] * pairs[i].1[ch] }
-                            o[ch] = acc
-                            ch += 1
-                        }
-                        // A plain loop over the pixel's channels (in L1), which the compiler vectorises.
-                        if gelu { for j in 0..<c { o[j] = Activations.geluScalar(o[j]) } }
+                    }
+                    let o = out + ox * c
+                    var ch = 0
+                    while ch + 16 <= c {
+                        var acc = Self.load16(b + ch)
+                        for i in 0..<n { acc.addProduct(Self.load16(pairs[i].0 + ch), Self.load16(pairs[i].1 + ch)) }
+                        if gelu { acc = Activations.gelu(acc) }
+                        UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
+                        ch += 16
+                    }
+                    while ch < c {
+                        var acc = b[ch]
+                        for i in 0..<n { acc = acc.addingProduct(pairs[i].0[ch], pairs[i].1[ch]) }
+                        o[ch] = gelu ? Activations.geluScalar(acc) : acc
+                        ch += 1
                     }
                 }
             }
