@@ -57,10 +57,77 @@ final class WindowAttentionTests: XCTestCase {
     }
 
     func testLayoutKeepsRealTokensAndOnePaddingRowPerPartialWindow() {
+        // 2 x 3 windows; the whole ones first, then the padded ones, each in row-major order.
         let l = WindowLayout(height: 9, width: 16, size: 7)
+        XCTAssertEqual(l.windows.map { [$0.y0, $0.x0] }, [[0, 0], [0, 7], [0, 14], [7, 0], [7, 7], [7, 14]])
         XCTAssertEqual(l.windows.map(\.real), [49, 49, 14, 14, 14, 4])
         XCTAssertEqual(l.windows.map(\.padded), [false, false, true, true, true, true])
+        XCTAssertEqual(l.whole, 2)
         XCTAssertEqual(l.rows, 9 * 16 + 4)
         XCTAssertEqual(l.windows.map(\.offset), [0, 49, 98, 113, 128, 143])
+        let m = WindowLayout(height: 16, width: 9, size: 7)
+        XCTAssertEqual(m.windows.map { [$0.y0, $0.x0] }, [[0, 0], [7, 0], [0, 7], [7, 7], [14, 0], [14, 7]])
+        XCTAssertEqual(m.whole, 2)
+    }
+}
+
+/// The bf16 window attention (int8 engine, CPUs with AVX-512 BF16) against the same attention in
+/// Double on bf16-rounded q, k and v; and inside the model, against the float path.
+final class Bf16WindowAttentionTests: XCTestCase {
+    func testBf16WindowAttentionMatchesReferenceOnRoundedInputs() throws {
+        guard CPUFeatures.bf16 else { throw XCTSkip("this CPU has no AVX-512 BF16") }
+        var g = SplitMix(seed: 21)
+        func random() -> Float { Float(g.next() % 2001) / 1000 - 1 }
+        for (windows, n, heads) in [(3, 49, 2), (1, 15, 4), (2, 5, 3), (1, 196, 1), (1, 196, 5), (2, 113, 5)] {
+            let c = heads * 32, kd = 32
+            guard let att = Bf16WindowAttention(windows: windows, tokens: n, heads: heads) else { return XCTFail("no bf16 matmul") }
+            let qkv = (0..<(windows * n * 3 * c)).map { _ in 2 * random() }
+            let biases = (0..<windows).map { _ in (0..<(heads * n * n)).map { _ in random() } }
+            var out = [Float](repeating: .nan, count: windows * n * c)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: att.scratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
+            let scale = 1 / Float(kd).squareRoot()
+            qkv.withUnsafeBufferPointer { q in
+                out.withUnsafeMutableBufferPointer { o in
+                    let copies = biases.map { b -> UnsafeMutablePointer<Float> in
+                        let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count); p.initialize(from: b, count: b.count); return p
+                    }
+                    defer { copies.forEach { $0.deallocate() } }
+                    att.run(qkv: q.baseAddress!, out: o.baseAddress!, scale: scale, bias: { UnsafePointer(copies[$0]) }, scratch: scratch)
+                }
+            }
+            let rounded = qkv.map { Bf16.float(Bf16.round($0)) }
+            for w in 0..<windows {
+                for h in 0..<heads {
+                    func part(_ p: Int) -> [Float] {
+                        (0..<(n * kd)).map { rounded[(w * n + $0 / kd) * 3 * c + h * 3 * kd + p * kd + $0 % kd] }
+                    }
+                    let v = part(2), vmax = v.map { abs($0) }.max()!
+                    let ref = AttentionKernel.reference(q: part(0), k: part(1), v: v, nq: n, nk: n, d: kd, scale: scale,
+                                                        bias: Array(biases[w][(h * n * n)..<((h + 1) * n * n)]))
+                    for i in 0..<n { for d in 0..<kd {
+                        XCTAssertEqual(out[(w * n + i) * c + h * kd + d], ref[i * kd + d], accuracy: 4e-3 * vmax,
+                                       "\(windows)x\(n) tokens, \(heads) heads: window \(w) head \(h) token \(i)")
+                    } }
+                }
+            }
+        }
+    }
+
+    /// Stage 2 of the int8 model on its real map size (64 x 64, windows of 14): the bf16 groups
+    /// (whole windows, then each kind of padded one) against the float kernel on the same qkv,
+    /// on both workers at once (oneDNN's shared scratchpad once garbled such concurrent runs).
+    func testInt8ModelWindowAttentionInBf16AgreesWithFloat() throws {
+        guard CPUFeatures.bf16 else { throw XCTSkip("this CPU has no AVX-512 BF16") }
+        let attn = try ModelFixtures.int8Model().imageEncoder.layers[1].blocks[0].attn
+        XCTAssertNotNil(attn.bf16Groups)
+        let layout = attn.expected.layout, c = attn.proj.outFeatures
+        var g = SplitMix(seed: 9)
+        let t = Tensor(shape: [layout.rows, 3 * c], data: (0..<(layout.rows * 3 * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
+        let fast = attn.attend(t, biases: attn.expected, c: c), plain = attn.attend(t, biases: attn.expected, c: c, float: true)
+        let err = zip(fast.data, plain.data).map { abs($0 - $1) }.max()!, scale = plain.data.map { abs($0) }.max()!
+        let bad = Set(fast.data.indices.filter { abs(fast.data[$0] - plain.data[$0]) > 0.01 * scale }.map { $0 / c })
+        XCTAssertLessThan(err, 0.01 * scale)
+        XCTAssertGreaterThan(err, 0, "the bf16 path was not taken")
     }
 }

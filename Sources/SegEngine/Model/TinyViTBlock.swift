@@ -12,6 +12,9 @@ struct TinyViTAttention {
     let windowSize: Int
     /// The biases for the map size this layer sees in LiteMedSAM (other sizes build their own).
     let expected: WindowBiases
+    /// In the int8 engine on CPUs with bf16 dot products: the windows of the expected layout in
+    /// groups for bf16 attention (see `bf16Plan`).
+    let bf16Groups: [(first: Int, run: Bf16WindowAttention)]?
 
     /// `resolution`: the side of the square map this layer sees in the model.
     init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int, resolution: Int) throws {
@@ -21,7 +24,33 @@ struct TinyViTAttention {
         windowSize = ws
         // Offsets (|dy|, |dx|) were numbered in first-seen order over point pairs, which is dy*ws+dx.
         table = try s("attention_biases", [heads, ws * ws])
-        expected = WindowBiases(table: table, heads: heads, layout: WindowLayout(height: resolution, width: resolution, size: ws))
+        let layout = WindowLayout(height: resolution, width: resolution, size: ws)
+        expected = WindowBiases(table: table, heads: heads, layout: layout)
+        bf16Groups = s.precision == .int8 ? Self.bf16Plan(layout: layout, heads: heads) : nil
+    }
+
+    /// Runs of consecutive windows with the same row count (the whole windows, then each kind of
+    /// padded one), cut into groups whose products and scores stay within about 768 KB (in L2).
+    /// nil where the CPU has no bf16 dot products or oneDNN cannot build a product.
+    static func bf16Plan(layout: WindowLayout, heads: Int) -> [(first: Int, run: Bf16WindowAttention)]? {
+        guard CPUFeatures.bf16 else { return nil }
+        var made: [[Int]: Bf16WindowAttention] = [:], plan: [(first: Int, run: Bf16WindowAttention)] = []
+        let wins = layout.windows
+        var i = 0
+        while i < wins.count {
+            let rows = wins[i].rows
+            var end = i
+            while end < wins.count && wins[end].rows == rows { end += 1 }
+            let g = max(1, min(end - i, 786_432 / Bf16WindowAttention.scratchBytes(windows: 1, tokens: rows, heads: heads)))
+            while i < end {
+                let count = min(g, end - i)
+                guard let run = made[[count, rows]] ?? Bf16WindowAttention(windows: count, tokens: rows, heads: heads) else { return nil }
+                made[[count, rows]] = run
+                plan.append((i, run))
+                i += count
+            }
+        }
+        return plan
     }
 
     /// x: [layout.rows, C], the windows of `layout` one after another.
@@ -50,24 +79,34 @@ struct TinyViTAttention {
         }
     }
 
-    /// Each window's tokens attend to each other, per head; one job per (window, head).
-    func attend(_ t: Tensor, biases: WindowBiases, c: Int) -> Tensor {
+    /// Each window's tokens attend to each other, per head: by the groups of `bf16Groups` where
+    /// it fits the layout (unless `float`), else one float job per (window, head).
+    func attend(_ t: Tensor, biases: WindowBiases, c: Int, float: Bool = false) -> Tensor {
         let layout = biases.layout
         var out = Tensor(uninitialized: [layout.rows, c])
         let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
-        let widest = layout.windows.map(\.rows).max() ?? 0
-        let costs = layout.windows.flatMap { repeatElement($0.rows * $0.rows, count: hs) }
+        let wins = layout.windows
         t.data.withUnsafeBufferPointer { tp in
             out.data.withUnsafeMutableBufferPointer { op in
-                Parallel.balanced(costs: costs, scratchFloats: AttentionKernel.scratchCount(nq: widest, nk: widest, d: kd)) { job, scratch in
-                    let wi = job / hs, h = job % hs, win = layout.windows[wi], n = win.rows
-                    let base = tp.baseAddress! + win.offset * 3 * c + h * 3 * kd
-                    biases.withBias(window: wi) { b in
-                        AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c,
-                                            v: base + 2 * kd, vStride: 3 * c,
-                                            out: op.baseAddress! + win.offset * c + h * kd, outStride: c,
-                                            nq: n, nk: n, d: kd, scale: scale, bias: b + h * n * n, scratch: scratch)
+                let qkv = tp.baseAddress!, o = op.baseAddress!
+                if let groups = biases.layout == expected.layout && !float ? bf16Groups : nil {
+                    let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
+                    let scratch = ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
+                    Parallel.balanced(costs: costs, scratchFloats: scratch) { job, scratch in
+                        let (first, run) = groups[job], row = wins[first].offset
+                        run.run(qkv: qkv + row * 3 * c, out: o + row * c, scale: scale, bias: { biases.bias(window: first + $0) },
+                                scratch: UnsafeMutableRawPointer(scratch))
                     }
+                    return
+                }
+                let costs = wins.flatMap { repeatElement($0.rows * $0.rows, count: hs) }
+                let widest = wins.map(\.rows).max() ?? 0
+                Parallel.balanced(costs: costs, scratchFloats: AttentionKernel.scratchCount(nq: widest, nk: widest, d: kd)) { job, scratch in
+                    let win = wins[job / hs], h = job % hs, n = win.rows
+                    let base = qkv + win.offset * 3 * c + h * 3 * kd
+                    AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c, v: base + 2 * kd, vStride: 3 * c,
+                                        out: o + win.offset * c + h * kd, outStride: c, nq: n, nk: n, d: kd, scale: scale,
+                                        bias: biases.bias(window: job / hs) + h * n * n, scratch: scratch)
                 }
             }
         }

@@ -10,7 +10,8 @@ import Glibc
 
 /// Where each window's tokens sit in the compact windowed layout: windows one after another,
 /// each its real tokens in row-major order, then (if the window reaches past the map) one zero
-/// row standing for all its padding.
+/// row standing for all its padding. Whole windows come first (`whole` of them, all ws*ws rows,
+/// so they can be batched), then the padded ones; each group in row-major window order.
 struct WindowLayout: Equatable {
     struct Window: Equatable {
         let y0, x0: Int      // top-left pixel in the map
@@ -24,30 +25,36 @@ struct WindowLayout: Equatable {
 
     let height, width, size: Int
     let windows: [Window]
+    let whole: Int
     let rows: Int
 
     init(height h: Int, width w: Int, size ws: Int) {
         precondition(h > 0 && w > 0 && ws > 0)
-        var list: [Window] = [], offset = 0
+        var shapes: [(y0: Int, x0: Int, rh: Int, rw: Int)] = []
         for wy in 0..<((h + ws - 1) / ws) {
             for wx in 0..<((w + ws - 1) / ws) {
-                let rh = min(ws, h - wy * ws), rw = min(ws, w - wx * ws)
-                let win = Window(y0: wy * ws, x0: wx * ws, rh: rh, rw: rw, offset: offset, padded: rh * rw < ws * ws)
-                list.append(win)
-                offset += win.rows
+                shapes.append((wy * ws, wx * ws, min(ws, h - wy * ws), min(ws, w - wx * ws)))
             }
         }
+        let ordered = shapes.filter { $0.rh * $0.rw == ws * ws } + shapes.filter { $0.rh * $0.rw < ws * ws }
+        var list: [Window] = [], offset = 0
+        for s in ordered {
+            let win = Window(y0: s.y0, x0: s.x0, rh: s.rh, rw: s.rw, offset: offset, padded: s.rh * s.rw < ws * ws)
+            list.append(win)
+            offset += win.rows
+        }
         (height, width, size, windows, rows) = (h, w, ws, list, offset)
+        whole = list.filter { !$0.padded }.count
     }
 }
 
 /// One attention layer's position biases for every window shape of a layout: for a window of
 /// n = rows tokens, [heads][n][n] with the padding row's bias column collapsed (see above) and
-/// the padding row's own biases zero (its output is discarded).
-struct WindowBiases {
+/// the padding row's own biases zero (its output is discarded). Immutable once built.
+final class WindowBiases: @unchecked Sendable {
     let layout: WindowLayout
-    private let matrices: [[Float]]
-    private let matrixOfWindow: [Int]
+    private let storage: UnsafeMutablePointer<Float>
+    private let start: [Int]   // where each window's matrix starts in `storage`
 
     /// table: attention_biases [heads][ws*ws], indexed by |dy| * ws + |dx|.
     init(table: [Float], heads: Int, layout: WindowLayout) {
@@ -82,13 +89,15 @@ struct WindowBiases {
             index.append(matrices.count)
             matrices.append(m)
         }
+        let offsets = matrices.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        storage = .allocate(capacity: max(1, offsets.last!))
+        for (m, o) in zip(matrices, offsets) { (storage + o).initialize(from: m, count: m.count) }
         self.layout = layout
-        self.matrices = matrices
-        matrixOfWindow = index
+        start = index.map { offsets[$0] }
     }
 
-    /// Runs `body` with window `i`'s bias matrix [heads][rows][rows].
-    func withBias<T>(window i: Int, _ body: (UnsafePointer<Float>) -> T) -> T {
-        matrices[matrixOfWindow[i]].withUnsafeBufferPointer { body($0.baseAddress!) }
-    }
+    deinit { storage.deallocate() }
+
+    /// Window `i`'s bias matrix [heads][rows][rows], valid while this object lives.
+    func bias(window i: Int) -> UnsafePointer<Float> { UnsafePointer(storage + start[i]) }
 }

@@ -81,6 +81,23 @@ public enum Activations {
         return p * Float(bitPattern: bits << 23)
     }
 
+    /// `expNonPositive` on 16 lanes (the same steps, so the same results).
+    @inline(__always) static func expNonPositive(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        var t = x
+        t.replace(with: -87.3, where: t .< -87.3)
+        t *= 1.44269504088896341
+        let n = t.rounded(.down)
+        let f = t - n
+        var p = SIMD16<Float>(repeating: 1.339887440266574e-3).addingProduct(SIMD16(repeating: 1.535336188319500e-4), f)
+        p = SIMD16(repeating: 9.618437357674640e-3).addingProduct(p, f)
+        p = SIMD16(repeating: 5.550332471162809e-2).addingProduct(p, f)
+        p = SIMD16(repeating: 2.402264791363012e-1).addingProduct(p, f)
+        p = SIMD16(repeating: 6.931472028550421e-1).addingProduct(p, f)
+        p = SIMD16(repeating: 1.0).addingProduct(p, f)
+        let bits = unsafeBitCast(n + 12_582_912, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127
+        return p * unsafeBitCast(bits &<< 23, to: SIMD16<Float>.self)
+    }
+
     /// Softmax over each row of a [rows, n] matrix stored at `p`, in place (max-subtracted).
     public static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
         for r in 0..<rows { softmaxRow(p + r * n, n) }

@@ -9,68 +9,41 @@ public final class Bf16Weights: @unchecked Sendable {
     public let values: [UInt16]   // [out][in], bf16 bit patterns
     public let outFeatures: Int
     public let inFeatures: Int
-    private let primitive: dnnl_primitive_t
+    private let matmul: DnnlMatmul
     private let weightsDesc: dnnl_memory_desc_t   // [K, N] as our [N][K] ("ba")
 
     /// nil when oneDNN cannot build the product here (the layer then stays fp32).
     public init?(weight: [Float], outFeatures n: Int, inFeatures k: Int) {
-        guard let engine = Bf16.engine else { return nil }
         values = weight.map(Bf16.round)
         outFeatures = n
         inFeatures = k
         // src [M, K] rows, weights [K, N] stored as our [N][K], dst [M, N] with any row stride;
         // M and the dst row stride are given at each call.
         var src = dnnl_memory_desc_t(), wei = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
-        var op = dnnl_matmul_desc_t()
-        var pd: dnnl_primitive_desc_t?
-        var prim: dnnl_primitive_t?
         guard dnnl_memory_desc_init_by_tag(&src, 2, [Bf16.runtime, Int64(k)], dnnl_bf16, dnnl_ab) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&wei, 2, [Int64(k), Int64(n)], dnnl_bf16, dnnl_ba) == dnnl_success,
               dnnl_memory_desc_init_by_strides(&dst, 2, [Bf16.runtime, Int64(n)], dnnl_f32, [Bf16.runtime, 1]) == dnnl_success,
-              dnnl_matmul_desc_init(&op, &src, &wei, nil, &dst) == dnnl_success,
-              dnnl_primitive_desc_create(&pd, &op, nil, engine, nil) == dnnl_success, let pd else { return nil }
-        defer { dnnl_primitive_desc_destroy(pd) }
-        guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else { return nil }
-        primitive = prim
+              let matmul = DnnlMatmul(src: src, weights: wei, dst: dst) else { return nil }
+        self.matmul = matmul
         weightsDesc = wei
     }
-
-    deinit { dnnl_primitive_destroy(primitive) }
 
     /// out[m][n] = sum_k x[m][k] * values[n][k] in float, for `count` bf16 rows of `inFeatures`;
     /// out rows are `ldOut` apart. Single-threaded (runs on the engine's workers).
     func product(_ x: UnsafePointer<UInt16>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-        guard count > 0, let engine = Bf16.engine else { return }
-        omp_set_num_threads(1)   // no nested OpenMP team inside our workers
-        var srcMD = dnnl_memory_desc_t(), weiMD = weightsDesc, dstMD = dnnl_memory_desc_t()
+        guard count > 0 else { return }
+        var srcMD = dnnl_memory_desc_t(), dstMD = dnnl_memory_desc_t()
         let m = Int64(count), k = Int64(inFeatures), n = Int64(outFeatures)
         _ = dnnl_memory_desc_init_by_tag(&srcMD, 2, [m, k], dnnl_bf16, dnnl_ab)
         _ = dnnl_memory_desc_init_by_strides(&dstMD, 2, [m, n], dnnl_f32, [Int64(ldOut), 1])
-        var src: dnnl_memory_t?, wei: dnnl_memory_t?, dst: dnnl_memory_t?, stream: dnnl_stream_t?
         values.withUnsafeBufferPointer { w in
-            _ = dnnl_memory_create(&src, &srcMD, engine, UnsafeMutableRawPointer(mutating: x))
-            _ = dnnl_memory_create(&wei, &weiMD, engine, UnsafeMutableRawPointer(mutating: w.baseAddress!))
-            _ = dnnl_memory_create(&dst, &dstMD, engine, UnsafeMutableRawPointer(out))
-            _ = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
-            let args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: src), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: wei),
-                        dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: dst)]
-            let status = dnnl_primitive_execute(primitive, stream, 3, args)
-            precondition(status == dnnl_success, "oneDNN bf16 matmul failed (status \(status.rawValue))")
-            _ = dnnl_stream_wait(stream)
+            matmul.run(src: (srcMD, UnsafeRawPointer(x)), weights: (weightsDesc, UnsafeRawPointer(w.baseAddress!)), dst: (dstMD, UnsafeMutableRawPointer(out)))
         }
-        dnnl_stream_destroy(stream)
-        dnnl_memory_destroy(src); dnnl_memory_destroy(wei); dnnl_memory_destroy(dst)
     }
 }
 
 public enum Bf16 {
     static let runtime = Int64.min   // DNNL_RUNTIME_DIM_VAL
-
-    /// The CPU engine all bf16 products share (nil if oneDNN has none).
-    nonisolated(unsafe) static let engine: dnnl_engine_t? = {
-        var e: dnnl_engine_t?
-        return dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success ? e : nil
-    }()
 
     /// Round to nearest even, to the upper 16 bits of the float (NaN stays NaN, as a quiet one).
     @inline(__always) public static func round(_ x: Float) -> UInt16 {
@@ -84,6 +57,19 @@ public enum Bf16 {
     }
 
     @inline(__always) public static func float(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+
+    /// `roundFinite` of `count` floats, 16 at a time in explicit vectors (loops that gather or
+    /// scatter short runs are not vectorised by the compiler).
+    @inline(__always) static func round(_ src: UnsafePointer<Float>, count: Int, to dst: UnsafeMutablePointer<UInt16>) {
+        var j = 0
+        while j + 16 <= count {
+            let b = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD16<UInt32>.self)
+            let r = (b &+ 0x7fff &+ ((b &>> 16) & 1)) &>> 16
+            UnsafeMutableRawPointer(dst + j).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r), as: SIMD16<UInt16>.self)
+            j += 16
+        }
+        while j < count { dst[j] = roundFinite(src[j]); j += 1 }
+    }
 
     /// Rounds `count` rows of `k` floats (`ldx` apart) into packed bf16 rows.
     static func convertRows(_ x: UnsafePointer<Float>, count: Int, k: Int, ldx: Int, to out: UnsafeMutablePointer<UInt16>) {
