@@ -120,14 +120,11 @@ extension Linear {
         }
         q.scales.withUnsafeBufferPointer { wsp in
             q.columnSums.withUnsafeBufferPointer { csp in
-                let ws = wsp.baseAddress!, cs = csp.baseAddress!
-                for r in 0..<count {
-                    let a = acc + r * n, o = out + r * ldOut, s = rowScale[r], z = rowZero[r]
-                    for j in 0..<n { o[j] = (Float(a[j]) - z * cs[j]) * (s * ws[j]) }
-                }
+                let product = Int8Product(acc: UnsafePointer(acc), n: n, rowScales: rowScale, rowZeros: rowZero,
+                                          weightScales: wsp.baseAddress!, columnSums: csp.baseAddress!)
+                finishRows(product, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
             }
         }
-        finishRows(count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
     }
 
     /// The plain twin of the int8 path: the same quantization, written as scalar loops with
@@ -150,6 +147,20 @@ extension Linear {
             }
         }
         return y
+    }
+}
+
+/// int32 products dequantized as they are read: (acc - zero_r * colsum) * (scale_r * wscale).
+struct Int8Product: RawProduct {
+    struct Row: RawProductRow {
+        let a: UnsafePointer<Int32>, s: Float, z: Float, ws: UnsafePointer<Float>, cs: UnsafePointer<Float>
+        @inline(__always) subscript(_ j: Int) -> Float { (Float(a[j]) - z * cs[j]) * (s * ws[j]) }
+    }
+    let acc: UnsafePointer<Int32>, n: Int
+    let rowScales: UnsafePointer<Float>, rowZeros: UnsafePointer<Float>
+    let weightScales: UnsafePointer<Float>, columnSums: UnsafePointer<Float>
+    @inline(__always) func row(_ r: Int) -> Row {
+        Row(a: acc + r * n, s: rowScales[r], z: rowZeros[r], ws: weightScales, cs: columnSums)
     }
 }
 

@@ -81,20 +81,28 @@ extension Linear {
     }
 
     /// out[r] = epilogue(out[r] + b (+ residual[r])) in place, for `count` rows holding a raw
-    /// matrix product: one pass per row, the four variants branch-free inside. Shared by the
-    /// int8 and bf16 paths.
+    /// matrix product (the bf16 path).
     @inline(__always)
     func finishRows(count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int, residual: UnsafePointer<Float>?, epilogue: Epilogue) {
+        finishRows(FloatProduct(rows: UnsafePointer(out), ld: ldOut), count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
+    }
+
+    /// out[r] = epilogue(product[r] + b (+ residual[r])): one pass per row, the four variants
+    /// branch-free inside. Shared by the int8 path (which dequantizes its int32 products here)
+    /// and the bf16 path (float products, in place).
+    @inline(__always)
+    func finishRows<P: RawProduct>(_ product: P, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                                   residual: UnsafePointer<Float>?, epilogue: Epilogue) {
         let n = outFeatures, gelu = epilogue == .gelu
         biasOrZero.withUnsafeBufferPointer { bp in
             let b = bp.baseAddress!
             for r in 0..<count {
-                let o = out + r * ldOut
+                let o = out + r * ldOut, p = product.row(r)
                 switch (residual.map { $0 + r * ldOut }, gelu) {
-                case (nil, false): for j in 0..<n { o[j] += b[j] }
-                case (nil, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j]) }
-                case (let res?, false): for j in 0..<n { o[j] = o[j] + b[j] + res[j] }
-                case (let res?, true): for j in 0..<n { o[j] = Activations.geluScalar(o[j] + b[j] + res[j]) }
+                case (nil, false): for j in 0..<n { o[j] = p[j] + b[j] }
+                case (nil, true): for j in 0..<n { o[j] = Activations.geluScalar(p[j] + b[j]) }
+                case (let res?, false): for j in 0..<n { o[j] = p[j] + b[j] + res[j] }
+                case (let res?, true): for j in 0..<n { o[j] = Activations.geluScalar(p[j] + b[j] + res[j]) }
                 }
             }
         }
@@ -156,4 +164,25 @@ extension LayerNorm {
         while j < c { s += v[j]; j += 1 }
         return s
     }
+}
+
+/// Rows of a raw matrix product, as `finishRows` reads them.
+protocol RawProduct {
+    associatedtype Row: RawProductRow
+    func row(_ r: Int) -> Row
+}
+
+protocol RawProductRow {
+    subscript(_ j: Int) -> Float { get }
+}
+
+/// Float products, `ld` apart.
+struct FloatProduct: RawProduct {
+    struct Row: RawProductRow {
+        let p: UnsafePointer<Float>
+        @inline(__always) subscript(_ j: Int) -> Float { p[j] }
+    }
+    let rows: UnsafePointer<Float>
+    let ld: Int
+    @inline(__always) func row(_ r: Int) -> Row { Row(p: rows + r * ld) }
 }
