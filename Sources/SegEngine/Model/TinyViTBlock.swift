@@ -200,16 +200,20 @@ struct TinyViTBlock {
             }
         }
         let attended = attn(win, layout: layout)
-        var y = x
+        // y = x + attended, written once per pixel (the windows' real tokens cover the map).
+        var y = Tensor(uninitialized: x.shape)
         Profile.measure("window") {
-            attended.data.withUnsafeBufferPointer { ap in
-                y.data.withUnsafeMutableBufferPointer { yp in
-                    let a = ap.baseAddress!, o = yp.baseAddress!
-                    Parallel.chunks(layout.windows.count, minChunk: 1) { ws in
-                        for win in layout.windows[ws] {
-                            for iy in 0..<win.rh {
-                                let d = o + ((win.y0 + iy) * w + win.x0) * c, s = a + (win.offset + iy * win.rw) * c
-                                for i in 0..<(win.rw * c) { d[i] += s[i] }
+            x.data.withUnsafeBufferPointer { xp in
+                attended.data.withUnsafeBufferPointer { ap in
+                    y.data.withUnsafeMutableBufferPointer { yp in
+                        let src = xp.baseAddress!, a = ap.baseAddress!, o = yp.baseAddress!
+                        Parallel.chunks(layout.windows.count, minChunk: 1) { ws in
+                            for win in layout.windows[ws] {
+                                for iy in 0..<win.rh {
+                                    let at = ((win.y0 + iy) * w + win.x0) * c, s = a + (win.offset + iy * win.rw) * c
+                                    let d = o + at, xs = src + at
+                                    for i in 0..<(win.rw * c) { d[i] = xs[i] + s[i] }
+                                }
                             }
                         }
                     }
