@@ -85,6 +85,16 @@ final class OpsTests: XCTestCase {
         XCTAssertLessThan(relativeError(ln(x).data, ln.reference(x).data), 1e-5)
     }
 
+    /// The int8 engine's shorter GELU (tools/fixtures/fit_fast_gelu.py): within 1.2e-5 of the
+    /// erf form everywhere.
+    func testFastGeluStaysWithinItsFittedErrorOfTheErfForm() {
+        let xs: [Float] = stride(from: -12, through: 12, by: 0.001).map { Float($0) }
+        var worst: Float = 0
+        for x in xs { worst = max(worst, abs(Activations.geluFast(x) - Activations.geluReference(x))) }
+        XCTAssertLessThan(worst, 1.2e-5)
+        XCTAssertGreaterThan(worst, 2e-6, "the shorter rational should not match the exact one")
+    }
+
     func testGeluMatchesErfFormAndSoftmaxRowsSumToOne() {
         var xs: [Float] = stride(from: -8, through: 8, by: 0.01).map { Float($0) }
         let want = xs.map(Activations.geluReference)

@@ -55,51 +55,54 @@ public struct DepthwiseConv3x3: Sendable {
     }
 
     /// One output row from its three input rows (each `inWidth` pixels of C channels, or nil
-    /// for zero padding), with the epilogue applied in registers. Pixels whose taps all fall
-    /// inside the row go 16 channels at a time with the nine taps of those channels held in
-    /// registers across the row (a missing top or bottom row gets zero taps, which adds exact
-    /// zeros); the one or two border pixels go through `pixel`.
+    /// for zero padding), then the epilogue over the row while it is in cache. Pixels whose
+    /// taps all fall inside the row go 16 channels at a time with the nine taps of those
+    /// channels held in registers across the row (a missing top or bottom row gets zero taps,
+    /// which adds exact zeros); the one or two border pixels go through `pixel`. `fastGelu`
+    /// takes `Activations.geluFast`, for outputs that a low-precision product reads next.
     func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
-             out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue) {
-        let c = channels, s = stride, gelu = epilogue == .gelu
+             out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue, fastGelu: Bool = false) {
+        let c = channels, s = stride
         // Interior pixels: ox * s - 1 >= 0 and ox * s + 1 <= w - 1.
         let interior = 1..<max(1, min(wo, (w - 2) / s + 1))
-        for ox in 0..<wo where !interior.contains(ox) {
-            pixel(ox, r0, r1, r2, inWidth: w, out: out, gelu: gelu)
+        for ox in 0..<wo where !interior.contains(ox) { pixel(ox, r0, r1, r2, inWidth: w, out: out) }
+        if !interior.isEmpty, let mid = r1 {
+            if c % 16 == 0 {
+                interiorPixels(interior, r0, mid, r2, out: out)
+            } else {
+                for ox in interior { pixel(ox, r0, r1, r2, inWidth: w, out: out) }
+            }
         }
-        guard !interior.isEmpty, let mid = r1 else { return }
-        if c % 16 != 0 {
-            for ox in interior { pixel(ox, r0, r1, r2, inWidth: w, out: out, gelu: gelu) }
-            return
+        if epilogue == .gelu {
+            if fastGelu { for j in 0..<(wo * c) { out[j] = Activations.geluFast(out[j]) } }
+            else { for j in 0..<(wo * c) { out[j] = Activations.geluScalar(out[j]) } }
         }
+    }
+
+    /// The interior pixels of `row`, 16 channels at a time.
+    private func interiorPixels(_ interior: Range<Int>, _ r0: UnsafePointer<Float>?, _ mid: UnsafePointer<Float>,
+                                _ r2: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        let c = channels, s = stride
         let top = r0 ?? mid, bottom = r2 ?? mid
         taps.withUnsafeBufferPointer { tp in
             bias.withUnsafeBufferPointer { bp in
                 let t = tp.baseAddress!, b = bp.baseAddress!
-                @inline(__always) func chunks(_ gelu: Bool) {
-                    let zero = SIMD16<Float>()
-                    for ch in Swift.stride(from: 0, to: c, by: 16) {
-                        func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(t + k * c + ch) : zero }
-                        let k0 = tap(0, r0 != nil), k1 = tap(1, r0 != nil), k2 = tap(2, r0 != nil)
-                        let k3 = tap(3, true), k4 = tap(4, true), k5 = tap(5, true)
-                        let k6 = tap(6, r2 != nil), k7 = tap(7, r2 != nil), k8 = tap(8, r2 != nil)
-                        let bv = Self.load16(b + ch)
-                        for ox in interior {
-                            let x = (ox * s - 1) * c + ch
-                            let p0 = top + x, p1 = mid + x, p2 = bottom + x
-                            var acc = bv
-                            acc.addProduct(Self.load16(p0), k0); acc.addProduct(Self.load16(p0 + c), k1); acc.addProduct(Self.load16(p0 + 2 * c), k2)
-                            acc.addProduct(Self.load16(p1), k3); acc.addProduct(Self.load16(p1 + c), k4); acc.addProduct(Self.load16(p1 + 2 * c), k5)
-                            acc.addProduct(Self.load16(p2), k6); acc.addProduct(Self.load16(p2 + c), k7); acc.addProduct(Self.load16(p2 + 2 * c), k8)
-                            if gelu { acc = Activations.gelu(acc) }
-                            UnsafeMutableRawPointer(out + ox * c + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
-                        }
+                let zero = SIMD16<Float>()
+                for ch in Swift.stride(from: 0, to: c, by: 16) {
+                    func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(t + k * c + ch) : zero }
+                    let k0 = tap(0, r0 != nil), k1 = tap(1, r0 != nil), k2 = tap(2, r0 != nil)
+                    let k3 = tap(3, true), k4 = tap(4, true), k5 = tap(5, true)
+                    let k6 = tap(6, r2 != nil), k7 = tap(7, r2 != nil), k8 = tap(8, r2 != nil)
+                    let bv = Self.load16(b + ch)
+                    for ox in interior {
+                        let x = (ox * s - 1) * c + ch
+                        let p0 = top + x, p1 = mid + x, p2 = bottom + x
+                        var acc = bv
+                        acc.addProduct(Self.load16(p0), k0); acc.addProduct(Self.load16(p0 + c), k1); acc.addProduct(Self.load16(p0 + 2 * c), k2)
+                        acc.addProduct(Self.load16(p1), k3); acc.addProduct(Self.load16(p1 + c), k4); acc.addProduct(Self.load16(p1 + 2 * c), k5)
+                        acc.addProduct(Self.load16(p2), k6); acc.addProduct(Self.load16(p2 + c), k7); acc.addProduct(Self.load16(p2 + 2 * c), k8)
+                        UnsafeMutableRawPointer(out + ox * c + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
                     }
-                }
-                chunks(false)
-                if gelu {
-                    let o = out + interior.lowerBound * c
-                    for j in 0..<(interior.count * c) { o[j] = Activations.geluScalar(o[j]) }
                 }
             }
         }
@@ -108,7 +111,7 @@ public struct DepthwiseConv3x3: Sendable {
     /// One output pixel of `row`, any taps missing: the nine (input pixel, tap) pairs that exist,
     /// 16 channels at a time in the same order as the interior path.
     private func pixel(_ ox: Int, _ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?,
-                       inWidth w: Int, out: UnsafeMutablePointer<Float>, gelu: Bool) {
+                       inWidth w: Int, out: UnsafeMutablePointer<Float>) {
         let c = channels, s = stride
         taps.withUnsafeBufferPointer { tp in
             bias.withUnsafeBufferPointer { bp in
@@ -127,14 +130,13 @@ public struct DepthwiseConv3x3: Sendable {
                     while ch + 16 <= c {
                         var acc = Self.load16(b + ch)
                         for i in 0..<n { acc.addProduct(Self.load16(pairs[i].0 + ch), Self.load16(pairs[i].1 + ch)) }
-                        if gelu { acc = Activations.gelu(acc) }
                         UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
                         ch += 16
                     }
                     while ch < c {
                         var acc = b[ch]
                         for i in 0..<n { acc = acc.addingProduct(pairs[i].0[ch], pairs[i].1[ch]) }
-                        o[ch] = gelu ? Activations.geluScalar(acc) : acc
+                        o[ch] = acc
                         ch += 1
                     }
                 }

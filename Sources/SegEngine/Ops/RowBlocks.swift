@@ -89,7 +89,7 @@ extension Linear {
 
     /// out[r] = epilogue(product[r] + b (+ residual[r])): one pass per row, the four variants
     /// branch-free inside. Shared by the int8 path (which dequantizes its int32 products here)
-    /// and the bf16 path (float products, in place).
+    /// and the bf16 path (float products, in place); both take the shorter GELU.
     @inline(__always)
     func finishRows<P: RawProduct>(_ product: P, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
                                    residual: UnsafePointer<Float>?, epilogue: Epilogue) {
@@ -100,9 +100,9 @@ extension Linear {
                 let o = out + r * ldOut, p = product.row(r)
                 switch (residual.map { $0 + r * ldOut }, gelu) {
                 case (nil, false): for j in 0..<n { o[j] = p[j] + b[j] }
-                case (nil, true): for j in 0..<n { o[j] = Activations.geluScalar(p[j] + b[j]) }
+                case (nil, true): for j in 0..<n { o[j] = Activations.geluFast(p[j] + b[j]) }
                 case (let res?, false): for j in 0..<n { o[j] = p[j] + b[j] + res[j] }
-                case (let res?, true): for j in 0..<n { o[j] = Activations.geluScalar(p[j] + b[j] + res[j]) }
+                case (let res?, true): for j in 0..<n { o[j] = Activations.geluFast(p[j] + b[j] + res[j]) }
                 }
             }
         }
