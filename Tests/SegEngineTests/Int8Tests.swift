@@ -43,6 +43,27 @@ final class Int8Tests: XCTestCase {
         XCTAssertEqual(codes[1], UInt8(z), "zero maps exactly onto the zero point")
     }
 
+    /// Quantizing the LayerNorm of a row in one go (the norm folded into the codes) against
+    /// quantizing the normalised row: the same scales and zero points, codes within one step.
+    func testQuantizingNormalizedRowsMatchesQuantizingTheNormOutput() {
+        let rows = 12, k = 133   // not a multiple of 8: the scalar tails too
+        let x = randomTensor(rows: rows, cols: k, seed: 17)
+        let norm = LayerNorm(weight: [Float](repeating: 1, count: k), bias: [Float](repeating: 0, count: k), eps: 1e-5)
+        XCTAssertTrue(norm.plain)
+        let normalised = norm.reference(x)
+        var fused = [UInt8](repeating: 0, count: rows * k), plain = fused
+        var fs = [Float](repeating: 0, count: rows), fz = fs, ps = fs, pz = fs
+        Int8Gemm.quantizeNormalizedRows(x.data, count: rows, k: k, eps: norm.eps, codes: &fused, scales: &fs, zeros: &fz)
+        Int8Gemm.quantizeRows(normalised.data, count: rows, k: k, ldx: k, codes: &plain, scales: &ps, zeros: &pz)
+        for r in 0..<rows {
+            XCTAssertEqual(fs[r], ps[r], accuracy: 1e-5 * ps[r], "row \(r) scale")
+            XCTAssertEqual(fz[r], pz[r], "row \(r) zero point")
+        }
+        let off = zip(fused, plain).filter { $0 != $1 }
+        XCTAssertTrue(off.allSatisfy { abs(Int($0) - Int($1)) == 1 })
+        XCTAssertLessThan(off.count, rows * k / 100)
+    }
+
     func testInt8LinearMatchesItsPlainTwinAndStaysNearFloat() {
         for (k, n, rows) in [(37, 21, 9), (64, 48, 130), (160, 640, 70)] {
             let w = randomTensor(rows: n, cols: k, seed: UInt64(k)).data.map { $0 * 0.1 }

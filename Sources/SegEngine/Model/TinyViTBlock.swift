@@ -70,8 +70,8 @@ struct TinyViTAttention {
                 t.data.withUnsafeMutableBufferPointer { tp in
                     let xb = xp.baseAddress!, tb = tp.baseAddress!
                     RowBlocks.run(rows: x.rows, blockRows: br, scratchFloats: br * c) { r, s in
-                        norm.rows(xb + r.lowerBound * c, count: r.count, out: s)
-                        qkv.rows(s, count: r.count, out: tb + r.lowerBound * o, ldOut: o, epilogue: .none)
+                        qkv.normalizedRows(norm, xb + r.lowerBound * c, count: r.count, out: tb + r.lowerBound * o, ldOut: o,
+                                           scratch: s, epilogue: .none)
                     }
                 }
             }
@@ -147,8 +147,7 @@ struct TinyViTMlp {
                     let xb = xp.baseAddress!, yb = yp.baseAddress!
                     RowBlocks.run(rows: rows, blockRows: br, scratchFloats: br * (c + hidden)) { r, s in
                         let xr = xb + r.lowerBound * c, n = r.count
-                        norm.rows(xr, count: n, out: s)
-                        fc1.rows(s, count: n, out: s + br * c, ldOut: hidden, epilogue: .gelu)
+                        fc1.normalizedRows(norm, xr, count: n, out: s + br * c, ldOut: hidden, scratch: s, epilogue: .gelu)
                         fc2.rows(s + br * c, count: n, out: yb + r.lowerBound * c, ldOut: c, residual: xr, epilogue: .none)
                     }
                 }

@@ -125,12 +125,7 @@ final class Bf16WindowAttention: @unchecked Sendable {
             store(v, r + body)
             top.replace(with: v, where: v .> top)
         }
-        // The lanes' maximum by halving (SIMD's own max() goes lane by lane through NaN checks).
-        var m8 = top.lowHalf, h8 = top.highHalf
-        m8.replace(with: h8, where: h8 .> m8)
-        var m4 = m8.lowHalf, h4 = m8.highHalf
-        m4.replace(with: h4, where: h4 .> m4)
-        let m = SIMD16<Float>(repeating: max(m4[0], m4[1], m4[2], m4[3]))
+        let m = SIMD16<Float>(repeating: top.largestLane)
         var sum = SIMD16<Float>()
         j = 0
         while j < width {

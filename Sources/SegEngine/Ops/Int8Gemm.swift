@@ -88,6 +88,41 @@ public enum Int8Gemm {
         }
     }
 
+    /// `quantizeRows` of the LayerNorm (weight 1, bias 0) of each row, without writing the
+    /// normalised row: per row a sum pass, a pass for the variance and the range, and the codes
+    /// as round(x * a + b), where a and b fold the normalisation into the quantization.
+    public static func quantizeNormalizedRows(_ x: UnsafePointer<Float>, count: Int, k: Int, eps: Float,
+                                              codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
+                                              zeros: UnsafeMutablePointer<Float>) {
+        let top = activationMax
+        for r in 0..<count {
+            let v = x + r * k, q = codes + r * k
+            let mean = LayerNorm.sum(v, k) / Float(k)
+            var acc = SIMD8<Float>(), lo = SIMD8<Float>(repeating: mean), hi = lo, j = 0
+            while j + 8 <= k {
+                let u = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self)
+                let d = u - mean
+                acc += d * d
+                lo.replace(with: u, where: u .< lo)
+                hi.replace(with: u, where: u .> hi)
+                j += 8
+            }
+            var varsum = acc.sum(), mn = lo.smallestLane, mx = hi.largestLane
+            while j < k { let d = v[j] - mean; varsum += d * d; mn = Swift.min(mn, v[j]); mx = Swift.max(mx, v[j]); j += 1 }
+            let inv = 1 / (varsum / Float(k) + eps).squareRoot()
+            let nlo = Swift.min(0, (mn - mean) * inv), nhi = Swift.max(0, (mx - mean) * inv)
+            let scale = nhi > nlo ? (nhi - nlo) / top : 1
+            let zero = (-nlo / scale).rounded(.toNearestOrEven)
+            scales[r] = scale
+            zeros[r] = zero
+            let a = inv / scale, b = zero - mean * a
+            for j in 0..<k {
+                let t = Swift.min(Swift.max(v[j] * a + b, 0), top)
+                q[j] = UInt8(truncatingIfNeeded: (t + 12_582_912).bitPattern)
+            }
+        }
+    }
+
     @inline(__always) static func orderedKeyToFloat(_ key: Int32) -> Float {
         Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7fff_ffff)))
     }
@@ -105,16 +140,21 @@ public enum Int8Gemm {
 }
 
 extension Linear {
-    /// The int8 twin of `rows`: out[r] = epilogue(residual[r] + dequant(q(x[r]) · Wq^T) + b).
+    /// The int8 twin of `rows`: out[r] = epilogue(residual[r] + dequant(q(x[r]) · Wq^T) + b);
+    /// with `normalizeEps`, x[r] is first normalised by a plain LayerNorm (in the quantization).
     func int8Rows(_ q: Int8Weights, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
-                  residual: UnsafePointer<Float>?, epilogue: Epilogue) {
+                  residual: UnsafePointer<Float>?, epilogue: Epilogue, normalizeEps: Float? = nil) {
         let k = inFeatures, n = outFeatures
         let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: count * k)
         let acc = UnsafeMutablePointer<Int32>.allocate(capacity: count * n)
         let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count)
         defer { codes.deallocate(); acc.deallocate(); rowScale.deallocate() }
         let rowZero = rowScale + count
-        Int8Gemm.quantizeRows(x, count: count, k: k, ldx: k, codes: codes, scales: rowScale, zeros: rowZero)
+        if let eps = normalizeEps {
+            Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: eps, codes: codes, scales: rowScale, zeros: rowZero)
+        } else {
+            Int8Gemm.quantizeRows(x, count: count, k: k, ldx: k, codes: codes, scales: rowScale, zeros: rowZero)
+        }
         q.values.withUnsafeBufferPointer { w in
             Int8Gemm.gemm(m: count, n: n, k: k, codes: codes, weights: w.baseAddress!, acc: acc)
         }
@@ -165,6 +205,20 @@ struct Int8Product: RawProduct {
 }
 
 extension Linear {
+    /// out[r] = epilogue(norm(x[r]) W^T + b) for `count` rows, single-threaded. An int8 layer
+    /// after a plain (folded) norm normalises inside its quantization; otherwise the norm writes
+    /// `scratch` (count x inFeatures floats) first.
+    @inline(__always)
+    func normalizedRows(_ norm: LayerNorm, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                        scratch: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
+        if let int8, norm.plain {
+            int8Rows(int8, x, count: count, out: out, ldOut: ldOut, residual: nil, epilogue: epilogue, normalizeEps: norm.eps)
+        } else {
+            norm.rows(x, count: count, out: scratch)
+            rows(scratch, count: count, out: out, ldOut: ldOut, epilogue: epilogue)
+        }
+    }
+
     /// For an int8 layer that follows a LayerNorm: the norm's per-channel weight and bias moved
     /// into this layer (W diag(g), b + W beta), so the int8 product quantizes the plain
     /// normalised values, which have no per-channel outliers. Returns the affine-free norm and

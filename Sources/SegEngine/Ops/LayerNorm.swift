@@ -6,12 +6,15 @@ public struct LayerNorm: Sendable {
     public let weight: [Float]
     public let bias: [Float]
     public let eps: Float
+    /// Weight 1 and bias 0 (as after folding them into the next int8 product).
+    let plain: Bool
 
     public init(weight: [Float], bias: [Float], eps: Float) {
         precondition(weight.count == bias.count)
         self.weight = weight
         self.bias = bias
         self.eps = eps
+        plain = weight.allSatisfy { $0 == 1 } && bias.allSatisfy { $0 == 0 }
     }
 
     public var features: Int { weight.count }
