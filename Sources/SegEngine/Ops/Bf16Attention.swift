@@ -1,5 +1,5 @@
 // Window attention with bf16 products, for the int8 engine on CPUs with AVX-512 BF16
-// (docs/DECISIONS.md, "bf16 window attention"): a group of windows of equal size goes through
+// (docs/DECISIONS.md, "bf16 window attention in the int8 engine"): a group of windows of equal size goes through
 // oneDNN's batched matmul twice (scores = Q K^T over every window and head of the group, then
 // out = P V), with the scale, position biases and softmax in float between them. Q, K and V are
 // rounded to bf16 as they are gathered per head; the exponentials are rounded to bf16 before
@@ -34,17 +34,17 @@ final class Bf16BatchedMatmul: @unchecked Sendable {
 final class Bf16WindowAttention: @unchecked Sendable {
     let windows, tokens, heads: Int
     static let headDim = 32
-    let scores: Bf16BatchedMatmul   // Q K^T
-    let mix: Bf16BatchedMatmul      // P V, written into the output rows
+    private let scores: Bf16BatchedMatmul   // Q K^T
+    private let mix: Bf16BatchedMatmul      // P V
 
     /// nil where oneDNN cannot build the products (then the caller stays in float).
     init?(windows g: Int, tokens n: Int, heads h: Int) {
-        let d = Self.headDim, c = h * d, e = (n + 1) & ~1, f = (n + 15) & ~15
+        let d = Self.headDim, e = (n + 1) & ~1, f = (n + 15) & ~15
         // Q, K: [g][h][n][d] dense, K read as [g][h][d][n]; S: [g][h][n][f], rows padded to
-        // whole 16-lane vectors for the softmax. The P V
-        // product sums over an even count (bf16 pairs): P [g][h][n][e] and V [g][h][e][d] with
-        // a zero column and row where n is odd. out: [g][h][n][d] laid out as the windows'
-        // output rows [g][n][C].
+        // whole 16-lane vectors for the softmax. The P V product sums over an even count (bf16
+        // pairs): P [g][h][n][e] and V [g][h][e][d] with a zero column and row where n is odd;
+        // its output [g][h][n][d] is dense (three times faster than oneDNN writing the strided
+        // output rows), then copied into the rows [g][n][C].
         guard let s = Bf16BatchedMatmul(dims: (g, h, n, d, n), srcStrides: [h * n * d, n * d, d, 1],
                                         weightStrides: [h * n * d, n * d, 1, d], dstStrides: [h * n * f, n * f, f, 1]),
               let m = Bf16BatchedMatmul(dims: (g, h, n, e, d), srcStrides: [h * n * e, n * e, e, 1],

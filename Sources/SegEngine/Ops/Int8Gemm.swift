@@ -61,7 +61,6 @@ public enum Int8Gemm {
     public static func quantizeRows(_ x: UnsafePointer<Float>, count: Int, k: Int, ldx: Int,
                                     codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
                                     zeros: UnsafeMutablePointer<Float>) {
-        let top = activationMax
         for r in 0..<count {
             let v = x + r * ldx, q = codes + r * k
             // min and max as integer reductions over order-preserving keys of the float bits
@@ -72,19 +71,26 @@ public enum Int8Gemm {
                 let key = i ^ ((i >> 31) & 0x7fff_ffff)
                 lo = Swift.min(lo, key); hi = Swift.max(hi, key)
             }
-            let mn = orderedKeyToFloat(lo), mx = orderedKeyToFloat(hi)
-            let scale = mx > mn ? (mx - mn) / top : 1
-            let zero = (-mn / scale).rounded(.toNearestOrEven)
-            scales[r] = scale
-            zeros[r] = zero
-            let inv = 1 / scale
-            // Scalar loops the compiler vectorises: clamp, then round to nearest even by adding
-            // 1.5 * 2^23, whose low mantissa bits are then the code (Swift's generic SIMD
-            // conversions were 10x slower than the product itself).
-            for j in 0..<k {
-                let t = Swift.min(Swift.max(v[j] * inv + zero, 0), top)
-                q[j] = UInt8(truncatingIfNeeded: (t + 12_582_912).bitPattern)
-            }
+            (scales[r], zeros[r]) = scaleAndZero(orderedKeyToFloat(lo), orderedKeyToFloat(hi))
+            writeCodes(v, k: k, times: 1 / scales[r], plus: zeros[r], into: q)
+        }
+    }
+
+    /// The scale and zero point of a row whose values span lo...hi (a range that includes 0).
+    @inline(__always) static func scaleAndZero(_ lo: Float, _ hi: Float) -> (scale: Float, zero: Float) {
+        let scale = hi > lo ? (hi - lo) / activationMax : 1
+        return (scale, (-lo / scale).rounded(.toNearestOrEven))
+    }
+
+    /// q[j] = round(clamp(v[j] * a + b, 0, activationMax)). A scalar loop the compiler
+    /// vectorises: clamp, then round to nearest even by adding 1.5 * 2^23, whose low mantissa
+    /// bits are then the code (Swift's generic SIMD conversions were 10x slower than the product).
+    @inline(__always) static func writeCodes(_ v: UnsafePointer<Float>, k: Int, times a: Float, plus b: Float,
+                                             into q: UnsafeMutablePointer<UInt8>) {
+        let top = activationMax
+        for j in 0..<k {
+            let t = Swift.min(Swift.max(v[j] * a + b, 0), top)
+            q[j] = UInt8(truncatingIfNeeded: (t + 12_582_912).bitPattern)
         }
     }
 
@@ -94,7 +100,6 @@ public enum Int8Gemm {
     public static func quantizeNormalizedRows(_ x: UnsafePointer<Float>, count: Int, k: Int, eps: Float,
                                               codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
                                               zeros: UnsafeMutablePointer<Float>) {
-        let top = activationMax
         for r in 0..<count {
             let v = x + r * k, q = codes + r * k
             let mean = LayerNorm.sum(v, k) / Float(k)
@@ -110,16 +115,10 @@ public enum Int8Gemm {
             var varsum = acc.sum(), mn = lo.smallestLane, mx = hi.largestLane
             while j < k { let d = v[j] - mean; varsum += d * d; mn = Swift.min(mn, v[j]); mx = Swift.max(mx, v[j]); j += 1 }
             let inv = 1 / (varsum / Float(k) + eps).squareRoot()
-            let nlo = Swift.min(0, (mn - mean) * inv), nhi = Swift.max(0, (mx - mean) * inv)
-            let scale = nhi > nlo ? (nhi - nlo) / top : 1
-            let zero = (-nlo / scale).rounded(.toNearestOrEven)
-            scales[r] = scale
-            zeros[r] = zero
-            let a = inv / scale, b = zero - mean * a
-            for j in 0..<k {
-                let t = Swift.min(Swift.max(v[j] * a + b, 0), top)
-                q[j] = UInt8(truncatingIfNeeded: (t + 12_582_912).bitPattern)
-            }
+            let (scale, zero) = scaleAndZero(Swift.min(0, (mn - mean) * inv), Swift.max(0, (mx - mean) * inv))
+            (scales[r], zeros[r]) = (scale, zero)
+            let a = inv / scale
+            writeCodes(v, k: k, times: a, plus: zero - mean * a, into: q)
         }
     }
 
