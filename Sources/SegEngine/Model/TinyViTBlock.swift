@@ -13,20 +13,27 @@ struct TinyViTAttention {
     /// The biases for the map size this layer sees in LiteMedSAM (other sizes build their own).
     let expected: WindowBiases
     /// In the int8 engine on CPUs with bf16 dot products: the windows of the expected layout in
-    /// groups for bf16 attention (see `bf16Plan`).
+    /// groups for bf16 attention (see `bf16Plan`), shared by the blocks of a stage.
     let bf16Groups: [(first: Int, run: Bf16WindowAttention)]?
 
-    /// `resolution`: the side of the square map this layer sees in the model.
-    init(_ s: WeightScope, dim: Int, heads: Int, windowSize ws: Int, resolution: Int) throws {
+    /// `layout`: the windows of the map this layer sees in the model; `bf16Groups` its plan.
+    init(_ s: WeightScope, dim: Int, heads: Int, layout: WindowLayout, bf16Groups: [(first: Int, run: Bf16WindowAttention)]?) throws {
         (norm, qkv) = try s.float().linear("qkv", in: dim, out: 3 * dim).foldingNorm(try s.layerNorm("norm", dim, eps: 1e-5), precision: s.precision)
         proj = try s.linear("proj", in: dim, out: dim)
         self.heads = heads
-        windowSize = ws
+        windowSize = layout.size
         // Offsets (|dy|, |dx|) were numbered in first-seen order over point pairs, which is dy*ws+dx.
-        table = try s("attention_biases", [heads, ws * ws])
-        let layout = WindowLayout(height: resolution, width: resolution, size: ws)
+        table = try s("attention_biases", [heads, layout.size * layout.size])
         expected = WindowBiases(table: table, heads: heads, layout: layout)
-        bf16Groups = s.precision == .int8 ? Self.bf16Plan(layout: layout, heads: heads) : nil
+        self.bf16Groups = bf16Groups
+    }
+
+    /// The biases (and with them the window layout) for an h x w map: the expected ones when
+    /// the map has the expected size, else built for it.
+    func biases(height h: Int, width w: Int) -> WindowBiases {
+        let e = expected.layout
+        return e.height == h && e.width == w ? expected
+            : WindowBiases(table: table, heads: heads, layout: WindowLayout(height: h, width: w, size: windowSize))
     }
 
     /// Runs of consecutive windows with the same row count (the whole windows, then each kind of
@@ -53,10 +60,9 @@ struct TinyViTAttention {
         return plan
     }
 
-    /// x: [layout.rows, C], the windows of `layout` one after another.
-    func callAsFunction(_ x: Tensor, layout: WindowLayout) -> Tensor {
+    /// x: [layout.rows, C], the windows of `biases.layout` one after another.
+    func callAsFunction(_ x: Tensor, biases: WindowBiases) -> Tensor {
         let t = normThenQKV(x)   // [rows, 3C]
-        let biases = expected.layout == layout ? expected : WindowBiases(table: table, heads: heads, layout: layout)
         return proj(Profile.measure("attention") { attend(t, biases: biases, c: x.lastDim) })
     }
 
@@ -89,7 +95,7 @@ struct TinyViTAttention {
         t.data.withUnsafeBufferPointer { tp in
             out.data.withUnsafeMutableBufferPointer { op in
                 let qkv = tp.baseAddress!, o = op.baseAddress!
-                if let groups = biases.layout == expected.layout && !float ? bf16Groups : nil {
+                if let groups = biases === expected && !float ? bf16Groups : nil {
                     let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
                     let scratch = ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
                     Parallel.balanced(costs: costs, scratchFloats: scratch) { job, scratch in
@@ -162,13 +168,12 @@ struct TinyViTBlock {
     let attn: TinyViTAttention
     let localConv: DepthwiseConv3x3   // local_conv [C, 1, 3, 3]
     let mlp: TinyViTMlp
-    let windowSize: Int
 
-    init(_ s: WeightScope, dim: Int, heads: Int, windowSize: Int, mlpRatio: Int, resolution: Int) throws {
-        attn = try TinyViTAttention(s.scope("attn"), dim: dim, heads: heads, windowSize: windowSize, resolution: resolution)
+    init(_ s: WeightScope, dim: Int, heads: Int, mlpRatio: Int, layout: WindowLayout,
+         bf16Groups: [(first: Int, run: Bf16WindowAttention)]?) throws {
+        attn = try TinyViTAttention(s.scope("attn"), dim: dim, heads: heads, layout: layout, bf16Groups: bf16Groups)
         localConv = try depthwise(s, "local_conv", channels: dim, stride: 1)
         mlp = try TinyViTMlp(s.scope("mlp"), dim: dim, hidden: dim * mlpRatio)
-        self.windowSize = windowSize
     }
 
     /// x: [H, W, C].
@@ -179,7 +184,7 @@ struct TinyViTBlock {
     /// x + the window attention of x, on an [H, W, C] map.
     func attentionResidual(_ x: Tensor) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let layout = WindowLayout(height: h, width: w, size: windowSize)
+        let biases = attn.biases(height: h, width: w), layout = biases.layout
         // Gather the windows' real tokens; each padded window gets one zero row for its padding
         // (zeros, as PyTorch pads before the attention's LayerNorm).
         var win = Tensor(uninitialized: [layout.rows, c])
@@ -198,7 +203,7 @@ struct TinyViTBlock {
                 }
             }
         }
-        let attended = attn(win, layout: layout)
+        let attended = attn(win, biases: biases)
         // y = x + attended, written once per pixel (the windows' real tokens cover the map).
         var y = Tensor(uninitialized: x.shape)
         Profile.measure("window") {
@@ -228,9 +233,13 @@ struct BasicLayer {
     let blocks: [TinyViTBlock]
     let downsample: PatchMerging?
 
+    /// `resolution`: the side of the square map this stage sees in the model.
     init(_ s: WeightScope, dim: Int, outDim: Int?, depth: Int, heads: Int, windowSize: Int, resolution: Int) throws {
+        // One window layout and one bf16 plan (oneDNN products built at load) for all blocks.
+        let layout = WindowLayout(height: resolution, width: resolution, size: windowSize)
+        let plan = s.precision == .int8 ? TinyViTAttention.bf16Plan(layout: layout, heads: heads) : nil
         blocks = try (0..<depth).map {
-            try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, windowSize: windowSize, mlpRatio: 4, resolution: resolution)
+            try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, mlpRatio: 4, layout: layout, bf16Groups: plan)
         }
         downsample = try outDim.map { try PatchMerging(s.scope("downsample").sensitive(), dim: dim, outDim: $0) }
     }

@@ -119,7 +119,7 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
                     for oy in band {
                         let r = dw.inputRows(oy, height: h)
                         let p0 = expanded(r.0), p1 = expanded(r.1), p2 = expanded(r.2)
-                        dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu, fastGelu: conv3.int8 != nil || conv3.bf16 != nil)
+                        dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu, fastGelu: conv3.lowPrecision)
                         conv3.rows(dwRow, count: wo, out: yb + oy * wo * oc, ldOut: oc,
                                    residual: residual ? xb + oy * wo * oc : nil, epilogue: epilogue)
                     }

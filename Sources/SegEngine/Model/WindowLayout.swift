@@ -12,8 +12,8 @@ import Glibc
 /// each its real tokens in row-major order, then (if the window reaches past the map) one zero
 /// row standing for all its padding. Whole windows come first (`whole` of them, all ws*ws rows,
 /// so they can be batched), then the padded ones; each group in row-major window order.
-struct WindowLayout: Equatable {
-    struct Window: Equatable {
+struct WindowLayout {
+    struct Window {
         let y0, x0: Int      // top-left pixel in the map
         let rh, rw: Int      // real rows and columns (the rest of the ws x ws window is padding)
         let offset: Int      // first row in the compact layout

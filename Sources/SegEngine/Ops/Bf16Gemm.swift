@@ -73,11 +73,8 @@ public enum Bf16 {
 
     /// Rounds `count` rows of `k` floats (`ldx` apart) into packed bf16 rows.
     static func convertRows(_ x: UnsafePointer<Float>, count: Int, k: Int, ldx: Int, to out: UnsafeMutablePointer<UInt16>) {
-        for r in 0..<count {
-            let v = x + r * ldx, o = out + r * k
-            // The engine's activations are finite.
-            for j in 0..<k { o[j] = roundFinite(v[j]) }
-        }
+        // The engine's activations are finite.
+        for r in 0..<count { round(x + r * ldx, count: k, to: out + r * k) }
     }
 }
 

@@ -193,22 +193,25 @@ public struct Conv3x3: Sendable {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(c == inChannels)
         // Patches [h*w][9][c], zero outside the image.
-        var patches = Profile.measure("im2col") { Tensor(zeros: [h * w, 9 * c]) }
-        x.data.withUnsafeBufferPointer { xin in
-            patches.data.withUnsafeMutableBufferPointer { pp in
-                let xi = xin.baseAddress!, p = pp.baseAddress!
-                Parallel.chunks(h, minChunk: 1) { rows in
-                    for y in rows { for xx in 0..<w {
-                        let dst = p + (y * w + xx) * 9 * c
-                        for ky in 0..<3 { for kx in 0..<3 {
-                            let iy = y + ky - 1, ix = xx + kx - 1
-                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                (dst + (ky * 3 + kx) * c).update(from: xi + (iy * w + ix) * c, count: c)
-                            }
+        let patches = Profile.measure("im2col") { () -> Tensor in
+            var patches = Tensor(zeros: [h * w, 9 * c])
+            x.data.withUnsafeBufferPointer { xin in
+                patches.data.withUnsafeMutableBufferPointer { pp in
+                    let xi = xin.baseAddress!, p = pp.baseAddress!
+                    Parallel.chunks(h, minChunk: 1) { rows in
+                        for y in rows { for xx in 0..<w {
+                            let dst = p + (y * w + xx) * 9 * c
+                            for ky in 0..<3 { for kx in 0..<3 {
+                                let iy = y + ky - 1, ix = xx + kx - 1
+                                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                    (dst + (ky * 3 + kx) * c).update(from: xi + (iy * w + ix) * c, count: c)
+                                }
+                            } }
                         } }
-                    } }
+                    }
                 }
             }
+            return patches
         }
         return lin(patches).reshaped([h, w, outChannels])
     }

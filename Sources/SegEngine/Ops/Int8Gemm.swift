@@ -11,8 +11,8 @@ public enum Precision: String, Sendable, CaseIterable {
     /// in where the CPU has bf16 dot products (`WeightScope.sensitive()`).
     case bf16
 
-    /// int8 where the CPU has VNNI (full 8-bit activations, masks agree with fp32 at DSC 0.975 on
-    /// the test images); fp32 elsewhere, where int8 activations have 7 bits and agree less.
+    /// int8 where the CPU has VNNI (full 8-bit activations; agreement with fp32 in
+    /// docs/DECISIONS.md); fp32 elsewhere, where int8 activations have 7 bits and agree less.
     public static var preferred: Precision { CPUFeatures.vnni ? .int8 : .fp32 }
 }
 

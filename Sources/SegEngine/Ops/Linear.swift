@@ -24,9 +24,12 @@ public struct Linear: Sendable {
         bf16 = precision == .bf16 ? Bf16Weights(weight: weight, outFeatures: outFeatures, inFeatures: inFeatures) : nil
     }
 
+    /// Whether the products run in int8 or bf16 (their inputs are rounded to 8 bits of precision).
+    var lowPrecision: Bool { int8 != nil || bf16 != nil }
+
     /// Applies the layer to the rows of `x` ([..., in] -> [..., out]).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if int8 != nil || bf16 != nil { return self(x, epilogue: .none) }
+        if lowPrecision { return self(x, epilogue: .none) }
         return Profile.measure("matmul") { apply(x) }
     }
 
