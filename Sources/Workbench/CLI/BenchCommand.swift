@@ -8,7 +8,7 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "measure encoder and decoder latency (median of --runs)",
-        usage: "[--precision int8|fp32] [--threads N] [--runs N] [--model PATH] [--json]",
+        usage: "[--precision int8|fp32] [--threads N] [--runs N] [--model PATH] [--json] [--profile]",
         options: [
             OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI: int8 matrix products, faster) or fp32 (default elsewhere; matches PyTorch)"),
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
