@@ -87,6 +87,24 @@ final class Int8Tests: XCTestCase {
         }
     }
 
+    func testInt8DenseConvEqualsTheProductOnItsPatchMatrix() {
+        // 24x24 pixels span two row blocks; pixel ranges differ (randomTensor's rows become pixels,
+        // one of them all zero, a block of them all negative) so patch ranges come from different
+        // neighbours, and the border patches have padding.
+        let (h, w, c, o) = (24, 24, 16, 8)
+        var x = randomTensor(rows: h * w, cols: c, seed: 11)
+        for p in 100..<140 { for j in 0..<c { x.data[p * c + j] = -abs(x.data[p * c + j]) } }
+        x = x.reshaped([h, w, c])
+        let weight = randomTensor(rows: o, cols: 9 * c, seed: 12).data.map { $0 * 0.05 }
+        let conv = Conv3x3(weight: weight, bias: nil, inChannels: c, outChannels: o, precision: .int8)
+        let patches = conv.patches(x)
+        // Exactly the int8 product of the float patch matrix (the same codes and scales).
+        XCTAssertEqual(conv(x).data, conv.lin(patches).data)
+        let twin = conv.lin.int8Reference(patches)
+        let scale = twin.data.map { abs($0) }.max()!
+        for (a, b) in zip(conv(x).data, twin.data) { XCTAssertEqual(a, b, accuracy: 1e-5 * scale) }
+    }
+
     func testInt8MasksAgreeWithPyTorch() throws {
         let seg = Segmenter(model: try ModelFixtures.int8Model(), maxBatch: 4)
         // The 8 fixture boxes are small, and their masks swing with any last-bit change in the

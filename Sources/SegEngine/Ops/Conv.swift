@@ -56,9 +56,9 @@ public struct DepthwiseConv3x3: Sendable {
 
     /// One output row from its three input rows (each `inWidth` pixels of C channels, or nil
     /// for zero padding), then the epilogue over the row while it is in cache. Pixels whose
-    /// taps all fall inside the row go 16 channels at a time with the nine taps of those
-    /// channels held in registers across the row (a missing top or bottom row gets zero taps,
-    /// which adds exact zeros); the one or two border pixels go through `pixel`. `fastGelu`
+    /// taps all fall inside the row go pixel by pixel, 16 channels at a time, reading the three
+    /// input rows in memory order (a missing top or bottom row gets zero taps, which adds exact
+    /// zeros); the one or two border pixels go through `pixel`. `fastGelu`
     /// takes `Activations.geluFast`, for outputs that a low-precision product reads next.
     func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
              out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue, fastGelu: Bool = false) {
@@ -88,20 +88,21 @@ public struct DepthwiseConv3x3: Sendable {
             bias.withUnsafeBufferPointer { bp in
                 let t = tp.baseAddress!, b = bp.baseAddress!
                 let zero = SIMD16<Float>()
-                for ch in Swift.stride(from: 0, to: c, by: 16) {
-                    func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(t + k * c + ch) : zero }
-                    let k0 = tap(0, r0 != nil), k1 = tap(1, r0 != nil), k2 = tap(2, r0 != nil)
-                    let k3 = tap(3, true), k4 = tap(4, true), k5 = tap(5, true)
-                    let k6 = tap(6, r2 != nil), k7 = tap(7, r2 != nil), k8 = tap(8, r2 != nil)
-                    let bv = Self.load16(b + ch)
-                    for ox in interior {
-                        let x = (ox * s - 1) * c + ch
-                        let p0 = top + x, p1 = mid + x, p2 = bottom + x
-                        var acc = bv
-                        acc.addProduct(Self.load16(p0), k0); acc.addProduct(Self.load16(p0 + c), k1); acc.addProduct(Self.load16(p0 + 2 * c), k2)
-                        acc.addProduct(Self.load16(p1), k3); acc.addProduct(Self.load16(p1 + c), k4); acc.addProduct(Self.load16(p1 + 2 * c), k5)
-                        acc.addProduct(Self.load16(p2), k6); acc.addProduct(Self.load16(p2 + c), k7); acc.addProduct(Self.load16(p2 + 2 * c), k8)
-                        UnsafeMutableRawPointer(out + ox * c + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
+                let hasTop = r0 != nil, hasBottom = r2 != nil
+                for ox in interior {
+                    let x = (ox * s - 1) * c
+                    let p0 = top + x, p1 = mid + x, p2 = bottom + x, o = out + ox * c
+                    for ch in Swift.stride(from: 0, to: c, by: 16) {
+                        let tc = t + ch
+                        func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(tc + k * c) : zero }
+                        var acc = Self.load16(b + ch)
+                        acc.addProduct(Self.load16(p0 + ch), tap(0, hasTop)); acc.addProduct(Self.load16(p0 + c + ch), tap(1, hasTop))
+                        acc.addProduct(Self.load16(p0 + 2 * c + ch), tap(2, hasTop))
+                        acc.addProduct(Self.load16(p1 + ch), tap(3, true)); acc.addProduct(Self.load16(p1 + c + ch), tap(4, true))
+                        acc.addProduct(Self.load16(p1 + 2 * c + ch), tap(5, true))
+                        acc.addProduct(Self.load16(p2 + ch), tap(6, hasBottom)); acc.addProduct(Self.load16(p2 + c + ch), tap(7, hasBottom))
+                        acc.addProduct(Self.load16(p2 + 2 * c + ch), tap(8, hasBottom))
+                        UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
                     }
                 }
             }
@@ -192,28 +193,83 @@ public struct Conv3x3: Sendable {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(c == inChannels)
-        // Patches [h*w][9][c], zero outside the image.
-        let patches = Profile.measure("im2col") { () -> Tensor in
-            var patches = Tensor(zeros: [h * w, 9 * c])
-            x.data.withUnsafeBufferPointer { xin in
-                patches.data.withUnsafeMutableBufferPointer { pp in
-                    let xi = xin.baseAddress!, p = pp.baseAddress!
-                    Parallel.chunks(h, minChunk: 1) { rows in
-                        for y in rows { for xx in 0..<w {
-                            let dst = p + (y * w + xx) * 9 * c
-                            for ky in 0..<3 { for kx in 0..<3 {
-                                let iy = y + ky - 1, ix = xx + kx - 1
-                                if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                    (dst + (ky * 3 + kx) * c).update(from: xi + (iy * w + ix) * c, count: c)
-                                }
-                            } }
+        if let q = lin.int8 { return Profile.measure("matmul") { int8(x, q) } }
+        return lin(Profile.measure("im2col") { patches(x) }).reshaped([h, w, outChannels])
+    }
+
+    /// Patches [h*w][9][c] of an [h, w, c] map, zero outside the image.
+    func patches(_ x: Tensor) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        var patches = Tensor(zeros: [h * w, 9 * c])
+        x.data.withUnsafeBufferPointer { xin in
+            patches.data.withUnsafeMutableBufferPointer { pp in
+                let xi = xin.baseAddress!, p = pp.baseAddress!
+                Parallel.chunks(h, minChunk: 1) { rows in
+                    for y in rows { for xx in 0..<w {
+                        let dst = p + (y * w + xx) * 9 * c
+                        for ky in 0..<3 { for kx in 0..<3 {
+                            let iy = y + ky - 1, ix = xx + kx - 1
+                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                (dst + (ky * 3 + kx) * c).update(from: xi + (iy * w + ix) * c, count: c)
+                            }
                         } }
+                    } }
+                }
+            }
+        }
+        return patches
+    }
+
+    /// The int8 product without a float patch matrix: each patch row's range is the union of its
+    /// pixels' ranges (and 0, which stands for the padding), and its codes are written straight
+    /// from the map, block by block. The same codes, scales and products as `lin` on im2col.
+    private func int8(_ x: Tensor, _ q: Int8Weights) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2]), o = outChannels, k = 9 * c
+        var y = Tensor(uninitialized: [h, w, o])
+        var lo = [Float](repeating: 0, count: h * w), hi = lo
+        x.data.withUnsafeBufferPointer { xp in
+            let xi = xp.baseAddress!
+            lo.withUnsafeMutableBufferPointer { lp in
+                hi.withUnsafeMutableBufferPointer { hp in
+                    let lb = lp.baseAddress!, hb = hp.baseAddress!
+                    Parallel.chunks(h * w, minChunk: 256) { pixels in
+                        for p in pixels { (lb[p], hb[p]) = Int8Gemm.range(xi + p * c, count: c) }
                     }
                 }
             }
-            return patches
+            y.data.withUnsafeMutableBufferPointer { yp in
+                let yb = yp.baseAddress!
+                lo.withUnsafeBufferPointer { lp in
+                    hi.withUnsafeBufferPointer { hp in
+                        let lb = lp.baseAddress!, hb = hp.baseAddress!
+                        RowBlocks.run(rows: h * w, blockRows: RowBlocks.blockRows(widestRow: o), scratchFloats: 0) { block, _ in
+                            lin.int8Rows(q, count: block.count, out: yb + block.lowerBound * o, ldOut: o, residual: nil, epilogue: .none) { codes, scales, zeros in
+                                for (r, p) in block.enumerated() {
+                                    let (py, px) = p.quotientAndRemainder(dividingBy: w)
+                                    var mn: Float = 0, mx: Float = 0
+                                    for iy in max(0, py - 1)...min(h - 1, py + 1) {
+                                        for ix in max(0, px - 1)...min(w - 1, px + 1) {
+                                            mn = Swift.min(mn, lb[iy * w + ix]); mx = Swift.max(mx, hb[iy * w + ix])
+                                        }
+                                    }
+                                    let (scale, zero) = Int8Gemm.scaleAndZero(mn, mx)
+                                    (scales[r], zeros[r]) = (scale, zero)
+                                    for ky in 0..<3 { for kx in 0..<3 {
+                                        let iy = py + ky - 1, ix = px + kx - 1, dst = codes + r * k + (ky * 3 + kx) * c
+                                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                            Int8Gemm.writeCodes(xi + (iy * w + ix) * c, k: c, times: 1 / scale, plus: zero, into: dst)
+                                        } else {
+                                            dst.update(repeating: UInt8(zero), count: c)
+                                        }
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        return lin(patches).reshaped([h, w, outChannels])
+        return y
     }
 
     /// The plain twin, in Double (weights in the repacked layout).

@@ -63,17 +63,22 @@ public enum Int8Gemm {
                                     zeros: UnsafeMutablePointer<Float>) {
         for r in 0..<count {
             let v = x + r * ldx, q = codes + r * k
-            // min and max as integer reductions over order-preserving keys of the float bits
-            // (vectorised; float min/max with NaN rules are not).
-            var lo: Int32 = 0, hi: Int32 = 0   // the keys of +0: the range always includes 0
-            for j in 0..<k {
-                let i = Int32(bitPattern: v[j].bitPattern)
-                let key = i ^ ((i >> 31) & 0x7fff_ffff)
-                lo = Swift.min(lo, key); hi = Swift.max(hi, key)
-            }
-            (scales[r], zeros[r]) = scaleAndZero(orderedKeyToFloat(lo), orderedKeyToFloat(hi))
+            let (lo, hi) = range(v, count: k)
+            (scales[r], zeros[r]) = scaleAndZero(lo, hi)
             writeCodes(v, k: k, times: 1 / scales[r], plus: zeros[r], into: q)
         }
+    }
+
+    /// The smallest and largest of `count` floats and 0. Computed as integer reductions over
+    /// order-preserving keys of the float bits (vectorised; float min/max with NaN rules are not).
+    @inline(__always) static func range(_ v: UnsafePointer<Float>, count: Int) -> (lo: Float, hi: Float) {
+        var lo: Int32 = 0, hi: Int32 = 0   // the keys of +0: the range always includes 0
+        for j in 0..<count {
+            let i = Int32(bitPattern: v[j].bitPattern)
+            let key = i ^ ((i >> 31) & 0x7fff_ffff)
+            lo = Swift.min(lo, key); hi = Swift.max(hi, key)
+        }
+        return (orderedKeyToFloat(lo), orderedKeyToFloat(hi))
     }
 
     /// The scale and zero point of a row whose values span lo...hi (a range that includes 0).
@@ -143,17 +148,29 @@ extension Linear {
     /// with `normalizeEps`, x[r] is first normalised by a plain LayerNorm (in the quantization).
     func int8Rows(_ q: Int8Weights, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
                   residual: UnsafePointer<Float>?, epilogue: Epilogue, normalizeEps: Float? = nil) {
+        let k = inFeatures
+        int8Rows(q, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue) { codes, rowScale, rowZero in
+            if let eps = normalizeEps {
+                Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: eps, codes: codes, scales: rowScale, zeros: rowZero)
+            } else {
+                Int8Gemm.quantizeRows(x, count: count, k: k, ldx: k, codes: codes, scales: rowScale, zeros: rowZero)
+            }
+        }
+    }
+
+    /// `int8Rows` of `count` rows whose codes, scales and zero points `quantize` writes
+    /// (count x inFeatures codes, count scales, count zero points).
+    @inline(__always)
+    func int8Rows(_ q: Int8Weights, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                  residual: UnsafePointer<Float>?, epilogue: Epilogue,
+                  quantize: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         let k = inFeatures, n = outFeatures
         let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: count * k)
         let acc = UnsafeMutablePointer<Int32>.allocate(capacity: count * n)
         let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: 2 * count)
         defer { codes.deallocate(); acc.deallocate(); rowScale.deallocate() }
         let rowZero = rowScale + count
-        if let eps = normalizeEps {
-            Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: eps, codes: codes, scales: rowScale, zeros: rowZero)
-        } else {
-            Int8Gemm.quantizeRows(x, count: count, k: k, ldx: k, codes: codes, scales: rowScale, zeros: rowZero)
-        }
+        quantize(codes, rowScale, rowZero)
         q.values.withUnsafeBufferPointer { w in
             Int8Gemm.gemm(m: count, n: n, k: k, codes: codes, weights: w.baseAddress!, acc: acc)
         }
