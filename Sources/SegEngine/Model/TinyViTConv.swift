@@ -104,9 +104,13 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
                 let xb = xp.baseAddress!, yb = yp.baseAddress!
-                RowBlocks.run(rows: ho, blockRows: (ho + Parallel.threads - 1) / Parallel.threads, scratchFloats: (3 * w + wo) * hidden) { band, scratch in
+                // A bf16 conv3 reads the depthwise row as bf16 codes, GELU and rounding in one pass.
+                let bf16 = conv3.bf16
+                RowBlocks.run(rows: ho, blockRows: (ho + Parallel.threads - 1) / Parallel.threads,
+                              scratchFloats: 3 * w * hidden + wo * hidden + (bf16 == nil ? 0 : (wo * hidden + 1) / 2)) { band, scratch in
                     var held = [-1, -1, -1]   // the input row each ring slot holds
                     let dwRow = scratch + 3 * w * hidden
+                    let codes = UnsafeMutableRawPointer(dwRow + wo * hidden).bindMemory(to: UInt16.self, capacity: wo * hidden)
                     func expanded(_ iy: Int?) -> UnsafePointer<Float>? {
                         guard let iy else { return nil }
                         let slot = scratch + (iy % 3) * w * hidden
@@ -119,9 +123,15 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
                     for oy in band {
                         let r = dw.inputRows(oy, height: h)
                         let p0 = expanded(r.0), p1 = expanded(r.1), p2 = expanded(r.2)
-                        dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu, fastGelu: conv3.lowPrecision)
-                        conv3.rows(dwRow, count: wo, out: yb + oy * wo * oc, ldOut: oc,
-                                   residual: residual ? xb + oy * wo * oc : nil, epilogue: epilogue)
+                        let out = yb + oy * wo * oc, res = residual ? xb + oy * wo * oc : nil
+                        if let bf16 {
+                            dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .none)
+                            Bf16.geluRounded(dwRow, count: wo * hidden, to: codes)
+                            conv3.bf16Rows(bf16, codes: codes, count: wo, out: out, ldOut: oc, residual: res, epilogue: epilogue)
+                        } else {
+                            dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu, fastGelu: conv3.lowPrecision)
+                            conv3.rows(dwRow, count: wo, out: out, ldOut: oc, residual: res, epilogue: epilogue)
+                        }
                     }
                 }
             }

@@ -71,6 +71,12 @@ public enum Bf16 {
         while j < count { dst[j] = roundFinite(src[j]); j += 1 }
     }
 
+    /// round(geluFast(x)) of `count` floats: a GELU whose output a bf16 product reads next,
+    /// in one pass.
+    static func geluRounded(_ src: UnsafePointer<Float>, count: Int, to dst: UnsafeMutablePointer<UInt16>) {
+        for j in 0..<count { dst[j] = roundFinite(Activations.geluFast(src[j])) }
+    }
+
     /// Rounds `count` rows of `k` floats (`ldx` apart) into packed bf16 rows.
     static func convertRows(_ x: UnsafePointer<Float>, count: Int, k: Int, ldx: Int, to out: UnsafeMutablePointer<UInt16>) {
         // The engine's activations are finite.
@@ -86,6 +92,12 @@ extension Linear {
         let codes = UnsafeMutablePointer<UInt16>.allocate(capacity: count * k)
         defer { codes.deallocate() }
         Bf16.convertRows(x, count: count, k: k, ldx: k, to: codes)
+        bf16Rows(w, codes: codes, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
+    }
+
+    /// `bf16Rows` of inputs already rounded to bf16 (`count` packed rows of `inFeatures`).
+    func bf16Rows(_ w: Bf16Weights, codes: UnsafePointer<UInt16>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                  residual: UnsafePointer<Float>?, epilogue: Epilogue) {
         w.product(codes, count: count, out: out, ldOut: ldOut)
         finishRows(count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue)
     }
