@@ -93,7 +93,9 @@ final class Bf16WindowAttentionTests: XCTestCase {
                         let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count); p.initialize(from: b, count: b.count); return p
                     }
                     defer { copies.forEach { $0.deallocate() } }
-                    att.run(qkv: q.baseAddress!, out: o.baseAddress!, scale: scale, bias: { UnsafePointer(copies[$0]) }, scratch: scratch)
+                    let (qb, ob) = (q.baseAddress!, o.baseAddress!)
+                    att.run(rows: { qb + ($0 * n + $1) * 3 * c }, out: { ob + ($0 * n + $1) * c },
+                            scale: scale, bias: { UnsafePointer(copies[$0]) }, scratch: scratch)
                 }
             }
             let rounded = qkv.map { Bf16.float(Bf16.round($0)) }
@@ -123,8 +125,10 @@ final class Bf16WindowAttentionTests: XCTestCase {
         XCTAssertNotNil(attn.bf16Groups)
         let layout = attn.expected.layout, c = attn.proj.outFeatures
         var g = SplitMix(seed: 9)
-        let t = Tensor(shape: [layout.rows, 3 * c], data: (0..<(layout.rows * 3 * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
-        let fast = attn.attend(t, biases: attn.expected, c: c), plain = attn.attend(t, biases: attn.expected, c: c, float: true)
+        let pixels = layout.height * layout.width
+        let t = Tensor(shape: [pixels, 3 * c], data: (0..<(pixels * 3 * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
+        let pad = Tensor(shape: [1, 3 * c], data: (0..<(3 * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
+        let fast = attn.attend(t, pad: pad, biases: attn.expected, c: c), plain = attn.attend(t, pad: pad, biases: attn.expected, c: c, float: true)
         let err = zip(fast.data, plain.data).map { abs($0 - $1) }.max()!, scale = plain.data.map { abs($0) }.max()!
         XCTAssertLessThan(err, 0.01 * scale)
         XCTAssertGreaterThan(err, 0, "the bf16 path was not taken")

@@ -60,10 +60,17 @@ struct TinyViTAttention {
         return plan
     }
 
-    /// x: [layout.rows, C], the windows of `biases.layout` one after another.
-    func callAsFunction(_ x: Tensor, biases: WindowBiases) -> Tensor {
-        let t = normThenQKV(x)   // [rows, 3C]
-        return proj(Profile.measure("attention") { attend(t, biases: biases, c: x.lastDim) })
+    /// x + proj(window attention of x) on an [H, W, C] map. qkv, the attention's output and proj
+    /// stay in map order: the attention reads each window's qkv rows where they are (and for a
+    /// padded window the qkv of a zero row, as PyTorch pads before the norm) and writes each
+    /// token's output back to its pixel, and proj adds the residual as it writes.
+    func residual(_ x: Tensor, float: Bool = false) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let biases = biases(height: h, width: w)
+        let t = normThenQKV(x)   // [h * w, 3C]
+        let pad = normThenQKV(Tensor(zeros: [1, c]))
+        let a = Profile.measure("attention") { attend(t, pad: pad, biases: biases, c: c, float: float) }
+        return proj(a.reshaped(x.shape), residual: x, epilogue: .none)
     }
 
     /// qkv(norm(x)), one block of rows at a time.
@@ -86,37 +93,71 @@ struct TinyViTAttention {
     }
 
     /// Each window's tokens attend to each other, per head: by the groups of `bf16Groups` where
-    /// it fits the layout (unless `float`), else one float job per (window, head).
-    func attend(_ t: Tensor, biases: WindowBiases, c: Int, float: Bool = false) -> Tensor {
-        let layout = biases.layout
-        var out = Tensor(uninitialized: [layout.rows, c])
-        let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
+    /// it fits the layout (unless `float`), else one float job per (window, head) on the rows
+    /// gathered in window order. t: the map's qkv rows [H*W, 3C] in map order; pad: the qkv row
+    /// of a padding token [3C]. Returns the attention's output [H*W, C] in map order.
+    func attend(_ t: Tensor, pad: Tensor, biases: WindowBiases, c: Int, float: Bool = false) -> Tensor {
+        let layout = biases.layout, mw = layout.width
+        precondition(t.rows == layout.height * mw && t.lastDim == 3 * c && pad.count == 3 * c)
+        var out = Tensor(uninitialized: [t.rows, c])
+        let scale = 1 / Float(keyDim).squareRoot()
         let wins = layout.windows
         t.data.withUnsafeBufferPointer { tp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                let qkv = tp.baseAddress!, o = op.baseAddress!
-                if let groups = biases === expected && !float ? bf16Groups : nil {
-                    let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
-                    let scratch = ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
-                    Parallel.balanced(costs: costs, scratchFloats: scratch) { job, scratch in
-                        let (first, run) = groups[job], row = wins[first].offset
-                        run.run(qkv: qkv + row * 3 * c, out: o + row * c, scale: scale, bias: { biases.bias(window: first + $0) },
-                                scratch: UnsafeMutableRawPointer(scratch))
+            pad.data.withUnsafeBufferPointer { pp in
+                out.data.withUnsafeMutableBufferPointer { op in
+                    let qkv = tp.baseAddress!, padRow = pp.baseAddress!, o = op.baseAddress!
+                    if let groups = biases === expected && !float ? bf16Groups : nil {
+                        let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
+                        let scratch = ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
+                        Parallel.balanced(costs: costs, scratchFloats: scratch) { job, scratch in
+                            let (first, run) = groups[job]
+                            run.run(rows: { wins[first + $0].pixel($1, width: mw).map { qkv + $0 * 3 * c } ?? padRow },
+                                    out: { wins[first + $0].pixel($1, width: mw).map { o + $0 * c } },
+                                    scale: scale, bias: { biases.bias(window: first + $0) }, scratch: UnsafeMutableRawPointer(scratch))
+                        }
+                        return
                     }
-                    return
-                }
-                let costs = wins.flatMap { repeatElement($0.rows * $0.rows, count: hs) }
-                let widest = wins.map(\.rows).max() ?? 0
-                Parallel.balanced(costs: costs, scratchFloats: AttentionKernel.scratchCount(nq: widest, nk: widest, d: kd)) { job, scratch in
-                    let win = wins[job / hs], h = job % hs, n = win.rows
-                    let base = qkv + win.offset * 3 * c + h * 3 * kd
-                    AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c, v: base + 2 * kd, vStride: 3 * c,
-                                        out: o + win.offset * c + h * kd, outStride: c, nq: n, nk: n, d: kd, scale: scale,
-                                        bias: biases.bias(window: job / hs) + h * n * n, scratch: scratch)
+                    floatAttend(qkv: qkv, pad: padRow, out: o, biases: biases, c: c)
                 }
             }
         }
         return out
+    }
+
+    /// The float path of `attend`: the qkv rows gathered in window order (the padding rows
+    /// too), one `AttentionKernel` job per (window, head), the real tokens' outputs scattered back.
+    private func floatAttend(qkv: UnsafePointer<Float>, pad: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                             biases: WindowBiases, c: Int) {
+        let layout = biases.layout, wins = layout.windows, mw = layout.width
+        let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
+        let windowed = UnsafeMutablePointer<Float>.allocate(capacity: layout.rows * 4 * c)
+        defer { windowed.deallocate() }
+        let tw = windowed, ow = windowed + layout.rows * 3 * c   // [rows, 3C] in, [rows, C] out
+        Profile.measure("window") {
+            Parallel.chunks(wins.count, minChunk: 1) { ws in
+                for win in wins[ws] {
+                    for i in 0..<win.rows {
+                        (tw + (win.offset + i) * 3 * c).update(from: win.pixel(i, width: mw).map { qkv + $0 * 3 * c } ?? pad, count: 3 * c)
+                    }
+                }
+            }
+        }
+        let costs = wins.flatMap { repeatElement($0.rows * $0.rows, count: hs) }
+        let widest = wins.map(\.rows).max() ?? 0
+        Parallel.balanced(costs: costs, scratchFloats: AttentionKernel.scratchCount(nq: widest, nk: widest, d: kd)) { job, scratch in
+            let win = wins[job / hs], h = job % hs, n = win.rows
+            let base = tw + win.offset * 3 * c + h * 3 * kd
+            AttentionKernel.run(q: base, qStride: 3 * c, k: base + kd, kStride: 3 * c, v: base + 2 * kd, vStride: 3 * c,
+                                out: ow + win.offset * c + h * kd, outStride: c, nq: n, nk: n, d: kd, scale: scale,
+                                bias: biases.bias(window: job / hs) + h * n * n, scratch: scratch)
+        }
+        Profile.measure("window") {
+            Parallel.chunks(wins.count, minChunk: 1) { ws in
+                for win in wins[ws] {
+                    for i in 0..<win.real { (out + win.pixel(i, width: mw)! * c).update(from: ow + (win.offset + i) * c, count: c) }
+                }
+            }
+        }
     }
 }
 
@@ -182,50 +223,7 @@ struct TinyViTBlock {
     }
 
     /// x + the window attention of x, on an [H, W, C] map.
-    func attentionResidual(_ x: Tensor) -> Tensor {
-        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let biases = attn.biases(height: h, width: w), layout = biases.layout
-        // Gather the windows' real tokens; each padded window gets one zero row for its padding
-        // (zeros, as PyTorch pads before the attention's LayerNorm).
-        var win = Tensor(uninitialized: [layout.rows, c])
-        Profile.measure("window") {
-            x.data.withUnsafeBufferPointer { xs in
-                win.data.withUnsafeMutableBufferPointer { wp in
-                    let src = xs.baseAddress!, dst = wp.baseAddress!
-                    Parallel.chunks(layout.windows.count, minChunk: 1) { ws in
-                        for win in layout.windows[ws] {
-                            for iy in 0..<win.rh {
-                                (dst + (win.offset + iy * win.rw) * c).update(from: src + ((win.y0 + iy) * w + win.x0) * c, count: win.rw * c)
-                            }
-                            if win.padded { (dst + (win.offset + win.real) * c).update(repeating: 0, count: c) }
-                        }
-                    }
-                }
-            }
-        }
-        let attended = attn(win, biases: biases)
-        // y = x + attended, written once per pixel (the windows' real tokens cover the map).
-        var y = Tensor(uninitialized: x.shape)
-        Profile.measure("window") {
-            x.data.withUnsafeBufferPointer { xp in
-                attended.data.withUnsafeBufferPointer { ap in
-                    y.data.withUnsafeMutableBufferPointer { yp in
-                        let src = xp.baseAddress!, a = ap.baseAddress!, o = yp.baseAddress!
-                        Parallel.chunks(layout.windows.count, minChunk: 1) { ws in
-                            for win in layout.windows[ws] {
-                                for iy in 0..<win.rh {
-                                    let at = ((win.y0 + iy) * w + win.x0) * c, s = a + (win.offset + iy * win.rw) * c
-                                    let d = o + at, xs = src + at
-                                    for i in 0..<(win.rw * c) { d[i] = xs[i] + s[i] }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return y
-    }
+    func attentionResidual(_ x: Tensor) -> Tensor { attn.residual(x) }
 }
 
 /// Stages 1-3 (`layers.1..3`): TinyViT blocks, then PatchMerging except after the last stage.

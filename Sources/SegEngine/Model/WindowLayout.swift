@@ -21,6 +21,8 @@ struct WindowLayout {
         var real: Int { rh * rw }
         /// Rows in the compact layout: the real tokens, plus the padding row.
         var rows: Int { real + (padded ? 1 : 0) }
+        /// The map pixel (row-major, in a map `width` wide) of token i; nil for the padding row.
+        @inline(__always) func pixel(_ i: Int, width: Int) -> Int? { i < real ? (y0 + i / rw) * width + x0 + i % rw : nil }
     }
 
     let height, width, size: Int

@@ -60,12 +60,14 @@ final class Bf16WindowAttention: @unchecked Sendable {
         return windows * heads * (2 * (2 * n + e) * headDim + n * f * 4 + n * e * 2 + n * headDim * 4 + n * 4)
     }
 
-    /// out rows (C floats each) for the windows whose qkv rows start at `qkv`; `bias(w)` is
+    /// The output rows (C floats each) of the group's windows: `rows(w, i)` is the qkv row of
+    /// window w's token i, `out(w, i)` where its output goes (nil: not wanted), `bias(w)` is
     /// window w's [heads][tokens][tokens]. Single-threaded.
-    func run(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scale: Float, bias: (Int) -> UnsafePointer<Float>,
-             scratch: UnsafeMutableRawPointer) {
+    func run(rows: (_ window: Int, _ token: Int) -> UnsafePointer<Float>,
+             out: (_ window: Int, _ token: Int) -> UnsafeMutablePointer<Float>?,
+             scale: Float, bias: (Int) -> UnsafePointer<Float>, scratch: UnsafeMutableRawPointer) {
         let (g, n, h, d) = (windows, tokens, heads, Self.headDim)
-        let c = h * d, e = (n + 1) & ~1, f = (n + 15) & ~15
+        let e = (n + 1) & ~1, f = (n + 15) & ~15
         let q = scratch.bindMemory(to: UInt16.self, capacity: g * h * (2 * n + e) * d)
         let k = q + g * h * n * d, v = k + g * h * n * d
         let s = UnsafeMutableRawPointer(v + g * h * e * d).bindMemory(to: Float.self, capacity: g * h * n * f)
@@ -74,7 +76,7 @@ final class Bf16WindowAttention: @unchecked Sendable {
         let inv = o + g * h * n * d   // 1 / each row's sum of exponentials
         for w in 0..<g {
             for i in 0..<n {
-                let row = qkv + (w * n + i) * 3 * c
+                let row = rows(w, i)
                 for hd in 0..<h {
                     let src = row + hd * 3 * d, at = ((w * h + hd) * n + i) * d, vat = ((w * h + hd) * e + i) * d
                     Bf16.round(src, count: d, to: q + at)
@@ -96,10 +98,13 @@ final class Bf16WindowAttention: @unchecked Sendable {
             }
         }
         mix(p, v, o)
-        for w in 0..<g { for hd in 0..<h { for i in 0..<n {
-            let row = (w * h + hd) * n + i, src = o + row * d, dst = out + (w * n + i) * c + hd * d, r = inv[row]
-            for j in 0..<d { dst[j] = src[j] * r }
-        } } }
+        for w in 0..<g { for i in 0..<n {
+            guard let dst = out(w, i) else { continue }
+            for hd in 0..<h {
+                let row = (w * h + hd) * n + i, src = o + row * d, r = inv[row]
+                for j in 0..<d { dst[hd * d + j] = src[j] * r }
+            }
+        } }
     }
 
     /// p = bf16(exp(r * scale + bias - max)) for one row of `count` scores (r, padded to whole
