@@ -4,8 +4,16 @@ import Glibc
 #endif
 
 public enum CPUFeatures {
-    /// The flags of the first processor in /proc/cpuinfo (empty where it cannot be read).
+    /// The flags of the first processor in /proc/cpuinfo (empty where it cannot be read), less
+    /// those named in MEDSEG_CPU_FLAGS_OFF (comma-separated): to run the paths of CPUs without
+    /// them, e.g. `MEDSEG_CPU_FLAGS_OFF=avx512_bf16,avx512_vnni` (with ONEDNN_MAX_CPU_ISA for
+    /// oneDNN's own kernels).
     public static let flags: Set<Substring> = {
+        let off = Set((getenv("MEDSEG_CPU_FLAGS_OFF").map { String(cString: $0) } ?? "").split(separator: ","))
+        return cpuinfoFlags().subtracting(off)
+    }()
+
+    private static func cpuinfoFlags() -> Set<Substring> {
         guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
         defer { fclose(f) }
         var line = [CChar](repeating: 0, count: 1 << 16)
@@ -16,7 +24,7 @@ public enum CPUFeatures {
             }
         }
         return []
-    }()
+    }
 
     /// 8-bit dot products (AVX-512 VNNI or AVX-VNNI): full 8-bit activations in int8 products.
     public static var vnni: Bool { flags.contains("avx512_vnni") || flags.contains("avx_vnni") }
