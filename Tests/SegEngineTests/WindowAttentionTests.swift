@@ -117,19 +117,20 @@ final class Bf16WindowAttentionTests: XCTestCase {
     }
 
     /// Stage 2 of the int8 model on its real map size (64 x 64, windows of 14): the bf16 groups
-    /// (whole windows, then each kind of padded one) against the float kernel on the same qkv,
-    /// on both workers at once (oneDNN's shared scratchpad once garbled such concurrent runs).
+    /// (whole windows, then each kind of padded one; norm and qkv per group) against the float
+    /// path on the same map, on both workers at once (oneDNN's shared scratchpad once garbled
+    /// such concurrent runs).
     func testInt8ModelWindowAttentionInBf16AgreesWithFloat() throws {
         guard CPUFeatures.bf16 else { throw XCTSkip("this CPU has no AVX-512 BF16") }
         let attn = try ModelFixtures.int8Model().imageEncoder.layers[1].blocks[0].attn
         XCTAssertNotNil(attn.bf16Groups)
         let layout = attn.expected.layout, c = attn.proj.outFeatures
         var g = SplitMix(seed: 9)
-        let pixels = layout.height * layout.width
-        let t = Tensor(shape: [pixels, 3 * c], data: (0..<(pixels * 3 * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
-        let pad = Tensor(shape: [1, 3 * c], data: (0..<(3 * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
-        let fast = attn.attend(t, pad: pad, biases: attn.expected, c: c), plain = attn.attend(t, pad: pad, biases: attn.expected, c: c, float: true)
-        let err = zip(fast.data, plain.data).map { abs($0 - $1) }.max()!, scale = plain.data.map { abs($0) }.max()!
+        let x = Tensor(shape: [layout.height, layout.width, c],
+                       data: (0..<(layout.height * layout.width * c)).map { _ in 2 * (Float(g.next() % 2001) / 1000 - 1) })
+        let fast = attn.residual(x), plain = attn.residual(x, float: true)
+        let err = zip(fast.data, plain.data).map { abs($0 - $1) }.max()!
+        let scale = zip(plain.data, x.data).map { abs($0 - $1) }.max()!   // of the attention's part
         XCTAssertLessThan(err, 0.01 * scale)
         XCTAssertGreaterThan(err, 0, "the bf16 path was not taken")
     }

@@ -60,17 +60,57 @@ struct TinyViTAttention {
         return plan
     }
 
-    /// x + proj(window attention of x) on an [H, W, C] map. qkv, the attention's output and proj
-    /// stay in map order: the attention reads each window's qkv rows where they are (and for a
-    /// padded window the qkv of a zero row, as PyTorch pads before the norm) and writes each
-    /// token's output back to its pixel, and proj adds the residual as it writes.
+    /// x + proj(window attention of x) on an [H, W, C] map; the attention's output stays in map
+    /// order, and proj adds the residual as it writes. With bf16 groups (unless `float`), each
+    /// group of windows gathers its rows from the map and runs norm and qkv on them itself, so
+    /// the qkv rows stay in cache for the attention; else qkv runs over the map first.
     func residual(_ x: Tensor, float: Bool = false) -> Tensor {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         let biases = biases(height: h, width: w)
-        let t = normThenQKV(x)   // [h * w, 3C]
-        let pad = normThenQKV(Tensor(zeros: [1, c]))
-        let a = Profile.measure("attention") { attend(t, pad: pad, biases: biases, c: c, float: float) }
+        let a: Tensor
+        if let groups = biases === expected && !float ? bf16Groups : nil {
+            a = Profile.measure("attention") { bf16Attend(x, groups: groups, biases: biases) }
+        } else {
+            let t = normThenQKV(x)   // [h * w, 3C]
+            let pad = normThenQKV(Tensor(zeros: [1, c]))
+            a = Profile.measure("attention") { attend(t, pad: pad, biases: biases, c: c) }
+        }
         return proj(a.reshaped(x.shape), residual: x, epilogue: .none)
+    }
+
+    /// The bf16 attention of `residual`: per group, the windows' rows gathered from the map (a
+    /// zero row for a window's padding, as PyTorch pads before the norm), norm and qkv on them,
+    /// then `Bf16WindowAttention`, which writes each token's output to its pixel. [H*W, C].
+    private func bf16Attend(_ x: Tensor, groups: [(first: Int, run: Bf16WindowAttention)], biases: WindowBiases) -> Tensor {
+        let layout = biases.layout, mw = layout.width, c = x.lastDim, wins = layout.windows
+        var out = Tensor(uninitialized: [x.rows, c])
+        let scale = 1 / Float(keyDim).squareRoot()
+        let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
+        let most = groups.map { $0.run.windows * $0.run.tokens }.max() ?? 0   // rows of the largest group
+        let floats = most * 5 * c + ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
+        x.data.withUnsafeBufferPointer { xp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                let xb = xp.baseAddress!, o = op.baseAddress!
+                Parallel.balanced(costs: costs, scratchFloats: floats) { job, scratch in
+                    let (first, run) = groups[job], n = run.tokens, m = run.windows * n
+                    // rows [m, C], qkv [m, 3C], norm scratch [m, C], then the attention's scratch
+                    let rows = scratch, t = rows + most * c, normed = t + most * 3 * c
+                    for wi in 0..<run.windows {
+                        let win = wins[first + wi]
+                        for i in 0..<n {
+                            let dst = rows + (wi * n + i) * c
+                            if let p = win.pixel(i, width: mw) { dst.update(from: xb + p * c, count: c) } else { dst.update(repeating: 0, count: c) }
+                        }
+                    }
+                    qkv.normalizedRows(norm, rows, count: m, out: t, ldOut: 3 * c, scratch: normed, epilogue: .none)
+                    run.run(rows: { UnsafePointer(t + ($0 * n + $1) * 3 * c) },
+                            out: { wins[first + $0].pixel($1, width: mw).map { o + $0 * c } },
+                            scale: scale, bias: { biases.bias(window: first + $0) },
+                            scratch: UnsafeMutableRawPointer(normed + most * c))
+                }
+            }
+        }
+        return out
     }
 
     /// qkv(norm(x)), one block of rows at a time.
@@ -92,40 +132,24 @@ struct TinyViTAttention {
         }
     }
 
-    /// Each window's tokens attend to each other, per head: by the groups of `bf16Groups` where
-    /// it fits the layout (unless `float`), else one float job per (window, head) on the rows
-    /// gathered in window order. t: the map's qkv rows [H*W, 3C] in map order; pad: the qkv row
-    /// of a padding token [3C]. Returns the attention's output [H*W, C] in map order.
-    func attend(_ t: Tensor, pad: Tensor, biases: WindowBiases, c: Int, float: Bool = false) -> Tensor {
-        let layout = biases.layout, mw = layout.width
-        precondition(t.rows == layout.height * mw && t.lastDim == 3 * c && pad.count == 3 * c)
+    /// Each window's tokens attend to each other, per head, in float: the qkv rows gathered in
+    /// window order (the padding rows too), one `AttentionKernel` job per (window, head), the
+    /// real tokens' outputs scattered back. t: the map's qkv rows [H*W, 3C] in map order; pad:
+    /// the qkv row of a padding token [3C]. Returns the attention's output [H*W, C] in map order.
+    func attend(_ t: Tensor, pad: Tensor, biases: WindowBiases, c: Int) -> Tensor {
+        let layout = biases.layout
+        precondition(t.rows == layout.height * layout.width && t.lastDim == 3 * c && pad.count == 3 * c)
         var out = Tensor(uninitialized: [t.rows, c])
-        let scale = 1 / Float(keyDim).squareRoot()
-        let wins = layout.windows
         t.data.withUnsafeBufferPointer { tp in
             pad.data.withUnsafeBufferPointer { pp in
                 out.data.withUnsafeMutableBufferPointer { op in
-                    let qkv = tp.baseAddress!, padRow = pp.baseAddress!, o = op.baseAddress!
-                    if let groups = biases === expected && !float ? bf16Groups : nil {
-                        let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
-                        let scratch = ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
-                        Parallel.balanced(costs: costs, scratchFloats: scratch) { job, scratch in
-                            let (first, run) = groups[job]
-                            run.run(rows: { wins[first + $0].pixel($1, width: mw).map { qkv + $0 * 3 * c } ?? padRow },
-                                    out: { wins[first + $0].pixel($1, width: mw).map { o + $0 * c } },
-                                    scale: scale, bias: { biases.bias(window: first + $0) }, scratch: UnsafeMutableRawPointer(scratch))
-                        }
-                        return
-                    }
-                    floatAttend(qkv: qkv, pad: padRow, out: o, biases: biases, c: c)
+                    floatAttend(qkv: tp.baseAddress!, pad: pp.baseAddress!, out: op.baseAddress!, biases: biases, c: c)
                 }
             }
         }
         return out
     }
 
-    /// The float path of `attend`: the qkv rows gathered in window order (the padding rows
-    /// too), one `AttentionKernel` job per (window, head), the real tokens' outputs scattered back.
     private func floatAttend(qkv: UnsafePointer<Float>, pad: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                              biases: WindowBiases, c: Int) {
         let layout = biases.layout, wins = layout.windows, mw = layout.width
