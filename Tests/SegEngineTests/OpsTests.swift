@@ -121,12 +121,13 @@ final class OpsTests: XCTestCase {
         XCTAssertGreaterThan(Activations.expNonPositive(-1000), 0)
     }
 
-    /// 12 channels take the per-pixel path only; 48 the 16-channel interior path and the border
-    /// pixels; widths 1-3 have no interior pixel, or one.
+    /// 12 channels take the per-pixel path only; 48 the 16-channel interior path (four pixels at
+    /// once, then single ones) and the border pixels; widths 1-3 have no interior pixel, or one.
     func testDepthwiseConvStrideOneAndTwoMatchReference() {
         var r = TestRandom(4)
         for c in [12, 48] {
-            for (h, w, stride) in [(9, 7, 1), (9, 7, 2), (8, 8, 2), (1, 1, 1), (3, 2, 1), (4, 3, 1), (5, 5, 2), (2, 4, 2)] {
+            for (h, w, stride) in [(9, 7, 1), (9, 7, 2), (8, 8, 2), (1, 1, 1), (3, 2, 1), (4, 3, 1), (5, 5, 2), (2, 4, 2),
+                                   (7, 12, 1), (6, 13, 2)] {
                 let x = r.tensor([h, w, c])
                 let conv = DepthwiseConv3x3(weight: r.array(c * 9), bias: r.array(c), stride: stride)
                 let y = conv(x), ref = conv.reference(x)

@@ -79,7 +79,9 @@ public struct DepthwiseConv3x3: Sendable {
         }
     }
 
-    /// The interior pixels of `row`, 16 channels at a time.
+    /// The interior pixels of `row`, 16 channels at a time, four pixels at once where they can:
+    /// the nine taps are loaded once for the four (the load ports, not the multiply-adds, bound
+    /// a pixel at a time), each output's sum in the same order as `pixel`.
     private func interiorPixels(_ interior: Range<Int>, _ r0: UnsafePointer<Float>?, _ mid: UnsafePointer<Float>,
                                 _ r2: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
         let c = channels, s = stride
@@ -89,21 +91,39 @@ public struct DepthwiseConv3x3: Sendable {
                 let t = tp.baseAddress!, b = bp.baseAddress!
                 let zero = SIMD16<Float>()
                 let hasTop = r0 != nil, hasBottom = r2 != nil
-                for ox in interior {
-                    let x = (ox * s - 1) * c
-                    let p0 = top + x, p1 = mid + x, p2 = bottom + x, o = out + ox * c
+                /// acc + the three taps of one input row, starting at input pixel column `x`.
+                @inline(__always) func row(_ acc: inout SIMD16<Float>, _ r: UnsafePointer<Float>, _ x: Int,
+                                           _ ka: SIMD16<Float>, _ kb: SIMD16<Float>, _ kc: SIMD16<Float>) {
+                    let p = r + x * c
+                    acc.addProduct(Self.load16(p), ka); acc.addProduct(Self.load16(p + c), kb); acc.addProduct(Self.load16(p + 2 * c), kc)
+                }
+                var ox = interior.lowerBound
+                while ox < interior.upperBound {
+                    let four = ox + 4 <= interior.upperBound
                     for ch in Swift.stride(from: 0, to: c, by: 16) {
                         let tc = t + ch
                         func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(tc + k * c) : zero }
-                        var acc = Self.load16(b + ch)
-                        acc.addProduct(Self.load16(p0 + ch), tap(0, hasTop)); acc.addProduct(Self.load16(p0 + c + ch), tap(1, hasTop))
-                        acc.addProduct(Self.load16(p0 + 2 * c + ch), tap(2, hasTop))
-                        acc.addProduct(Self.load16(p1 + ch), tap(3, true)); acc.addProduct(Self.load16(p1 + c + ch), tap(4, true))
-                        acc.addProduct(Self.load16(p1 + 2 * c + ch), tap(5, true))
-                        acc.addProduct(Self.load16(p2 + ch), tap(6, hasBottom)); acc.addProduct(Self.load16(p2 + c + ch), tap(7, hasBottom))
-                        acc.addProduct(Self.load16(p2 + 2 * c + ch), tap(8, hasBottom))
-                        UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
+                        let k0 = tap(0, hasTop), k1 = tap(1, hasTop), k2 = tap(2, hasTop)
+                        let k3 = tap(3, true), k4 = tap(4, true), k5 = tap(5, true)
+                        let k6 = tap(6, hasBottom), k7 = tap(7, hasBottom), k8 = tap(8, hasBottom)
+                        let bv = Self.load16(b + ch)
+                        let (t0, m0, b0) = (top + ch, mid + ch, bottom + ch)
+                        if four {
+                            var a0 = bv, a1 = bv, a2 = bv, a3 = bv
+                            let x0 = ox * s - 1, x1 = x0 + s, x2 = x1 + s, x3 = x2 + s
+                            row(&a0, t0, x0, k0, k1, k2); row(&a1, t0, x1, k0, k1, k2); row(&a2, t0, x2, k0, k1, k2); row(&a3, t0, x3, k0, k1, k2)
+                            row(&a0, m0, x0, k3, k4, k5); row(&a1, m0, x1, k3, k4, k5); row(&a2, m0, x2, k3, k4, k5); row(&a3, m0, x3, k3, k4, k5)
+                            row(&a0, b0, x0, k6, k7, k8); row(&a1, b0, x1, k6, k7, k8); row(&a2, b0, x2, k6, k7, k8); row(&a3, b0, x3, k6, k7, k8)
+                            let o = out + ox * c + ch
+                            Self.store16(a0, o); Self.store16(a1, o + c); Self.store16(a2, o + 2 * c); Self.store16(a3, o + 3 * c)
+                        } else {
+                            var a = bv
+                            let x0 = ox * s - 1
+                            row(&a, t0, x0, k0, k1, k2); row(&a, m0, x0, k3, k4, k5); row(&a, b0, x0, k6, k7, k8)
+                            Self.store16(a, out + ox * c + ch)
+                        }
                     }
+                    ox += four ? 4 : 1
                 }
             }
         }
@@ -147,6 +167,10 @@ public struct DepthwiseConv3x3: Sendable {
 
     @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always) static func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     /// The plain twin, in Double.
