@@ -9,6 +9,8 @@ struct TinyViTAttention {
     let table: [Float]        // attention_biases [heads][ws*ws], by |dy| * ws + |dx|
     let heads: Int
     let keyDim = 32
+    /// The attention's logit scale, 1 / sqrt(keyDim).
+    var scale: Float { 1 / Float(keyDim).squareRoot() }
     let windowSize: Int
     /// The biases for the map size this layer sees in LiteMedSAM (other sizes build their own).
     let expected: WindowBiases
@@ -84,7 +86,6 @@ struct TinyViTAttention {
     private func bf16Attend(_ x: Tensor, groups: [(first: Int, run: Bf16WindowAttention)], biases: WindowBiases) -> Tensor {
         let layout = biases.layout, mw = layout.width, c = x.lastDim, wins = layout.windows
         var out = Tensor(uninitialized: [x.rows, c])
-        let scale = 1 / Float(keyDim).squareRoot()
         let costs = groups.map { $0.run.windows * $0.run.tokens * $0.run.tokens }
         let most = groups.map { $0.run.windows * $0.run.tokens }.max() ?? 0   // rows of the largest group
         let floats = most * 5 * c + ((groups.map(\.run.scratchBytes).max() ?? 0) + 3) / 4
@@ -137,31 +138,22 @@ struct TinyViTAttention {
     /// real tokens' outputs scattered back. t: the map's qkv rows [H*W, 3C] in map order; pad:
     /// the qkv row of a padding token [3C]. Returns the attention's output [H*W, C] in map order.
     func attend(_ t: Tensor, pad: Tensor, biases: WindowBiases, c: Int) -> Tensor {
-        let layout = biases.layout
-        precondition(t.rows == layout.height * layout.width && t.lastDim == 3 * c && pad.count == 3 * c)
+        let layout = biases.layout, wins = layout.windows, mw = layout.width, kd = keyDim, hs = heads
+        precondition(t.rows == layout.height * mw && t.lastDim == 3 * c && pad.count == 3 * c)
         var out = Tensor(uninitialized: [t.rows, c])
-        t.data.withUnsafeBufferPointer { tp in
-            pad.data.withUnsafeBufferPointer { pp in
-                out.data.withUnsafeMutableBufferPointer { op in
-                    floatAttend(qkv: tp.baseAddress!, pad: pp.baseAddress!, out: op.baseAddress!, biases: biases, c: c)
-                }
-            }
-        }
-        return out
-    }
-
-    private func floatAttend(qkv: UnsafePointer<Float>, pad: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                             biases: WindowBiases, c: Int) {
-        let layout = biases.layout, wins = layout.windows, mw = layout.width
-        let scale = 1 / Float(keyDim).squareRoot(), kd = keyDim, hs = heads
         let windowed = UnsafeMutablePointer<Float>.allocate(capacity: layout.rows * 4 * c)
         defer { windowed.deallocate() }
         let tw = windowed, ow = windowed + layout.rows * 3 * c   // [rows, 3C] in, [rows, C] out
-        Profile.measure("window") {
-            Parallel.chunks(wins.count, minChunk: 1) { ws in
-                for win in wins[ws] {
-                    for i in 0..<win.rows {
-                        (tw + (win.offset + i) * 3 * c).update(from: win.pixel(i, width: mw).map { qkv + $0 * 3 * c } ?? pad, count: 3 * c)
+        t.data.withUnsafeBufferPointer { tp in
+            pad.data.withUnsafeBufferPointer { pp in
+                let qkv = tp.baseAddress!, padRow = pp.baseAddress!
+                Profile.measure("window") {
+                    Parallel.chunks(wins.count, minChunk: 1) { ws in
+                        for win in wins[ws] {
+                            for i in 0..<win.rows {
+                                (tw + (win.offset + i) * 3 * c).update(from: win.pixel(i, width: mw).map { qkv + $0 * 3 * c } ?? padRow, count: 3 * c)
+                            }
+                        }
                     }
                 }
             }
@@ -175,13 +167,17 @@ struct TinyViTAttention {
                                 out: ow + win.offset * c + h * kd, outStride: c, nq: n, nk: n, d: kd, scale: scale,
                                 bias: biases.bias(window: job / hs) + h * n * n, scratch: scratch)
         }
-        Profile.measure("window") {
-            Parallel.chunks(wins.count, minChunk: 1) { ws in
-                for win in wins[ws] {
-                    for i in 0..<win.real { (out + win.pixel(i, width: mw)! * c).update(from: ow + (win.offset + i) * c, count: c) }
+        out.data.withUnsafeMutableBufferPointer { op in
+            let o = op.baseAddress!
+            Profile.measure("window") {
+                Parallel.chunks(wins.count, minChunk: 1) { ws in
+                    for win in wins[ws] {
+                        for i in 0..<win.real { (o + win.pixel(i, width: mw)! * c).update(from: ow + (win.offset + i) * c, count: c) }
+                    }
                 }
             }
         }
+        return out
     }
 }
 

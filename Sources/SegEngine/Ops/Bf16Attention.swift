@@ -113,29 +113,27 @@ final class Bf16WindowAttention: @unchecked Sendable {
     /// lanes (logits and their maximum, the padding lanes at -1e30; exponentials and their sum).
     @inline(__always) static func exponentials(_ r: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count n: Int, scale: Float,
                                                into p: UnsafeMutablePointer<UInt16>) -> Float {
-        @inline(__always) func load(_ x: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(x).loadUnaligned(as: SIMD16<Float>.self) }
-        @inline(__always) func store(_ v: SIMD16<Float>, _ x: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(x).storeBytes(of: v, as: SIMD16<Float>.self) }
         let body = n & ~15, width = (n + 15) & ~15
         var top = SIMD16<Float>(repeating: -1e30)
         var j = 0
         while j < body {
-            let v = load(bias + j).addingProduct(load(r + j), SIMD16(repeating: scale))
-            store(v, r + j)
+            let v = load16(bias + j).addingProduct(load16(r + j), SIMD16(repeating: scale))
+            store16(v, r + j)
             top.replace(with: v, where: v .> top)
             j += 16
         }
         if body < n {
             var v = SIMD16<Float>(repeating: -1e30)
             for t in 0..<(n - body) { v[t] = bias[body + t].addingProduct(r[body + t], scale) }
-            store(v, r + body)
+            store16(v, r + body)
             top.replace(with: v, where: v .> top)
         }
         let m = SIMD16<Float>(repeating: top.largestLane)
         var sum = SIMD16<Float>()
         j = 0
         while j < width {
-            let e = Activations.expNonPositive(load(r + j) - m)
-            store(e, r + j)
+            let e = Activations.expNonPositive(load16(r + j) - m)
+            store16(e, r + j)
             sum += e
             j += 16
         }

@@ -95,18 +95,18 @@ public struct DepthwiseConv3x3: Sendable {
                 @inline(__always) func row(_ acc: inout SIMD16<Float>, _ r: UnsafePointer<Float>, _ x: Int,
                                            _ ka: SIMD16<Float>, _ kb: SIMD16<Float>, _ kc: SIMD16<Float>) {
                     let p = r + x * c
-                    acc.addProduct(Self.load16(p), ka); acc.addProduct(Self.load16(p + c), kb); acc.addProduct(Self.load16(p + 2 * c), kc)
+                    acc.addProduct(load16(p), ka); acc.addProduct(load16(p + c), kb); acc.addProduct(load16(p + 2 * c), kc)
                 }
                 var ox = interior.lowerBound
                 while ox < interior.upperBound {
                     let four = ox + 4 <= interior.upperBound
                     for ch in Swift.stride(from: 0, to: c, by: 16) {
                         let tc = t + ch
-                        func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? Self.load16(tc + k * c) : zero }
+                        func tap(_ k: Int, _ present: Bool) -> SIMD16<Float> { present ? load16(tc + k * c) : zero }
                         let k0 = tap(0, hasTop), k1 = tap(1, hasTop), k2 = tap(2, hasTop)
                         let k3 = tap(3, true), k4 = tap(4, true), k5 = tap(5, true)
                         let k6 = tap(6, hasBottom), k7 = tap(7, hasBottom), k8 = tap(8, hasBottom)
-                        let bv = Self.load16(b + ch)
+                        let bv = load16(b + ch)
                         let (t0, m0, b0) = (top + ch, mid + ch, bottom + ch)
                         if four {
                             var a0 = bv, a1 = bv, a2 = bv, a3 = bv
@@ -115,12 +115,12 @@ public struct DepthwiseConv3x3: Sendable {
                             row(&a0, m0, x0, k3, k4, k5); row(&a1, m0, x1, k3, k4, k5); row(&a2, m0, x2, k3, k4, k5); row(&a3, m0, x3, k3, k4, k5)
                             row(&a0, b0, x0, k6, k7, k8); row(&a1, b0, x1, k6, k7, k8); row(&a2, b0, x2, k6, k7, k8); row(&a3, b0, x3, k6, k7, k8)
                             let o = out + ox * c + ch
-                            Self.store16(a0, o); Self.store16(a1, o + c); Self.store16(a2, o + 2 * c); Self.store16(a3, o + 3 * c)
+                            store16(a0, o); store16(a1, o + c); store16(a2, o + 2 * c); store16(a3, o + 3 * c)
                         } else {
                             var a = bv
                             let x0 = ox * s - 1
                             row(&a, t0, x0, k0, k1, k2); row(&a, m0, x0, k3, k4, k5); row(&a, b0, x0, k6, k7, k8)
-                            Self.store16(a, out + ox * c + ch)
+                            store16(a, out + ox * c + ch)
                         }
                     }
                     ox += four ? 4 : 1
@@ -149,9 +149,9 @@ public struct DepthwiseConv3x3: Sendable {
                     let o = out + ox * c
                     var ch = 0
                     while ch + 16 <= c {
-                        var acc = Self.load16(b + ch)
-                        for i in 0..<n { acc.addProduct(Self.load16(pairs[i].0 + ch), Self.load16(pairs[i].1 + ch)) }
-                        UnsafeMutableRawPointer(o + ch).storeBytes(of: acc, as: SIMD16<Float>.self)
+                        var acc = load16(b + ch)
+                        for i in 0..<n { acc.addProduct(load16(pairs[i].0 + ch), load16(pairs[i].1 + ch)) }
+                        store16(acc, o + ch)
                         ch += 16
                     }
                     while ch < c {
@@ -163,14 +163,6 @@ public struct DepthwiseConv3x3: Sendable {
                 }
             }
         }
-    }
-
-    @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-    }
-
-    @inline(__always) static func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     /// The plain twin, in Double.
