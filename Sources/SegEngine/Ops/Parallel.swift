@@ -1,9 +1,30 @@
 // Splitting elementwise work across threads. Matrix products thread inside the BLAS.
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum Parallel {
-    /// Worker threads for the engine's own loops (the BLAS gets the same number).
-    nonisolated(unsafe) public static var threads = 2
+    /// Worker threads for the engine's own loops and products; 1 on a thread inside `alone`.
+    public static var threads: Int {
+        get { pthread_getspecific(aloneKey) == nil ? shared : 1 }
+        set { shared = newValue }
+    }
+    nonisolated(unsafe) private static var shared = 2
+    private static let aloneKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "no thread-specific key left")
+        return key
+    }()
+
+    /// Runs `body` with every engine loop and product it starts kept on this thread, so several
+    /// threads can each run a whole model pass at once (StackRunner: one slice per worker).
+    public static func alone<T>(_ body: () throws -> T) rethrows -> T {
+        let old = pthread_getspecific(aloneKey)
+        pthread_setspecific(aloneKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(aloneKey, old) }
+        return try body()
+    }
 
     /// Calls `body(range)` on disjoint chunks covering 0..<count, in parallel when worthwhile.
     public static func chunks(_ count: Int, minChunk: Int = 4096, _ body: (Range<Int>) -> Void) {

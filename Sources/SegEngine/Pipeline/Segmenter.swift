@@ -27,7 +27,10 @@ public final class Segmenter: @unchecked Sendable {
     public let cache: EmbeddingCache
     /// Largest number of boxes decoded in one batch (bounds the decoder's memory).
     public var maxBatch: Int
-    public private(set) var slicesEncoded = 0
+    /// Encoder passes run so far (cache hits not counted).
+    public var slicesEncoded: Int { counter.locked { encodes } }
+    private var encodes = 0
+    private let counter = NSLockLike()
 
     public init(model: LiteMedSAM, cacheBytes: Int = 512 << 20, maxBatch: Int = 16) {
         self.model = model
@@ -40,7 +43,7 @@ public final class Segmenter: @unchecked Sendable {
         if let key, let hit = cache.get(key) { return hit }
         let pre = Preprocess.image(image)
         let embedding = Profile.measure("encoder") { model.embed(Tensor(shape: [256, 256, 3], data: pre.tensor)) }
-        slicesEncoded += 1
+        counter.locked { encodes += 1 }
         let slice = EncodedSlice(embedding: embedding, pre: PreprocessedGeometry(
             newHeight: pre.newHeight, newWidth: pre.newWidth, originalHeight: pre.originalHeight, originalWidth: pre.originalWidth))
         if let key { cache.put(key, slice) }
@@ -73,49 +76,44 @@ public final class Segmenter: @unchecked Sendable {
     }
 
     /// 3D: a label map [depth * H * W], label i + 1 for box i, later boxes over earlier ones.
-    /// `slice(z)` gives slice z; `progress(done, total)` reports slices processed.
+    /// `slice(z)` gives slice z (called from one thread at a time, not always the caller's);
+    /// `progress(done, total)` reports slice decodes (propagate: one per object and slice) or
+    /// slices (per-slice). With more than one engine thread, each worker runs whole slices on
+    /// one thread (StackRunner); the masks are the same either way.
     public func segment3D(depth: Int, height: Int, width: Int, slice: (Int) -> ImageU8, boxes: [StackBox],
                           strategy: Strategy3D, progress: (Int, Int) -> Void = { _, _ in }) -> [UInt16] {
-        var labels = [UInt16](repeating: 0, count: depth * height * width)
         let plane = height * width
-        switch strategy {
-        case .perSlice:
-            var byZ: [Int: [(label: Int, box: PixelBox)]] = [:]
-            for (i, b) in boxes.enumerated() where b.z0 <= b.z1 {
-                for z in max(0, b.z0)...min(depth - 1, b.z1) { byZ[z, default: []].append((i + 1, b.box)) }
-            }
-            let zs = byZ.keys.sorted()
-            for (n, z) in zs.enumerated() {
-                let items = byZ[z]!
-                let ms = segment(slice(z), boxes: items.map(\.box))
-                for (item, m) in zip(items, ms) {
-                    for p in 0..<plane where m[p] != 0 { labels[z * plane + p] = UInt16(item.label) }
+        var labels = [UInt16](repeating: 0, count: depth * plane)
+        let steps = strategy == .propagate ? StackSchedule.propagate(boxes, depth: depth) : StackSchedule.perSlice(boxes, depth: depth)
+        let ownBoxes = boxes.map { Preprocess.box($0.box, originalHeight: height, originalWidth: width) }
+        let total = strategy == .propagate ? steps.reduce(0) { $0 + $1.items.count } : steps.count
+        let lock = NSLockLike()
+        var done = 0
+        // Boxes the masks made, for the next slice of each object: [object * depth + z], nil
+        // where the mask was empty (then the object's own box is used).
+        var derived: [Int: [Float]?] = [:]
+        labels.withUnsafeMutableBufferPointer { out in
+            StackRunner.run(zs: steps.map(\.z), ordered: strategy == .propagate, workers: Parallel.threads, lookahead: Parallel.threads + 1,
+                            encode: { z in self.encode(lock.locked { slice(z) }, key: z) },
+                            decode: { k, encoded in
+                let step = steps[k]
+                let stepBoxes = lock.locked {
+                    step.items.map { item in item.from.flatMap { derived[item.object * depth + $0] ?? nil } ?? ownBoxes[item.object] }
                 }
-                progress(n + 1, zs.count)
-            }
-        case .propagate:
-            let total = boxes.reduce(0) { $0 + max(0, min(depth - 1, $1.z1) - max(0, $1.z0) + 1) }
-            var done = 0
-            for (i, b) in boxes.enumerated() {
-                let z0 = max(0, b.z0), z1 = min(depth - 1, b.z1)
-                guard z0 <= z1 else { continue }
-                let zm = Int(Double(z1 - z0) / 2 + Double(z0))
-                let mid = Preprocess.box(b.box, originalHeight: height, originalWidth: width)
-                func step(_ z: Int, _ previous: [UInt8]?) -> [UInt8] {
-                    let box256 = previous.flatMap { bbox256($0, height: height, width: width) } ?? mid
-                    let m = masks(encode(slice(z), key: z), boxes256: [box256])[0]
-                    for p in 0..<plane where m[p] != 0 { labels[z * plane + p] = UInt16(i + 1) }
-                    done += 1
+                let ms = self.masks(encoded, boxes256: stepBoxes)
+                let made = strategy == .propagate ? ms.map { self.bbox256($0, height: height, width: width) } : []
+                // Later objects win: labels only grow (steps on the same slice never overlap in time).
+                let base = step.z * plane
+                for (item, m) in zip(step.items, ms) {
+                    let label = UInt16(item.object + 1)
+                    for p in 0..<plane where m[p] != 0 && out[base + p] < label { out[base + p] = label }
+                }
+                lock.locked {
+                    for (item, box) in zip(step.items, made) { derived[item.object * depth + step.z] = box }
+                    done += strategy == .propagate ? step.items.count : 1
                     progress(done, total)
-                    return m
                 }
-                // Up from the middle slice (which uses the box itself), then down from it.
-                let middle = step(zm, nil)
-                var previous = middle
-                if zm < z1 { for z in (zm + 1)...z1 { previous = step(z, previous) } }
-                previous = middle
-                for z in stride(from: zm - 1, through: z0, by: -1) { previous = step(z, previous) }
-            }
+            })
         }
         return labels
     }
