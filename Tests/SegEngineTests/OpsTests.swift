@@ -160,7 +160,7 @@ final class OpsTests: XCTestCase {
 
     func testAttentionKernelMatchesReferenceWithBiasStridesAndOddSizes() {
         var r = TestRandom(6)
-        for (nq, nk, d, withBias) in [(49, 49, 32, true), (7, 130, 16, false), (300, 7, 16, false), (5, 9, 20, true), (1, 1, 8, false)] {
+        for (nq, nk, d, withBias) in [(49, 49, 32, true), (7, 130, 16, false), (300, 7, 16, false), (5, 9, 20, true), (1, 1, 8, false), (7, 7, 32, false), (17, 16, 8, false)] {
             let stride = d + 3  // rows embedded in wider rows, as in the fused qkv layout
             let q = r.array(nq * stride), k = r.array(nk * stride), v = r.array(nk * stride)
             let bias = withBias ? r.array(nq * nk) : nil
@@ -174,6 +174,23 @@ final class OpsTests: XCTestCase {
             let pack = { (a: [Float], n: Int) in (0..<n).flatMap { i in a[(i * stride)..<(i * stride + d)] } }
             let want = AttentionKernel.reference(q: pack(q, nq), k: pack(k, nk), v: pack(v, nk), nq: nq, nk: nk, d: d, scale: 0.3, bias: bias)
             XCTAssertLessThan(relativeError(pack(out, nq), want), 1e-5, "nq \(nq) nk \(nk) d \(d)")
+        }
+    }
+
+    /// SAM's image-to-token attention (7 keys) goes 16 queries to the lanes; it must give the
+    /// row path's results bit for bit under 8 keys (head sizes 16 and 32, whole blocks of 4 rows).
+    func testFewKeysAttentionEqualsTheRowPathBitForBit() {
+        var r = TestRandom(8)
+        for (nq, nk, d) in [(256, 7, 16), (36, 7, 32), (64, 5, 16), (20, 1, 16)] {
+            let q = r.array(nq * d), k = r.array(nk * d), v = r.array(nk * d)
+            var few = [Float](repeating: 0, count: nq * d), rows = few
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: AttentionKernel.scratchCount(nq: nq, nk: nk, d: d))
+            defer { scratch.deallocate() }
+            AttentionKernel.fewKeys(q: q, qStride: d, k: k, kStride: d, v: v, vStride: d, out: &few, outStride: d,
+                                    nq: nq, nk: nk, d: d, scale: 0.25, scratch: scratch)
+            AttentionKernel.tiles(q: q, qStride: d, k: k, kStride: d, v: v, vStride: d, out: &rows, outStride: d,
+                                  nq: nq, nk: nk, d: d, scale: 0.25, bias: nil, scratch: scratch)
+            XCTAssertEqual(zip(few, rows).filter { $0.bitPattern != $1.bitPattern }.count, 0, "nq \(nq) nk \(nk) d \(d)")
         }
     }
 

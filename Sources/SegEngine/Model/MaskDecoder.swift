@@ -60,6 +60,8 @@ public struct MaskDecoder {
     /// Image-only work for an embedding [64, 64, 256].
     public func context(for embedding: Tensor) -> ImageContext {
         precondition(embedding.shape == [64, 64, 256], "decoder needs a [64, 64, 256] embedding, got \(embedding.shape)")
+        Profile.stage = "ctx "
+        defer { Profile.stage = "" }
         var src = embedding.reshaped([4096, 256])
         src.data.withUnsafeMutableBufferPointer { p in
             for i in 0..<4096 { for c in 0..<256 { p[i * 256 + c] += noMaskEmbed[c] } }
@@ -80,10 +82,13 @@ public struct MaskDecoder {
         }
         var queries = tokens
         var keys = ctx.src
+        defer { Profile.stage = "" }
         for (i, layer) in transformer.layers.enumerated() {
+            Profile.stage = "t\(i) "
             (queries, keys) = layer(queries: queries, keys: keys, queryPE: tokens, keyPE: densePE, batch: batch,
                                     nq: nq, nk: nk, shared: i == 0 ? ctx.shared : nil)
         }
+        Profile.stage = "fin "
         let fin = transformer.finalAttnTokenToImage
         let q = added(queries, tokens), k = addedBroadcast(keys, densePE)
         queries = added(queries, fin.attend(qp: fin.qProj(q), kp: fin.kProj(k), vp: fin.vProj(keys), batch: batch, nq: nq, nk: nk))
@@ -94,6 +99,7 @@ public struct MaskDecoder {
         for b in 0..<batch { for c in 0..<256 { maskToken.data[b * 256 + c] = queries.data[(b * nq + 1) * 256 + c] } }
         let hyper = hypernetworks[0](maskToken)
 
+        Profile.stage = "up "
         var out = Tensor(zeros: [batch, 256, 256])
         for b in 0..<batch {
             let img = Tensor(shape: [64, 64, 256], data: Array(keys.data[(b * nk * 256)..<((b + 1) * nk * 256)]))

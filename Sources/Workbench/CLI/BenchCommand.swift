@@ -43,17 +43,10 @@ enum BenchCommand {
         let cached = median(runs) { _ = segmenter.segment(slice, boxes: [[100, 120, 300, 340]], key: 0) }
         let frame = RenderBench.frameMilliseconds(runs: max(runs, 20))
         if args.has("--profile") {
-            Profile.enabled = true
-            Profile.reset()
-            for _ in 0..<runs { _ = model.embed(image) }
-            Profile.enabled = false
-            let total = Profile.report().reduce(0) { $0 + $1.ms }
-            Stderr.write("encoder profile (per run, \(runs) runs):\n")
-            for r in Profile.report() {
-                Stderr.write("  " + r.kind.padding(toLength: 12, withPad: " ", startingAt: 0)
-                             + r2(r.ms / Double(runs)).leftPad(9) + " ms  " + String(format: "%5.1f%%", r.ms / total * 100) + "\n")
+            report("encoder", runs: runs, total: enc) { _ = model.embed(image) }
+            report("decoder, 1 box, with its image context", runs: runs, total: d1) {
+                _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box])
             }
-            Stderr.write("  " + "other".padding(toLength: 12, withPad: " ", startingAt: 0) + r2(enc - total / Double(runs)).leftPad(9) + " ms\n")
         }
         if args.has("--json") {
             print("{\"encoder_ms\": \(r2(enc)), \"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs)), \"cached_box_ms\": \(r2(cached)), \"frame_ms\": \(r2(frame))}")
@@ -66,6 +59,21 @@ enum BenchCommand {
             print("  frame, 512x512 slice into 200x60 cells         \(r2(frame)) ms")
         }
         return 0
+    }
+
+    /// Where `body`'s time goes, per kind of operation (and per encoder stage), on stderr.
+    static func report(_ what: String, runs: Int, total median: Double, _ body: () -> Void) {
+        Profile.enabled = true
+        Profile.reset()
+        for _ in 0..<runs { body() }
+        Profile.enabled = false
+        let total = Profile.report().reduce(0) { $0 + $1.ms }
+        Stderr.write("\(what) profile (per run, \(runs) runs):\n")
+        for r in Profile.report() {
+            Stderr.write("  " + r.kind.padding(toLength: 12, withPad: " ", startingAt: 0)
+                         + r2(r.ms / Double(runs)).leftPad(9) + " ms  " + String(format: "%5.1f%%", r.ms / total * 100) + "\n")
+        }
+        Stderr.write("  " + "other".padding(toLength: 12, withPad: " ", startingAt: 0) + r2(median - total / Double(runs)).leftPad(9) + " ms\n")
     }
 
     static func median(_ runs: Int, _ body: () -> Void) -> Double {
