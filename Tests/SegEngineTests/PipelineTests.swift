@@ -65,4 +65,24 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(labels[0..<plane].contains(3))
         XCTAssertEqual(seg.slicesEncoded, 3)
     }
+
+    /// The int8 engine keeps slice embeddings in half precision (2 MB a slice in the cache);
+    /// the fp32 engine keeps them exact.
+    func testInt8SlicesAreKeptInHalfPrecisionAndFp32SlicesExactly() throws {
+        let c = (try ModelFixtures.manifest["cases"] as! [[String: Any]])[0]
+        let shape = c["image_shape"] as! [Int]
+        let img = ImageU8(height: shape[0], width: shape[1], channels: 1, pixels: try ModelFixtures.bytes(c["image"] as! String))
+        let pre = Tensor(shape: [256, 256, 3], data: Preprocess.image(img).tensor)
+        for (model, compact) in [(try ModelFixtures.int8Model(), true), (try ModelFixtures.model(), false)] {
+            let seg = Segmenter(model: model)
+            let slice = seg.encode(img, key: 7)
+            let exact = model.embed(pre)
+            XCTAssertEqual(slice.isCompact, compact)
+            XCTAssertEqual(slice.bytes, 64 * 64 * 256 * (compact ? 2 : 4))
+            XCTAssertEqual(seg.cache.usedBytes, slice.bytes)
+            let want = compact ? exact.data.map { Float(Float16($0)) } : exact.data
+            XCTAssertEqual(zip(slice.embedding.data, want).filter { $0.bitPattern != $1.bitPattern }.count, 0)
+            XCTAssertGreaterThan(zip(slice.embedding.data, exact.data).filter { $0 != $1 }.count, compact ? 100_000 : -1)
+        }
+    }
 }

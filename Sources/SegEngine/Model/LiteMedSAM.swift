@@ -4,10 +4,13 @@ public struct LiteMedSAM {
     public let imageEncoder: TinyViT       // image_encoder
     public let promptEncoder: PromptEncoder // prompt_encoder
     public let maskDecoder: MaskDecoder    // mask_decoder
+    /// The precision it was built for (int8: int8 products, bf16 where int8 would spoil them).
+    public let precision: Precision
 
     /// Builds the model from a state dict, strictly: every key used, every shape checked.
     public init(tensors: [String: TensorData], order: [String], precision: Precision = .fp32) throws {
         let r = WeightReader(tensors: tensors, order: order, precision: precision)
+        self.precision = precision
         imageEncoder = try TinyViT(r.scope("image_encoder"))
         promptEncoder = try PromptEncoder(r.scope("prompt_encoder"))
         maskDecoder = try MaskDecoder(r.scope("mask_decoder"), prompt: promptEncoder)

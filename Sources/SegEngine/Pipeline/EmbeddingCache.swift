@@ -1,11 +1,49 @@
 // Slice embeddings kept for reuse, within a byte budget, least recently used evicted first.
-// The workbench and 3D propagation ask for the same slice many times; encoding costs ~1 s.
+// The workbench and 3D propagation ask for the same slice many times; an encode costs 0.2-0.5 s.
 
-/// A slice ready for decoding: its embedding and the geometry post-processing needs.
+/// A slice ready for decoding: its embedding and the geometry post-processing needs. A compact
+/// slice keeps the embedding in half precision, 2 MB instead of 4 (docs/DECISIONS.md, "Compact
+/// slice embeddings"); every decode of it sees the same rounded values.
 public struct EncodedSlice: Sendable {
-    public let embedding: Tensor   // [64, 64, 256]
     public let pre: PreprocessedGeometry
-    public var bytes: Int { embedding.count * 4 }
+    private let values: Values
+    private enum Values: Sendable {
+        case float(Tensor)
+        case half(shape: [Int], [Float16])
+    }
+
+    public init(embedding: Tensor, pre: PreprocessedGeometry, compact: Bool = false) {
+        self.pre = pre
+        guard compact else { values = .float(embedding); return }
+        var h = [Float16](repeating: 0, count: embedding.count)
+        embedding.data.withUnsafeBufferPointer { s in
+            h.withUnsafeMutableBufferPointer { d in for i in 0..<s.count { d[i] = Float16(s[i]) } }
+        }
+        values = .half(shape: embedding.shape, h)
+    }
+
+    /// The embedding [64, 64, 256] in float (expanded from half precision if compact).
+    public var embedding: Tensor {
+        switch values {
+        case .float(let t): return t
+        case .half(let shape, let h):
+            var t = Tensor(uninitialized: shape)
+            h.withUnsafeBufferPointer { s in
+                t.data.withUnsafeMutableBufferPointer { d in for i in 0..<s.count { d[i] = Float(s[i]) } }
+            }
+            return t
+        }
+    }
+
+    public var isCompact: Bool { if case .half = values { return true } else { return false } }
+
+    /// Bytes the embedding holds.
+    public var bytes: Int {
+        switch values {
+        case .float(let t): return t.count * 4
+        case .half(_, let h): return h.count * 2
+        }
+    }
 }
 
 /// The sizes post-processing needs (the preprocessed tensor itself is not kept).

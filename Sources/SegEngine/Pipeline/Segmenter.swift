@@ -32,8 +32,13 @@ public final class Segmenter: @unchecked Sendable {
     private var encodes = 0
     private let counter = NSLockLike()
 
-    public init(model: LiteMedSAM, cacheBytes: Int = 512 << 20, maxBatch: Int = 16) {
+    /// Whether slices keep their embeddings in half precision (the int8 engine's default; the
+    /// fp32 engine keeps them exact, to match PyTorch).
+    public let compactEmbeddings: Bool
+
+    public init(model: LiteMedSAM, cacheBytes: Int = 512 << 20, maxBatch: Int = 16, compactEmbeddings: Bool? = nil) {
         self.model = model
+        self.compactEmbeddings = compactEmbeddings ?? (model.precision == .int8)
         self.cache = EmbeddingCache(budgetBytes: cacheBytes)
         self.maxBatch = max(1, maxBatch)
     }
@@ -45,7 +50,8 @@ public final class Segmenter: @unchecked Sendable {
         let embedding = Profile.measure("encoder") { model.embed(Tensor(shape: [256, 256, 3], data: pre.tensor)) }
         counter.locked { encodes += 1 }
         let slice = EncodedSlice(embedding: embedding, pre: PreprocessedGeometry(
-            newHeight: pre.newHeight, newWidth: pre.newWidth, originalHeight: pre.originalHeight, originalWidth: pre.originalWidth))
+            newHeight: pre.newHeight, newWidth: pre.newWidth, originalHeight: pre.originalHeight, originalWidth: pre.originalWidth),
+            compact: compactEmbeddings)
         if let key { cache.put(key, slice) }
         return slice
     }
