@@ -80,7 +80,7 @@ final class StackTests: XCTestCase {
         for (workers, ordered) in [(1, true), (2, true), (3, true), (2, false)] {
             let m = Monitor()
             var decoded: [Int] = [], encodes: [Int: Int] = [:], inDecode = 0, overlap = false
-            StackRunner.run(zs: zs, ordered: ordered, workers: workers, lookahead: 3, encode: { z in
+            StackRunner.run(zs: zs, ordered: ordered, workers: workers, lookahead: 3, cached: { _ in false }, encode: { z in
                 usleep(2000)
                 m.lock(); encodes[z, default: 0] += 1; m.unlock()
                 return EncodedSlice(embedding: Tensor(shape: [1], data: [Float(z)]),
@@ -97,6 +97,30 @@ final class StackTests: XCTestCase {
                 XCTAssertFalse(overlap, "workers \(workers): ordered decodes overlapped")
                 XCTAssertEqual(encodes, [3: 2, 4: 2, 5: 1, 6: 1, 2: 1], "workers \(workers)")
             }
+        }
+    }
+
+    /// Slices the cache holds are not encoded ahead (nor held): each is fetched once, when its
+    /// step comes, while free workers encode the first uncached slices past them.
+    func testRunnerEncodesAheadPastCachedSlices() {
+        let zs = Array(0..<12), cachedSlices = Set(0..<8)
+        for workers in [1, 2] {
+            let m = Monitor()
+            var fetched: [Int] = [], decoded: [Int] = []
+            StackRunner.run(zs: zs, ordered: true, workers: workers, lookahead: 2, cached: { cachedSlices.contains($0) }, encode: { z in
+                m.lock()
+                fetched.append(z)
+                m.unlock()
+                usleep(cachedSlices.contains(z) ? 100 : 3000)
+                return EncodedSlice(embedding: Tensor(shape: [1], data: [Float(z)]),
+                                    pre: PreprocessedGeometry(newHeight: 1, newWidth: 1, originalHeight: 1, originalWidth: 1))
+            }, decode: { k, slice in
+                XCTAssertEqual(slice.embedding.data, [Float(zs[k])], "step \(k)")
+                usleep(2000)
+                m.lock(); decoded.append(k); m.unlock()
+            })
+            XCTAssertEqual(decoded, zs, "workers \(workers)")
+            XCTAssertEqual(fetched.sorted(), zs, "workers \(workers): every slice fetched once")
         }
     }
 

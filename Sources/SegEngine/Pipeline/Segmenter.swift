@@ -99,8 +99,8 @@ public final class Segmenter: @unchecked Sendable {
         // where the mask was empty (then the object's own box is used).
         var derived: [Int: [Float]?] = [:]
         labels.withUnsafeMutableBufferPointer { out in
-            StackRunner.run(zs: steps.map(\.z), ordered: strategy == .propagate, workers: Parallel.threads, lookahead: Parallel.threads + 1,
-                            encode: { z in self.encode(lock.locked { slice(z) }, key: z) },
+            StackRunner.run(zs: steps.map(\.z), ordered: strategy == .propagate, workers: Parallel.threads, lookahead: 8 * Parallel.threads,
+                            cached: { self.cache.contains($0) }, encode: { z in self.encode(lock.locked { slice(z) }, key: z) },
                             decode: { k, encoded in
                 let step = steps[k]
                 let stepBoxes = lock.locked {

@@ -11,38 +11,47 @@ import Glibc
 enum StackRunner {
     /// Calls `decode(k, embedding of zs[k])` for every step k. Decodes start in step order; with
     /// `ordered`, each waits until the one before it has finished (propagation reads the masks
-    /// of the step before). `encode(z)` runs at most `lookahead` steps ahead of the decodes, so
-    /// at most about `lookahead + workers` embeddings are held here at once.
-    static func run(zs: [Int], ordered: Bool, workers: Int, lookahead: Int,
+    /// of the step before). Free workers encode ahead: the first slices of the coming steps
+    /// that are neither held here nor `cached` (those `encode` serves from the cache when their
+    /// step comes), at most `lookahead` held or being encoded at once. So while the steps of
+    /// slices encoded before (propagation's down sweep over the up sweep's slices) are
+    /// decoded, the other workers encode the first slices past them.
+    static func run(zs: [Int], ordered: Bool, workers: Int, lookahead: Int, cached: (Int) -> Bool,
                     encode: (Int) -> EncodedSlice, decode: (Int, EncodedSlice) -> Void) {
         let state = Monitor()
         var next = 0, decoding = 0, finished = 0
         var ready: [Int: EncodedSlice] = [:], pending: Set<Int> = []
-        let window = max(1, lookahead)
+        let limit = max(1, lookahead)
 
         func work() {
             state.lock()
             defer { state.unlock() }
             while finished < zs.count {
-                if next < zs.count, !ordered || decoding == 0, let slice = ready[zs[next]] {
+                let z = next < zs.count && (!ordered || decoding == 0) ? zs[next] : nil
+                let decodable = z.map { !pending.contains($0) } ?? false
+                if let z, decodable, ready[z] != nil || cached(z) || ready.count + pending.count >= limit {
+                    // The next step's slice is at hand (or, when encodes ahead fill the limit,
+                    // this worker encodes it itself).
                     let k = next
                     next += 1
                     decoding += 1
+                    let held = ready[z]
                     state.unlock()
-                    decode(k, slice)
+                    decode(k, held ?? encode(z))
                     state.lock()
                     decoding -= 1
                     finished += 1
-                    // Hold an embedding only while a step within the window still needs it.
-                    if !zs[next..<min(zs.count, next + window)].contains(zs[k]) { ready[zs[k]] = nil }
+                    // Hold an embedding only while one of the next few steps still needs it.
+                    if !zs[next..<min(zs.count, next + limit)].contains(z) { ready[z] = nil }
                     state.broadcast()
-                } else if let z = zs[next..<min(zs.count, next + window)].first(where: { ready[$0] == nil && !pending.contains($0) }) {
-                    pending.insert(z)
+                } else if ready.count + pending.count < limit,
+                          let ahead = zs[next...].first(where: { ready[$0] == nil && !pending.contains($0) && !cached($0) }) {
+                    pending.insert(ahead)
                     state.unlock()
-                    let slice = encode(z)
+                    let slice = encode(ahead)
                     state.lock()
-                    pending.remove(z)
-                    ready[z] = slice
+                    pending.remove(ahead)
+                    ready[ahead] = slice
                     state.broadcast()
                 } else {
                     // Another worker is encoding the slice the next step needs, or (ordered)
