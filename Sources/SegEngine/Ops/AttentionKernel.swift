@@ -8,7 +8,7 @@ import Glibc
 
 public enum AttentionKernel {
     /// Floats of scratch space `run` needs for `nq` queries.
-    public static func scratchCount(nq: Int, nk: Int, d: Int) -> Int { max((nk + 16) * (d + nq + 1), 16 * (nk + d)) }
+    public static func scratchCount(nq: Int, nk: Int, d: Int) -> Int { (nk + 16) * (d + nq + 1) }
 
     @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
@@ -25,11 +25,6 @@ public enum AttentionKernel {
                            v: UnsafePointer<Float>, vStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
                            nq: Int, nk: Int, d: Int, scale: Float, bias: UnsafePointer<Float>? = nil,
                            scratch: UnsafeMutablePointer<Float>) {
-        if nk <= 16 && bias == nil {
-            fewKeys(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, out: out, outStride: outStride,
-                    nq: nq, nk: nk, d: d, scale: scale, scratch: scratch)
-            return
-        }
         let s = scratch  // [nq][nk] scores, then probabilities
         if nq * nk * d >= 1 << 15 && Gemm.backend != .reference {
             Gemm.single(m: nq, n: nk, k: d, a: q, lda: qStride, transA: false, b: k, ldb: kStride, transB: true,
@@ -39,15 +34,6 @@ public enum AttentionKernel {
                         c: out, ldc: outStride, alpha: 1, beta: 0)
             return
         }
-        tiles(q: q, qStride: qStride, k: k, kStride: kStride, v: v, vStride: vStride, out: out, outStride: outStride,
-              nq: nq, nk: nk, d: d, scale: scale, bias: bias, scratch: scratch)
-    }
-
-    /// The row path: scores against a transposed, zero-padded K in register tiles, softmax along
-    /// each row, then the weighted sum of V rows.
-    static func tiles(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
-                      v: UnsafePointer<Float>, vStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
-                      nq: Int, nk: Int, d: Int, scale: Float, bias: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>) {
         let nkPad = (nk + 15) & ~15
         let kt = scratch                  // [d][nkPad]: K transposed, zero-padded
         let p = scratch + d * nkPad       // [nq][nkPad]: scores, then probabilities
@@ -56,54 +42,6 @@ public enum AttentionKernel {
         scores(q: q, qStride: qStride, kt: kt, nkPad: nkPad, s: p, nq: nq, d: d, scale: scale)
         softmaxRows(p, nq: nq, nk: nk, stride: nkPad, bias: bias)
         weightedSum(p: p, nkPad: nkPad, v: v, vStride: vStride, out: out, outStride: outStride, nq: nq, nk: nk, d: d)
-    }
-
-    /// Attention over at most 16 keys (SAM's image-to-token attention: 4096 queries, 7 keys),
-    /// 16 queries at a time, one per lane, so the softmax runs across lanes instead of along a
-    /// row padded to 16 keys. Under 8 keys each value takes the same operations in the same
-    /// order as in `tiles` where its weighted sum runs in register tiles (fused multiply-adds
-    /// from zero), so the results are the row path's, bit for bit; from 8 keys on, the row sum
-    /// of `softmaxRow` adds in another order.
-    static func fewKeys(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
-                        v: UnsafePointer<Float>, vStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
-                        nq: Int, nk: Int, d: Int, scale: Float, scratch: UnsafeMutablePointer<Float>) {
-        let lanes = scratch            // [d][16]: the block's queries transposed, then its outputs
-        let p = scratch + 16 * d       // [nk][16]: scores, then probabilities
-        var i0 = 0
-        while i0 < nq {
-            let n = min(16, nq - i0)
-            for l in 0..<16 {
-                let row = q + (i0 + min(l, n - 1)) * qStride   // spare lanes repeat the last query
-                for t in 0..<d { lanes[t * 16 + l] = row[t] }
-            }
-            var m = SIMD16<Float>(repeating: -.infinity)
-            for j in 0..<nk {
-                let kj = k + j * kStride
-                var acc = SIMD16<Float>()
-                for t in 0..<d { acc.addProduct(load16(lanes + t * 16), SIMD16(repeating: kj[t])) }
-                let sj = acc * scale
-                m = m.replacing(with: sj, where: sj .> m)
-                store16(sj, p + j * 16)
-            }
-            var sum = SIMD16<Float>()
-            for j in 0..<nk {
-                let e = Activations.expNonPositive(load16(p + j * 16) - m)
-                sum += e
-                store16(e, p + j * 16)
-            }
-            let inv = 1 / sum
-            for j in 0..<nk { store16(load16(p + j * 16) * inv, p + j * 16) }
-            for t in 0..<d {
-                var acc = SIMD16<Float>()
-                for j in 0..<nk { acc.addProduct(load16(p + j * 16), SIMD16(repeating: v[j * vStride + t])) }
-                store16(acc, lanes + t * 16)
-            }
-            for l in 0..<n {
-                let row = out + (i0 + l) * outStride
-                for t in 0..<d { row[t] = lanes[t * 16 + l] }
-            }
-            i0 += 16
-        }
     }
 
     /// Softmax of each row's first `nk` values (bias added first), in place.
