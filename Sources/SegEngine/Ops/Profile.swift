@@ -4,7 +4,13 @@ import Dispatch
 public enum Profile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) static var totals: [String: (ns: UInt64, calls: Int)] = [:]
-    nonisolated(unsafe) public static var stage = ""
+    /// The stage ("s0 ", "t1 ", ...) prefixed to the kinds measured. Set only while profiling:
+    /// workers encoding slices side by side (StackRunner) would otherwise race on it.
+    public static var stage: String {
+        get { currentStage }
+        set { if enabled { currentStage = newValue } }
+    }
+    nonisolated(unsafe) private static var currentStage = ""
 
     @inline(__always)
     public static func measure<T>(_ kind: String, _ body: () -> T) -> T {

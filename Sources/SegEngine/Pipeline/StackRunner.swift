@@ -1,8 +1,9 @@
 // Runs a 3D case's steps (StackSchedule) on several workers, each a whole single-threaded engine
-// (Parallel.alone): while one worker decodes a step, the others encode the slices of the next
-// few steps. Two slices encoded side by side on one thread each beat one slice on two threads
-// (one encoder pass scales about 1.8x over two threads, single-box decodes about 1.6x), and the
-// decodes no longer wait for the next encode (docs/DECISIONS.md, "One slice per worker").
+// (Parallel.alone): while one worker decodes a step, the others encode the coming slices the
+// cache does not hold. Two slices side by side on one thread each run at least as fast as one
+// slice on two threads (an encoder pass scales 1.8-1.95x over two threads here), single-box
+// decodes scale only about 1.6x, and the decodes no longer wait for the next encode
+// (docs/DECISIONS.md, "One slice per worker in 3D cases").
 import Dispatch
 #if canImport(Glibc)
 import Glibc

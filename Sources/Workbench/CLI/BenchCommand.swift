@@ -14,7 +14,7 @@ enum BenchCommand {
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--runs", value: "N", help: "timed runs per measurement, after 2 warm-ups (default 10)"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
-            OptionSpec(name: "--profile", help: "also show where the encoder's time goes, per stage (pe, s0-s3, neck) and kind of operation"),
+            OptionSpec(name: "--profile", help: "also show where the encoder's time goes (per stage: pe, s0-s3, neck) and the decoder's (ctx, t0, t1, fin, up), by kind of operation"),
             OptionSpec(name: "--json", help: "print one JSON object: encoder_ms, decoder_1box_ms, decoder_16box_ms, threads, precision"),
         ])
 
