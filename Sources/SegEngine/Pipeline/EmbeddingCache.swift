@@ -56,7 +56,7 @@ public final class EmbeddingCache: @unchecked Sendable {
     private var entries: [Int: (slice: EncodedSlice, tick: UInt64)] = [:]
     private var tick: UInt64 = 0
     private var used = 0
-    private let lock = NSLockLike()
+    private let lock = Monitor()
     public private(set) var hits = 0, misses = 0
 
     public init(budgetBytes: Int) { self.budgetBytes = budgetBytes }
@@ -93,19 +93,3 @@ public final class EmbeddingCache: @unchecked Sendable {
     public var usedBytes: Int { lock.locked { used } }
     public func removeAll() { lock.locked { entries.removeAll(); used = 0 } }
 }
-
-/// A minimal mutex on pthread (Foundation-free).
-final class NSLockLike: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return body()
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

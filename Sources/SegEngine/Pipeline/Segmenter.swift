@@ -30,7 +30,7 @@ public final class Segmenter: @unchecked Sendable {
     /// Encoder passes run so far (cache hits not counted).
     public var slicesEncoded: Int { counter.locked { encodes } }
     private var encodes = 0
-    private let counter = NSLockLike()
+    private let counter = Monitor()
 
     /// Whether slices keep their embeddings in half precision (the int8 engine's default; the
     /// fp32 engine keeps them exact, to match PyTorch).
@@ -93,7 +93,7 @@ public final class Segmenter: @unchecked Sendable {
         let steps = strategy == .propagate ? StackSchedule.propagate(boxes, depth: depth) : StackSchedule.perSlice(boxes, depth: depth)
         let ownBoxes = boxes.map { Preprocess.box($0.box, originalHeight: height, originalWidth: width) }
         let total = strategy == .propagate ? steps.reduce(0) { $0 + $1.items.count } : steps.count
-        let lock = NSLockLike()
+        let lock = Monitor()
         var done = 0
         // Boxes the masks made, for the next slice of each object: [object * depth + z], nil
         // where the mask was empty (then the object's own box is used).

@@ -5,9 +5,6 @@
 // decodes scale only about 1.6x, and the decodes no longer wait for the next encode
 // (docs/DECISIONS.md, "One slice per worker in 3D cases").
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
 
 enum StackRunner {
     /// Calls `decode(k, embedding of zs[k])` for every step k. Decodes start in step order; with
@@ -68,23 +65,4 @@ enum StackRunner {
             DispatchQueue.concurrentPerform(iterations: n) { _ in Parallel.alone(work) }
         }
     }
-}
-
-/// A pthread mutex with one condition variable (Foundation-free).
-final class Monitor: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
-    }
-    deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
-    }
-    func lock() { pthread_mutex_lock(&mutex) }
-    func unlock() { pthread_mutex_unlock(&mutex) }
-    /// Releases the lock until another thread broadcasts, then holds it again.
-    func wait() { pthread_cond_wait(&condition, &mutex) }
-    func broadcast() { pthread_cond_broadcast(&condition) }
 }

@@ -61,7 +61,7 @@ enum BenchCommand {
         return 0
     }
 
-    /// Where `body`'s time goes, per kind of operation (and per encoder stage), on stderr.
+    /// Where `body`'s time goes, per stage and kind of operation, on stderr.
     static func report(_ what: String, runs: Int, total median: Double, _ body: () -> Void) {
         Profile.enabled = true
         Profile.reset()
