@@ -70,10 +70,10 @@ enum BenchCommand {
         let total = Profile.report().reduce(0) { $0 + $1.ms }
         Stderr.write("\(what) profile (per run, \(runs) runs):\n")
         for r in Profile.report() {
-            Stderr.write("  " + r.kind.padding(toLength: 12, withPad: " ", startingAt: 0)
+            Stderr.write("  " + r.kind.padding(toLength: 14, withPad: " ", startingAt: 0)
                          + r2(r.ms / Double(runs)).leftPad(9) + " ms  " + String(format: "%5.1f%%", r.ms / total * 100) + "\n")
         }
-        Stderr.write("  " + "other".padding(toLength: 12, withPad: " ", startingAt: 0) + r2(median - total / Double(runs)).leftPad(9) + " ms\n")
+        Stderr.write("  " + "other".padding(toLength: 14, withPad: " ", startingAt: 0) + r2(median - total / Double(runs)).leftPad(9) + " ms\n")
     }
 
     static func median(_ runs: Int, _ body: () -> Void) -> Double {
