@@ -62,10 +62,7 @@ public struct MaskDecoder {
         precondition(embedding.shape == [64, 64, 256], "decoder needs a [64, 64, 256] embedding, got \(embedding.shape)")
         Profile.stage = "ctx "
         defer { Profile.stage = "" }
-        var src = embedding.reshaped([4096, 256])
-        src.data.withUnsafeMutableBufferPointer { p in
-            for i in 0..<4096 { for c in 0..<256 { p[i * 256 + c] += noMaskEmbed[c] } }
-        }
+        let src = addedBroadcast(embedding.reshaped([4096, 256]), Tensor(shape: [1, 256], data: noMaskEmbed))
         return ImageContext(src: src, shared: transformer.layers[0].imageProjections(keys: src, keyPE: densePE))
     }
 
@@ -102,7 +99,9 @@ public struct MaskDecoder {
         Profile.stage = "up "
         var out = Tensor(zeros: [batch, 256, 256])
         for b in 0..<batch {
-            let img = Tensor(shape: [64, 64, 256], data: Array(keys.data[(b * nk * 256)..<((b + 1) * nk * 256)]))
+            // One prompt's keys are the whole tensor: shared, not copied.
+            let img = batch == 1 ? keys.reshaped([64, 64, 256])
+                : Tensor(shape: [64, 64, 256], data: Array(keys.data[(b * nk * 256)..<((b + 1) * nk * 256)]))
             var u = upscale0(img)               // [128, 128, 64]
             upscale1.apply(&u)
             Activations.gelu(&u.data)
