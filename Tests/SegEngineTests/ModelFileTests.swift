@@ -32,6 +32,11 @@ final class ModelFileTests: XCTestCase {
         var se = 0.0, ss = 0.0
         for i in a.data.indices { let d = Double(a.data[i] - b.data[i]); se += d * d; ss += Double(b.data[i] * b.data[i]) }
         XCTAssertLessThan(se / ss, 1e-10)
+        // And bf16 from the file is the bf16 model of the checkpoint, to the bit.
+        if CPUFeatures.bf16 {
+            XCTAssertEqual(try LiteMedSAM(checkpointPath: out, precision: .bf16).embed(image).data,
+                           try ModelFixtures.bf16Model().embed(image).data)
+        }
     }
 
     func testDamagedFilesAreRefused() throws {

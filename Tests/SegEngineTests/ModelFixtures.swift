@@ -57,6 +57,14 @@ enum ModelFixtures {
         cachedInt8Model = m
         return m
     }
+
+    nonisolated(unsafe) static var cachedBf16Model: LiteMedSAM?
+    static func bf16Model() throws -> LiteMedSAM {
+        if let m = cachedBf16Model { return m }
+        let m = try LiteMedSAM(checkpointPath: try modelPath(), precision: .bf16)
+        cachedBf16Model = m
+        return m
+    }
 }
 
 /// A sampled reference tensor: values at fixed flat indices of a channels-last array, plus stats.

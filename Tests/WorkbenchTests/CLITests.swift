@@ -26,6 +26,19 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(v.stderr.contains("--tolerance takes a number >= 0"), v.stderr)
     }
 
+    /// --precision takes int8, bf16 or fp32; bf16 only where the CPU has bf16 dot products (the
+    /// error comes before any model is loaded or any input read).
+    func testPrecisionIsCheckedBeforeWork() throws {
+        let bad = try CLI.run(["segment", "/nonexistent.npz", "-o", "/tmp/x", "--precision", "int4"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderr, "medseg: error: --precision takes int8, bf16 or fp32, not 'int4'\n")
+        let off = try CLI.run(["bench", "--precision", "bf16", "--runs", "1"], environment: ["MEDSEG_CPU_FLAGS_OFF": "avx512_bf16,amx_bf16"])
+        XCTAssertEqual(off.status, 2)
+        XCTAssertTrue(off.stderr.contains("--precision bf16 needs a CPU with bf16 dot products"), off.stderr)
+        XCTAssertEqual(off.stderr.filter { $0 == "\n" }.count, 1)
+        XCTAssertTrue(try CLI.run(["segment", "--help"]).stdout.contains("--precision int8|bf16|fp32"))
+    }
+
     /// gt: label 1 a 4x4 square; pred: the same square moved 2 columns. Overlap 8 of 16+16 -> DSC 0.5.
     func testEvalTwoFilesHandWorkedDice() throws {
         let dir = try temporaryDirectory(self)

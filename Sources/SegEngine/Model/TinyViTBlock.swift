@@ -258,7 +258,7 @@ struct BasicLayer {
     init(_ s: WeightScope, dim: Int, outDim: Int?, depth: Int, heads: Int, windowSize: Int, resolution: Int) throws {
         // One window layout and one bf16 plan (oneDNN products built at load) for all blocks.
         let layout = WindowLayout(height: resolution, width: resolution, size: windowSize)
-        let plan = s.precision == .int8 ? TinyViTAttention.bf16Plan(layout: layout, heads: heads) : nil
+        let plan = s.precision != .fp32 ? TinyViTAttention.bf16Plan(layout: layout, heads: heads) : nil
         blocks = try (0..<depth).map {
             try TinyViTBlock(s.scope("blocks").scope($0), dim: dim, heads: heads, mlpRatio: 4, layout: layout, bf16Groups: plan)
         }

@@ -238,8 +238,10 @@ extension Linear {
     /// For an int8 layer that follows a LayerNorm: the norm's per-channel weight and bias moved
     /// into this layer (W diag(g), b + W beta), so the int8 product quantizes the plain
     /// normalised values, which have no per-channel outliers. Returns the affine-free norm and
-    /// the folded layer; a float layer is returned unchanged.
+    /// the folded layer; a float layer is returned unchanged, and for bf16 the layer's bf16
+    /// twin with the norm as it is (bf16 rounds each value on its own scale: nothing to fold).
     func foldingNorm(_ norm: LayerNorm, precision: Precision) -> (LayerNorm, Linear) {
+        if precision == .bf16 { return (norm, Linear(weight: weight, bias: bias, inFeatures: inFeatures, outFeatures: outFeatures, precision: .bf16)) }
         guard precision == .int8 else { return (norm, self) }
         let k = inFeatures, n = outFeatures
         var w = weight, b = bias ?? [Float](repeating: 0, count: n)

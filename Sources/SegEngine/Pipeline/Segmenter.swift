@@ -32,13 +32,13 @@ public final class Segmenter: @unchecked Sendable {
     private var encodes = 0
     private let counter = Monitor()
 
-    /// Whether slices keep their embeddings in half precision (the int8 engine's default; the
-    /// fp32 engine keeps them exact, to match PyTorch).
+    /// Whether slices keep their embeddings in half precision (the int8 and bf16 engines'
+    /// default; the fp32 engine keeps them exact, to match PyTorch).
     public let compactEmbeddings: Bool
 
     public init(model: LiteMedSAM, cacheBytes: Int = 512 << 20, maxBatch: Int = 16, compactEmbeddings: Bool? = nil) {
         self.model = model
-        self.compactEmbeddings = compactEmbeddings ?? (model.precision == .int8)
+        self.compactEmbeddings = compactEmbeddings ?? (model.precision != .fp32)
         self.cache = EmbeddingCache(budgetBytes: cacheBytes)
         self.maxBatch = max(1, maxBatch)
     }

@@ -132,7 +132,8 @@ public enum ModelFile {
             blocks.append(Int8Weights(values: v.values, scales: s, outFeatures: v.shape[0], inFeatures: v.shape[1]))
         }
         do {
-            if precision == .fp32 { return try LiteMedSAM(tensors: tensors, order: order, precision: .fp32) }
+            // The file holds every float weight as well: fp32 and bf16 models are built from them.
+            if precision != .int8 { return try LiteMedSAM(tensors: tensors, order: order, precision: precision) }
             return try Int8Weights.replaying(blocks) { try LiteMedSAM(tensors: tensors, order: order, precision: .int8) }
         } catch let e as WeightError {
             throw ModelFileError(path, e.description)

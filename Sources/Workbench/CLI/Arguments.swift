@@ -11,6 +11,10 @@ struct OptionSpec {
     var value: String? = nil  // "MM"
     var help: String
     var repeatable = false
+
+    /// `--precision P`, as every model-running command takes it.
+    static let precision = OptionSpec(name: "--precision", value: "P", help:
+        "int8 (default on CPUs with VNNI: int8 matrix products, fastest), bf16 (CPUs with AVX512-BF16: bf16 products, masks closer to fp32) or fp32 (default elsewhere; matches PyTorch)")
 }
 
 /// A subcommand's interface, used for parsing and for its --help text.
@@ -57,10 +61,14 @@ struct ParsedArgs {
         return v
     }
 
-    /// `--precision`: int8 or fp32; by default int8 on CPUs with VNNI, else fp32.
+    /// `--precision`: int8, bf16 (CPUs with bf16 dot products) or fp32; by default int8 on
+    /// CPUs with VNNI, else fp32.
     func precision() throws -> Precision {
         guard let s = value("--precision") else { return .preferred }
-        guard let p = Precision(rawValue: s), p != .bf16 else { throw CLIError("--precision takes int8 or fp32, not '\(s)'") }
+        guard let p = Precision(rawValue: s) else { throw CLIError("--precision takes int8, bf16 or fp32, not '\(s)'") }
+        if p == .bf16 && !CPUFeatures.bf16 {
+            throw CLIError("--precision bf16 needs a CPU with bf16 dot products (AVX512-BF16), which this one lacks: use int8 or fp32")
+        }
         return p
     }
 

@@ -8,9 +8,9 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "measure encoder and decoder latency (median of --runs)",
-        usage: "[--precision int8|fp32] [--threads N] [--runs N] [--model PATH] [--json] [--profile]",
+        usage: "[--precision int8|bf16|fp32] [--threads N] [--runs N] [--model PATH] [--json] [--profile]",
         options: [
-            OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI: int8 matrix products, faster) or fp32 (default elsewhere; matches PyTorch)"),
+            OptionSpec.precision,
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--runs", value: "N", help: "timed runs per measurement, after 2 warm-ups (default 10)"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
@@ -30,11 +30,9 @@ enum BenchCommand {
         let image = Tensor(shape: [256, 256, 3], data: (0..<(256 * 256 * 3)).map { _ in rng.unit() })
         let embedding = Tensor(shape: [64, 64, 256], data: (0..<(64 * 64 * 256)).map { _ in rng.normal() })
         let box: [Float] = [50, 60, 180, 200]
-        let ctx = model.maskDecoder.context(for: embedding)
         let enc = median(runs) { _ = model.embed(image) }
         let d1 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box]) }
         let d16 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: Array(repeating: box, count: 16)) }
-        _ = ctx
         // The workbench's figures: `s` to mask with the slice's embedding cached (decode one box,
         // upsample and threshold to a 512x512 slice), and one frame of a 512x512 slice into 200x60 cells.
         let segmenter = Segmenter(model: model)

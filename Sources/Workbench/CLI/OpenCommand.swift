@@ -7,12 +7,12 @@ enum OpenCommand {
     static let spec = CommandSpec(
         name: "open",
         summary: "open an image in the terminal workbench: browse, box, segment, compare, save",
-        usage: "FILE [--gt FILE] [--out FILE] [--model PATH] [--precision int8|fp32] [--threads N]",
+        usage: "FILE [--gt FILE] [--out FILE] [--model PATH] [--precision int8|bf16|fp32] [--threads N]",
         options: [
             OptionSpec(name: "--gt", value: "FILE", help: "ground-truth label map (NIfTI, npz gts/segs, PNG); DSC and NSD shown live"),
             OptionSpec(name: "--out", value: "FILE", help: "where w saves (.npz, .nii.gz, .nii, .png); default next to FILE"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
-            OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI, faster) or fp32 (default elsewhere; matches PyTorch)"),
+            OptionSpec.precision,
             OptionSpec(name: "--threads", value: "N", help: "engine threads (default 2)"),
         ],
         details: """

@@ -7,11 +7,11 @@ enum SegmentCommand {
     static let spec = CommandSpec(
         name: "segment",
         summary: "segment challenge npz cases (imgs + boxes) headless, writing segs npz files",
-        usage: "INPUT... --output-dir DIR [--model PATH] [--precision int8|fp32] [--threads N] [--3d propagate|per-slice] [--max-batch N] [--cache-mb N]",
+        usage: "INPUT... --output-dir DIR [--model PATH] [--precision int8|bf16|fp32] [--threads N] [--3d propagate|per-slice] [--max-batch N] [--cache-mb N]",
         options: [
             OptionSpec(name: "--output-dir", short: "-o", value: "DIR", help: "where DIR/<case>.npz files go (created if missing)"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
-            OptionSpec(name: "--precision", value: "P", help: "int8 (default on CPUs with VNNI: int8 matrix products, faster) or fp32 (default elsewhere; matches PyTorch)"),
+            OptionSpec.precision,
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--3d", value: "S", help: "propagate (default; the official protocol) or per-slice (QMedSAM)"),
             OptionSpec(name: "--max-batch", value: "N", help: "most boxes decoded at once (default 16)"),
