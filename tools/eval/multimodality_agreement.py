@@ -3,11 +3,14 @@
 
 Fetches the sample images bundled in two PyPI wheels (scikit-image: fundus photographs `retina`
 and `microaneurysms`, microscopy `cell` and immunohistochemistry `ihc`, the Shepp-Logan CT
-phantom; pydicom: `CT_small` and `MR_small`, real CT and MR slices), boxes the largest bright
+phantom; pydicom: `CT_small` and `MR_small`, real CT and MR slices, an abdominal MR and a head
+CT, and three ultrasound images: RGB, palette colour and JPEG 2000-coded), boxes the largest bright
 structures of each (Otsu threshold, connected components), writes 2D challenge npz cases, runs
-`medseg segment` with --precision int8 and fp32 and prints the per-object DSC between the two.
+`medseg segment` with --precision fp32 and each precision of --precisions (default int8) and
+prints, per precision, the per-object DSC between its masks and fp32's.
 
 Run: <python with numpy and opencv> tools/eval/multimodality_agreement.py [--medseg PATH] [--work DIR]
+       [--precisions int8,bf16]
 (the peers' virtual environment of ../shared/bench/peers.sh has both).
 """
 import argparse, glob, io, os, subprocess, sys, zipfile
@@ -17,6 +20,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--medseg", default=os.path.join(os.path.dirname(__file__), "../../.build/release/medseg"))
 ap.add_argument("--work", default="/tmp/medseg-multimodality")
 ap.add_argument("--boxes", type=int, default=4)
+ap.add_argument("--precisions", default="int8", help="comma-separated, each compared with fp32")
 a = ap.parse_args()
 os.makedirs(a.work, exist_ok=True)
 
@@ -44,9 +48,22 @@ images = {n: decode(sk.read(f"skimage/data/{f}")) for n, f in
 pd = wheel("pydicom")
 if not os.path.isdir(os.path.join(a.work, "pydicom")):
     pd.extractall(os.path.join(a.work, "pydicom"))
-for n, f in [("ct_small", "CT_small.dcm"), ("mr_small", "MR_small.dcm")]:
+for n, f in [("ct_small", "CT_small.dcm"), ("mr_small", "MR_small.dcm"), ("mr_abdomen", "examples_overlay.dcm"),
+             ("ct_head", "J2K_pixelrep_mismatch.dcm")]:
     px = dicom_pixels(pd.read(f"pydicom/data/test_files/{f}")).astype(np.float64)
     images[n] = ((px - px.min()) / max(px.max() - px.min(), 1) * 255).astype(np.uint8)
+# Ultrasound: colour frames as RGB (pydicom converts YCbCr; the palette image goes through its
+# lookup table), 8 bits.
+sys.path.insert(0, os.path.join(a.work, "pydicom"))
+import pydicom
+from pydicom.pixels import apply_color_lut
+for n, f in [("us_rgb", "examples_rgb_color.dcm"), ("us_palette", "examples_palette.dcm"), ("us_jpeg2k", "examples_jpeg2k.dcm")]:
+    ds = pydicom.dcmread(io.BytesIO(pd.read(f"pydicom/data/test_files/{f}")))
+    px = ds.pixel_array
+    if ds.PhotometricInterpretation == "PALETTE COLOR":
+        px = apply_color_lut(px, ds)
+    px = px.astype(np.float64)
+    images[n] = ((px - px.min()) / max(px.max() - px.min(), 1) * 255).astype(np.uint8)[:, :, ::-1].copy()  # to BGR like imdecode
 
 cases = os.path.join(a.work, "cases")
 os.makedirs(cases, exist_ok=True)
@@ -77,19 +94,21 @@ for name, img in images.items():
         boxes.append([max(0, x - m), max(0, y - m), min(w - 1, x + bw + m), min(h - 1, y + bh + m)])
     np.savez_compressed(os.path.join(cases, f"2DBox_{name}.npz"), imgs=img, boxes=np.array(boxes, np.int64))
 
-for p in ["int8", "fp32"]:
+low = a.precisions.split(",")
+for p in low + ["fp32"]:
     subprocess.run([a.medseg, "segment", cases, "--output-dir", os.path.join(a.work, p), "--precision", p],
                    check=True, stdout=subprocess.DEVNULL)
-all_dsc = []
-for f in sorted(glob.glob(os.path.join(cases, "*.npz"))):
-    n = os.path.basename(f)
-    s8 = np.load(os.path.join(a.work, "int8", n))["segs"]
-    s32 = np.load(os.path.join(a.work, "fp32", n))["segs"]
-    dsc = []
-    for l in range(1, len(np.load(f)["boxes"]) + 1):
-        x, y = s8 == l, s32 == l
-        t = x.sum() + y.sum()
-        dsc.append(1.0 if t == 0 else 2 * (x & y).sum() / t)
-    all_dsc += dsc
-    print(f"{n:40s} {np.load(f)['imgs'].shape!s:16s} objects {len(dsc)}  DSC int8 vs fp32: mean {np.mean(dsc):.4f} min {np.min(dsc):.4f}")
-print(f"all {len(all_dsc)} objects: mean DSC {np.mean(all_dsc):.4f}, min {np.min(all_dsc):.4f}")
+for p in low:
+    all_dsc = []
+    for f in sorted(glob.glob(os.path.join(cases, "*.npz"))):
+        n = os.path.basename(f)
+        test = np.load(os.path.join(a.work, p, n))["segs"]
+        s32 = np.load(os.path.join(a.work, "fp32", n))["segs"]
+        dsc = []
+        for l in range(1, len(np.load(f)["boxes"]) + 1):
+            x, y = test == l, s32 == l
+            t = x.sum() + y.sum()
+            dsc.append(1.0 if t == 0 else 2 * (x & y).sum() / t)
+        all_dsc += dsc
+        print(f"{n:34s} {np.load(f)['imgs'].shape!s:16s} objects {len(dsc)}  DSC {p} vs fp32: mean {np.mean(dsc):.4f} min {np.min(dsc):.4f}")
+    print(f"{p}: all {len(all_dsc)} objects: mean DSC {np.mean(all_dsc):.4f}, min {np.min(all_dsc):.4f}")
