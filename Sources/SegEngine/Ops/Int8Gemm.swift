@@ -99,12 +99,18 @@ public enum Int8Gemm {
         }
     }
 
-    /// `quantizeRows` of the LayerNorm (weight 1, bias 0) of each row, without writing the
-    /// normalised row: per row a sum pass, a pass for the variance and the range, and the codes
-    /// as round(x * a + b), where a and b fold the normalisation into the quantization.
+    /// `quantizeRows` of the LayerNorm (bias 0; weight 1, or `weight`) of each row, without
+    /// writing the normalised row: per row a sum pass, a pass for the variance and the range,
+    /// and the codes as round(x * a + b), where a and b fold the normalisation into the
+    /// quantization (with a weight, round((x - mean) * weight * a + zero)).
     public static func quantizeNormalizedRows(_ x: UnsafePointer<Float>, count: Int, k: Int, eps: Float,
+                                              weight: UnsafePointer<Float>? = nil,
                                               codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
                                               zeros: UnsafeMutablePointer<Float>) {
+        if let weight {
+            quantizeWeightedNormalizedRows(x, count: count, k: k, eps: eps, weight: weight, codes: codes, scales: scales, zeros: zeros)
+            return
+        }
         for r in 0..<count {
             let v = x + r * k, q = codes + r * k
             let mean = LayerNorm.sum(v, k) / Float(k)
@@ -127,6 +133,36 @@ public enum Int8Gemm {
         }
     }
 
+    /// `quantizeNormalizedRows` with a per-channel weight: the range is that of (x - mean) * weight.
+    static func quantizeWeightedNormalizedRows(_ x: UnsafePointer<Float>, count: Int, k: Int, eps: Float, weight g: UnsafePointer<Float>,
+                                               codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
+                                               zeros: UnsafeMutablePointer<Float>) {
+        let top = activationMax
+        for r in 0..<count {
+            let v = x + r * k, q = codes + r * k
+            let mean = LayerNorm.sum(v, k) / Float(k)
+            var acc = SIMD8<Float>(), lo = SIMD8<Float>(), hi = lo, j = 0
+            while j + 8 <= k {
+                let d = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self) - mean
+                let e = d * UnsafeRawPointer(g + j).loadUnaligned(as: SIMD8<Float>.self)
+                acc += d * d
+                lo.replace(with: e, where: e .< lo)
+                hi.replace(with: e, where: e .> hi)
+                j += 8
+            }
+            var varsum = acc.sum(), mn = lo.smallestLane, mx = hi.largestLane
+            while j < k { let d = v[j] - mean; varsum += d * d; mn = Swift.min(mn, d * g[j]); mx = Swift.max(mx, d * g[j]); j += 1 }
+            let inv = 1 / (varsum / Float(k) + eps).squareRoot()
+            let (scale, zero) = scaleAndZero(mn * inv, mx * inv)
+            (scales[r], zeros[r]) = (scale, zero)
+            let a = inv / scale
+            for j in 0..<k {
+                let t = Swift.min(Swift.max((v[j] - mean) * g[j] * a + zero, 0), top)
+                q[j] = UInt8(truncatingIfNeeded: (t + 12_582_912).bitPattern)
+            }
+        }
+    }
+
     @inline(__always) static func orderedKeyToFloat(_ key: Int32) -> Float {
         Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7fff_ffff)))
     }
@@ -145,13 +181,17 @@ public enum Int8Gemm {
 
 extension Linear {
     /// The int8 twin of `rows`: out[r] = epilogue(residual[r] + dequant(q(x[r]) · Wq^T) + b);
-    /// with `normalizeEps`, x[r] is first normalised by a plain LayerNorm (in the quantization).
+    /// with `normalizing`, a bias-free LayerNorm, x[r] is first normalised by it (in the quantization).
     func int8Rows(_ q: Int8Weights, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
-                  residual: UnsafePointer<Float>?, epilogue: Epilogue, normalizeEps: Float? = nil) {
+                  residual: UnsafePointer<Float>?, epilogue: Epilogue, normalizing norm: LayerNorm? = nil) {
         let k = inFeatures
         int8Rows(q, count: count, out: out, ldOut: ldOut, residual: residual, epilogue: epilogue) { codes, rowScale, rowZero in
-            if let eps = normalizeEps {
-                Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: eps, codes: codes, scales: rowScale, zeros: rowZero)
+            if let norm {
+                precondition(norm.biasFree && norm.features == k)
+                norm.weight.withUnsafeBufferPointer { g in
+                    Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: norm.eps, weight: norm.plain ? nil : g.baseAddress!,
+                                                    codes: codes, scales: rowScale, zeros: rowZero)
+                }
             } else {
                 Int8Gemm.quantizeRows(x, count: count, k: k, ldx: k, codes: codes, scales: rowScale, zeros: rowZero)
             }
@@ -222,24 +262,27 @@ struct Int8Product: RawProduct {
 
 extension Linear {
     /// out[r] = epilogue(norm(x[r]) W^T + b) for `count` rows, single-threaded. An int8 layer
-    /// after a plain (folded) norm normalises inside its quantization; otherwise the norm writes
-    /// `scratch` (count x inFeatures floats) first.
+    /// after a bias-free (folded) norm normalises inside its quantization; otherwise the norm
+    /// writes `scratch` (count x inFeatures floats) first.
     @inline(__always)
     func normalizedRows(_ norm: LayerNorm, _ x: UnsafePointer<Float>, count: Int, out: UnsafeMutablePointer<Float>, ldOut: Int,
                         scratch: UnsafeMutablePointer<Float>, epilogue: Epilogue) {
-        if let int8, norm.plain {
-            int8Rows(int8, x, count: count, out: out, ldOut: ldOut, residual: nil, epilogue: epilogue, normalizeEps: norm.eps)
+        if let int8, norm.biasFree {
+            int8Rows(int8, x, count: count, out: out, ldOut: ldOut, residual: nil, epilogue: epilogue, normalizing: norm)
         } else {
             norm.rows(x, count: count, out: scratch)
             rows(scratch, count: count, out: out, ldOut: ldOut, epilogue: epilogue)
         }
     }
 
-    /// For an int8 layer that follows a LayerNorm: the norm's per-channel weight and bias moved
-    /// into this layer (W diag(g), b + W beta), so the int8 product quantizes the plain
-    /// normalised values, which have no per-channel outliers. Returns the affine-free norm and
-    /// the folded layer; a float layer is returned unchanged, and for bf16 the layer's bf16
-    /// twin with the norm as it is (bf16 rounds each value on its own scale: nothing to fold).
+    /// For an int8 layer that follows a LayerNorm: the norm's bias and the signs of its weight
+    /// moved into this layer (W diag(sign g), b + W beta); the norm keeps the magnitudes |g|.
+    /// The activations are then quantized with the scale of each channel (x^ |g|), and the
+    /// weights keep their own columns: folding all of g into W made a few large columns set
+    /// every row's int8 step, and the weights' rounding the larger part of the int8 error
+    /// (docs/DECISIONS.md, "LayerNorm magnitudes stay on the activations"). Returns the
+    /// bias-free norm and the folded layer; a float layer is returned unchanged, and for bf16
+    /// the layer's bf16 twin with the norm as it is (bf16 rounds each value on its own scale).
     func foldingNorm(_ norm: LayerNorm, precision: Precision) -> (LayerNorm, Linear) {
         if precision == .bf16 { return (norm, Linear(weight: weight, bias: bias, inFeatures: inFeatures, outFeatures: outFeatures, precision: .bf16)) }
         guard precision == .int8 else { return (norm, self) }
@@ -249,12 +292,12 @@ extension Linear {
             var extra = 0.0
             for i in 0..<k {
                 extra += Double(weight[o * k + i]) * Double(norm.bias[i])
-                w[o * k + i] = weight[o * k + i] * norm.weight[i]
+                if norm.weight[i] < 0 { w[o * k + i] = -weight[o * k + i] }
             }
             b[o] += Float(extra)
         }
-        let plain = LayerNorm(weight: [Float](repeating: 1, count: k), bias: [Float](repeating: 0, count: k), eps: norm.eps)
-        return (plain, Linear(weight: w, bias: b, inFeatures: k, outFeatures: n, precision: .int8))
+        let magnitudes = LayerNorm(weight: norm.weight.map(abs), bias: [Float](repeating: 0, count: k), eps: norm.eps)
+        return (magnitudes, Linear(weight: w, bias: b, inFeatures: k, outFeatures: n, precision: .int8))
     }
 }
 

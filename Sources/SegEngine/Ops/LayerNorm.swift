@@ -6,15 +6,19 @@ public struct LayerNorm: Sendable {
     public let weight: [Float]
     public let bias: [Float]
     public let eps: Float
-    /// Weight 1 and bias 0 (as after folding them into the next int8 product).
+    /// Weight 1 and bias 0.
     let plain: Bool
+    /// Bias 0 (as after folding it into the next int8 product): the norm an int8 product can
+    /// apply inside its quantization.
+    let biasFree: Bool
 
     public init(weight: [Float], bias: [Float], eps: Float) {
         precondition(weight.count == bias.count)
         self.weight = weight
         self.bias = bias
         self.eps = eps
-        plain = weight.allSatisfy { $0 == 1 } && bias.allSatisfy { $0 == 0 }
+        biasFree = bias.allSatisfy { $0 == 0 }
+        plain = biasFree && weight.allSatisfy { $0 == 1 }
     }
 
     public var features: Int { weight.count }

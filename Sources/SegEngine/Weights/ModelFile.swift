@@ -2,7 +2,7 @@
 // would compute from them, loaded through mmap without unpickling or quantizing.
 //
 // Layout (little-endian; docs/MODEL_FILE.md):
-//   header, 32 bytes: magic "MSEGMDL1" (8) · version u32 (1) · tensor count u32 ·
+//   header, 32 bytes: magic "MSEGMDL1" (8) · version u32 (2) · tensor count u32 ·
 //                     table offset u64 · table size in bytes u64
 //   table: per tensor: name length u16 · name (UTF-8) · dtype u8 (0 float32, 1 int8) ·
 //          rank u8 · shape i64 × rank · data offset u64 · data size in bytes u64
@@ -20,7 +20,8 @@ public struct ModelFileError: Error, CustomStringConvertible {
 
 public enum ModelFile {
     static let magic: [UInt8] = Array("MSEGMDL1".utf8)
-    public static let version: UInt32 = 1
+    /// 2: layers after a LayerNorm hold W diag(sign g), not W diag(g) (docs/MODEL_FILE.md).
+    public static let version: UInt32 = 2
 
     /// Whether `path` starts with the model file's magic.
     public static func isModelFile(_ path: String) -> Bool {
