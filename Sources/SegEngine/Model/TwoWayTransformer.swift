@@ -72,28 +72,29 @@ struct MLPBlock {
     }
 }
 
+/// a + b, elementwise, in one pass into a new tensor.
 func added(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.count == b.count)
-    var r = a
-    r.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
-        for i in 0..<p.count { p[i] += q[i] }
-    } }
-    return r
+    return addedBroadcast(a, b)
 }
 
-/// `a` [B*n, C] plus `b` [n, C] repeated for each of the B prompts.
+/// `a` [B*n, C] plus `b` [n, C] repeated for each of the B prompts (B = 1: a + b), written in
+/// one pass into a new tensor, in parallel where it is large.
 func addedBroadcast(_ a: Tensor, _ b: Tensor) -> Tensor {
-    if a.count == b.count { return added(a, b) }
-    var r = a
     let n = b.count
-    precondition(a.count % n == 0, "broadcast of \(b.shape) over \(a.shape)")
-    r.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
-        let dst = p.baseAddress!, src = q.baseAddress!
-        // One copy of b per repeat, in parallel, each a plain vectorised add.
-        Parallel.chunks(p.count / n, minChunk: 1) { repeats in
-            for k in repeats { let d = dst + k * n; for j in 0..<n { d[j] += src[j] } }
+    precondition(n > 0 && a.count % n == 0, "broadcast of \(b.shape) over \(a.shape)")
+    var r = Tensor(uninitialized: a.shape)
+    r.data.withUnsafeMutableBufferPointer { p in a.data.withUnsafeBufferPointer { x in b.data.withUnsafeBufferPointer { q in
+        let dst = p.baseAddress!, src = x.baseAddress!, add = q.baseAddress!
+        if a.count == n {
+            Parallel.chunks(n) { part in for i in part { dst[i] = src[i] + add[i] } }
+        } else {
+            // One copy of b per repeat, each a plain vectorised add.
+            Parallel.chunks(a.count / n, minChunk: max(1, 4096 / n)) { repeats in
+                for k in repeats { let d = dst + k * n, s = src + k * n; for j in 0..<n { d[j] = s[j] + add[j] } }
+            }
         }
-    } }
+    } } }
     return r
 }
 
