@@ -51,28 +51,17 @@ final class Bf16Tests: XCTestCase {
     /// are closer to PyTorch's than the int8 engine's, and its masks agree with PyTorch's.
     func testBf16ModelIsCloserToPyTorchThanInt8() throws {
         guard CPUFeatures.bf16 else { throw XCTSkip("this CPU has no bf16 dot products") }
-        let bf16 = try ModelFixtures.bf16Model(), int8 = try ModelFixtures.int8Model()
+        let bf16 = try ModelFixtures.bf16Model()
         XCTAssertEqual(bf16.precision, .bf16)
-        let seg = Segmenter(model: bf16, maxBatch: 4)
-        XCTAssertTrue(seg.compactEmbeddings)
-        var scores: [Double] = []
-        for c in try ModelFixtures.manifest["cases"] as! [[String: Any]] {
-            let name = c["name"] as! String, shape = c["image_shape"] as! [Int]
-            let img = ImageU8(height: shape[0], width: shape[1], channels: shape.count == 3 ? shape[2] : 1,
-                              pixels: try ModelFixtures.bytes(c["image"] as! String))
-            let masks = seg.segment(img, boxes: (c["boxes"] as! [[Int]]).map { $0.map(Double.init) })
-            for (i, m) in (c["masks"] as! [[String: Any]]).enumerated() {
-                scores.append(maskDice(masks[i], try ModelFixtures.bits(m["bits"] as! String, count: img.height * img.width)))
-            }
-            guard name != "rgb_wide" else { continue }
-            let rs = c["resized_shape"] as! [Int]
-            let input = ModelTests.encoderInput(resized: try ModelFixtures.bytes(c["resized"] as! String), height: rs[0], width: rs[1])
-            let ref = try SampledTensor((c["stages"] as! [String: [String: Any]])["embedding"]!)
-            let e16 = ref.normalisedMSE(bf16.embed(input)), e8 = ref.normalisedMSE(int8.embed(input))
-            print("bf16 \(name): embedding normalised MSE \(e16) (int8 \(e8))")
-            XCTAssertLessThan(e16, 0.0015, name)
-            XCTAssertLessThan(e16, e8 / 2, name)
+        XCTAssertTrue(Segmenter(model: bf16).compactEmbeddings)
+        let run = try ModelFixtures.againstPyTorch(bf16), int8 = try ModelFixtures.againstPyTorch(try ModelFixtures.int8Model())
+        XCTAssertEqual(run.nmse.count, 2)
+        for (b, i) in zip(run.nmse, int8.nmse) {
+            print("bf16 \(b.name): embedding normalised MSE \(b.value) (int8 \(i.value))")
+            XCTAssertLessThan(b.value, 0.0015, b.name)
+            XCTAssertLessThan(b.value, i.value / 2, b.name)
         }
+        let scores = run.dice.map(\.dsc)
         let mean = scores.reduce(0, +) / Double(scores.count)
         print("bf16 vs PyTorch fp32 masks: mean DSC \(mean) over \(scores.count) boxes, min \(scores.min()!)")
         XCTAssertGreaterThanOrEqual(mean, 0.97)

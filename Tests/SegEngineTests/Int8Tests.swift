@@ -140,7 +140,6 @@ final class Int8Tests: XCTestCase {
     }
 
     func testInt8MasksAgreeWithPyTorch() throws {
-        let seg = Segmenter(model: try ModelFixtures.int8Model(), maxBatch: 4)
         // The 8 fixture boxes are small, and their masks swing with any last-bit change in the
         // embedding: on this session's CPU, four variants with the same embedding NMSE
         // (0.0025-0.0027; the shorter GELU and the LayerNorm folded into quantization each on or
@@ -156,27 +155,15 @@ final class Int8Tests: XCTestCase {
         // The goal of issue 5 (mean 0.97) is measured over 32 objects of several modalities by
         // tools/eval/multimodality_agreement.py.
         let (minDSC, meanDSC, maxNMSE) = CPUFeatures.vnni ? (0.80, 0.95, 0.0032) : (0.80, 0.93, 0.007)
-        var scores: [Double] = []
-        for c in try ModelFixtures.manifest["cases"] as! [[String: Any]] {
-            let name = c["name"] as! String, shape = c["image_shape"] as! [Int]
-            let img = ImageU8(height: shape[0], width: shape[1], channels: shape.count == 3 ? shape[2] : 1,
-                              pixels: try ModelFixtures.bytes(c["image"] as! String))
-            let masks = seg.segment(img, boxes: (c["boxes"] as! [[Int]]).map { $0.map(Double.init) })
-            for (i, m) in (c["masks"] as! [[String: Any]]).enumerated() {
-                let d = maskDice(masks[i], try ModelFixtures.bits(m["bits"] as! String, count: img.height * img.width))
-                XCTAssertGreaterThanOrEqual(d, minDSC, "\(name) box \(i)")
-                scores.append(d)
-            }
-            // The embedding stays close to PyTorch's (rgb_wide's resize is covered above).
-            if name != "rgb_wide" {
-                let rs = c["resized_shape"] as! [Int]
-                let input = ModelTests.encoderInput(resized: try ModelFixtures.bytes(c["resized"] as! String), height: rs[0], width: rs[1])
-                let ref = try SampledTensor((c["stages"] as! [String: [String: Any]])["embedding"]!)
-                let nmse = ref.normalisedMSE(try ModelFixtures.int8Model().embed(input))
-                print("int8 \(name): embedding normalised MSE \(nmse)")
-                XCTAssertLessThan(nmse, maxNMSE, name)
-            }
+        let run = try ModelFixtures.againstPyTorch(try ModelFixtures.int8Model())
+        for d in run.dice { XCTAssertGreaterThanOrEqual(d.dsc, minDSC, "\(d.name) box \(d.box)") }
+        // The embedding stays close to PyTorch's.
+        XCTAssertEqual(run.nmse.count, 2)
+        for e in run.nmse {
+            print("int8 \(e.name): embedding normalised MSE \(e.value)")
+            XCTAssertLessThan(e.value, maxNMSE, e.name)
         }
+        let scores = run.dice.map(\.dsc)
         let mean = scores.reduce(0, +) / Double(scores.count)
         print("int8 vs PyTorch fp32 masks: mean DSC \(mean) over \(scores.count) boxes, min \(scores.min()!)")
         XCTAssertGreaterThanOrEqual(mean, meanDSC)

@@ -42,28 +42,37 @@ enum ModelFixtures {
         return path
     }
 
-    nonisolated(unsafe) static var cachedModel: LiteMedSAM?
-    static func model() throws -> LiteMedSAM {
-        if let m = cachedModel { return m }
-        let m = try LiteMedSAM(checkpointPath: try modelPath())
-        cachedModel = m
+    /// The model of the installed checkpoint in `precision`, built once per test run.
+    nonisolated(unsafe) static var cachedModels: [Precision: LiteMedSAM] = [:]
+    static func model(_ precision: Precision = .fp32) throws -> LiteMedSAM {
+        if let m = cachedModels[precision] { return m }
+        let m = try LiteMedSAM(checkpointPath: try modelPath(), precision: precision)
+        cachedModels[precision] = m
         return m
     }
+    static func int8Model() throws -> LiteMedSAM { try model(.int8) }
+    static func bf16Model() throws -> LiteMedSAM { try model(.bf16) }
 
-    nonisolated(unsafe) static var cachedInt8Model: LiteMedSAM?
-    static func int8Model() throws -> LiteMedSAM {
-        if let m = cachedInt8Model { return m }
-        let m = try LiteMedSAM(checkpointPath: try modelPath(), precision: .int8)
-        cachedInt8Model = m
-        return m
-    }
-
-    nonisolated(unsafe) static var cachedBf16Model: LiteMedSAM?
-    static func bf16Model() throws -> LiteMedSAM {
-        if let m = cachedBf16Model { return m }
-        let m = try LiteMedSAM(checkpointPath: try modelPath(), precision: .bf16)
-        cachedBf16Model = m
-        return m
+    /// `model` on the PyTorch fixture cases: the DSC of each box's mask against PyTorch's, and
+    /// each case's embedding NMSE against PyTorch's (rgb_wide's resize is covered elsewhere).
+    static func againstPyTorch(_ model: LiteMedSAM) throws -> (dice: [(name: String, box: Int, dsc: Double)], nmse: [(name: String, value: Double)]) {
+        let seg = Segmenter(model: model, maxBatch: 4)
+        var dice: [(name: String, box: Int, dsc: Double)] = [], nmse: [(name: String, value: Double)] = []
+        for c in try manifest["cases"] as! [[String: Any]] {
+            let name = c["name"] as! String, shape = c["image_shape"] as! [Int]
+            let img = ImageU8(height: shape[0], width: shape[1], channels: shape.count == 3 ? shape[2] : 1,
+                              pixels: try bytes(c["image"] as! String))
+            let masks = seg.segment(img, boxes: (c["boxes"] as! [[Int]]).map { $0.map(Double.init) })
+            for (i, m) in (c["masks"] as! [[String: Any]]).enumerated() {
+                dice.append((name, i, maskDice(masks[i], try bits(m["bits"] as! String, count: img.height * img.width))))
+            }
+            guard name != "rgb_wide" else { continue }
+            let rs = c["resized_shape"] as! [Int]
+            let input = ModelTests.encoderInput(resized: try bytes(c["resized"] as! String), height: rs[0], width: rs[1])
+            let ref = try SampledTensor((c["stages"] as! [String: [String: Any]])["embedding"]!)
+            nmse.append((name, ref.normalisedMSE(model.embed(input))))
+        }
+        return (dice, nmse)
     }
 }
 
