@@ -158,6 +158,23 @@ final class OpsTests: XCTestCase {
         XCTAssertLessThan(relativeError(ct(x).data, ct.reference(x).data), 1e-5)
     }
 
+    /// A transposed convolution of one map among several stacked in a tensor's rows (the
+    /// decoder's per-prompt keys) reads the map in place: the same as on a copy of its rows,
+    /// in fp32 and in int8.
+    func testTransposedConvOnRowsOfABiggerTensorEqualsItOnTheirCopy() {
+        var r = TestRandom(9)
+        let stacked = r.tensor([3 * 20, 8])   // three 4x5 maps of 8 channels
+        for precision in [Precision.fp32, .int8] {
+            let ct = ConvTranspose2x2(weight: r.array(8 * 3 * 4), bias: r.array(3), inChannels: 8, outChannels: 3, precision: precision)
+            for m in 0..<3 {
+                let copy = Tensor(shape: [4, 5, 8], data: Array(stacked.data[(m * 160)..<((m + 1) * 160)]))
+                let inPlace = ct(stacked, rows: (m * 20)..<((m + 1) * 20), height: 4, width: 5)
+                XCTAssertEqual(inPlace.shape, [8, 10, 3])
+                XCTAssertEqual(inPlace.data, ct(copy).data, "\(precision) map \(m)")
+            }
+        }
+    }
+
     func testAttentionKernelMatchesReferenceWithBiasStridesAndOddSizes() {
         var r = TestRandom(6)
         for (nq, nk, d, withBias) in [(49, 49, 32, true), (7, 130, 16, false), (300, 7, 16, false), (5, 9, 20, true), (1, 1, 8, false), (7, 7, 32, false), (17, 16, 8, false)] {

@@ -99,10 +99,8 @@ public struct MaskDecoder {
         Profile.stage = "up "
         var out = Tensor(zeros: [batch, 256, 256])
         for b in 0..<batch {
-            // One prompt's keys are the whole tensor: shared, not copied.
-            let img = batch == 1 ? keys.reshaped([64, 64, 256])
-                : Tensor(shape: [64, 64, 256], data: Array(keys.data[(b * nk * 256)..<((b + 1) * nk * 256)]))
-            var u = upscale0(img)               // [128, 128, 64]
+            // The prompt's keys (rows b*nk..<(b+1)*nk, a 64x64 map), read in place.
+            var u = upscale0(keys, rows: (b * nk)..<((b + 1) * nk), height: 64, width: 64)   // [128, 128, 64]
             upscale1.apply(&u)
             Activations.gelu(&u.data)
             var u2 = upscale3(u)                // [256, 256, 32]

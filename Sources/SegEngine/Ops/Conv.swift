@@ -330,10 +330,14 @@ public struct ConvTranspose2x2: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
-        precondition(c == inChannels)
+        self(x, rows: 0..<x.rows, height: x.shape[0], width: x.shape[1])
+    }
+
+    /// The convolution of the [height, width, in] map held by rows `rows` of x (read in place).
+    func callAsFunction(_ x: Tensor, rows: Range<Int>, height h: Int, width w: Int) -> Tensor {
+        precondition(x.lastDim == inChannels && rows.count == h * w)
         let oc = outChannels
-        let blocks = lin(x)  // [h, w, 4*oc]
+        let blocks = lin(x, rows: rows, shape: [h, w, 4 * oc])
         var y = Tensor(uninitialized: [2 * h, 2 * w, oc])
         blocks.data.withUnsafeBufferPointer { bp in
             bias.withUnsafeBufferPointer { bb in

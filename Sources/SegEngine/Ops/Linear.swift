@@ -33,10 +33,11 @@ public struct Linear: Sendable {
         return Profile.measure("matmul") { apply(x) }
     }
 
-    func apply(_ x: Tensor) -> Tensor {
+    /// The product on rows `selected` of x (all by default), by the multi-threaded BLAS.
+    func apply(_ x: Tensor, rows selected: Range<Int>? = nil) -> Tensor {
         precondition(x.lastDim == inFeatures, "Linear \(inFeatures)->\(outFeatures) applied to shape \(x.shape)")
-        let rows = x.rows
-        var y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+        let span = selected ?? 0..<x.rows, rows = span.count
+        var y = Tensor(uninitialized: selected == nil ? Array(x.shape.dropLast()) + [outFeatures] : [rows, outFeatures])
         y.data.withUnsafeMutableBufferPointer { c in
             if let bias {
                 bias.withUnsafeBufferPointer { b in
@@ -45,7 +46,7 @@ public struct Linear: Sendable {
             }
             x.data.withUnsafeBufferPointer { a in
                 weight.withUnsafeBufferPointer { w in
-                    Gemm.sgemm(m: rows, n: outFeatures, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
+                    Gemm.sgemm(m: rows, n: outFeatures, k: inFeatures, a: a.baseAddress! + span.lowerBound * inFeatures, lda: inFeatures,
                                b: w.baseAddress!, ldb: inFeatures, transB: true,
                                c: c.baseAddress!, ldc: outFeatures, beta: bias == nil ? 0 : 1)
                 }

@@ -112,15 +112,27 @@ extension Linear {
     /// With `residual` (same shape as the output): epilogue(residual + x W^T + b).
     public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, epilogue: Epilogue) -> Tensor {
         precondition(x.lastDim == inFeatures, "Linear \(inFeatures)->\(outFeatures) applied to shape \(x.shape)")
-        return Profile.measure("matmul") {
-            var y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-            let rows = x.rows, o = outFeatures
+        return blocked(x, rows: 0..<x.rows, shape: Array(x.shape.dropLast()) + [outFeatures], residual: residual, epilogue: epilogue)
+    }
+
+    /// The layer on rows `rows` of `x` (read where they are, not copied), its output [rows, out]
+    /// shaped as `shape`.
+    func callAsFunction(_ x: Tensor, rows: Range<Int>, shape: [Int]) -> Tensor {
+        precondition(x.lastDim == inFeatures && rows.upperBound <= x.rows && shape.reduce(1, *) == rows.count * outFeatures)
+        if lowPrecision { return blocked(x, rows: rows, shape: shape, residual: nil, epilogue: .none) }
+        return Profile.measure("matmul") { apply(x, rows: rows).reshaped(shape) }
+    }
+
+    private func blocked(_ x: Tensor, rows selected: Range<Int>, shape: [Int], residual: Tensor?, epilogue: Epilogue) -> Tensor {
+        Profile.measure("matmul") {
+            var y = Tensor(uninitialized: shape)
+            let rows = selected.count, o = outFeatures
             if let residual { precondition(residual.shape == y.shape, "residual \(residual.shape) vs output \(y.shape)") }
             let res = residual ?? Tensor(zeros: [0])
             x.data.withUnsafeBufferPointer { xp in
                 y.data.withUnsafeMutableBufferPointer { yp in
                     res.data.withUnsafeBufferPointer { rp in
-                        let xb = xp.baseAddress!, yb = yp.baseAddress!, rb = rp.baseAddress
+                        let xb = xp.baseAddress! + selected.lowerBound * inFeatures, yb = yp.baseAddress!, rb = rp.baseAddress
                         RowBlocks.run(rows: rows, blockRows: RowBlocks.blockRows(widestRow: o), scratchFloats: 0) { r, _ in
                             self.rows(xb + r.lowerBound * inFeatures, count: r.count, out: yb + r.lowerBound * o, ldOut: o,
                                       residual: residual == nil ? nil : rb! + r.lowerBound * o, epilogue: epilogue)
