@@ -31,19 +31,25 @@ public enum ModelFile {
         return fread(&head, 1, 8, f) == 8 && head == magic
     }
 
-    /// Builds the int8 model from a checkpoint and writes it with its int8 weights, atomically.
+    /// Builds the int8 model from a checkpoint and writes it with its int8 weights, atomically:
+    /// the header and table, then each tensor's bytes straight from its array (no copy of the
+    /// whole file in memory), into a temporary file renamed over `output` once complete.
     public static func convert(checkpoint: String, output: String) throws {
         let c = try Checkpoint.load(path: checkpoint)
         let blocks = try Int8Weights.recording { _ = try LiteMedSAM(tensors: c.tensors, order: c.order, precision: .int8) }
-        var entries: [(name: String, dtype: UInt8, shape: [Int], bytes: [UInt8])] = []
-        for key in c.order {
+        // Each entry writes its own bytes, from the array that holds them.
+        typealias Entry = (name: String, dtype: UInt8, shape: [Int], size: Int, write: (UnsafeMutablePointer<FILE>) -> Bool)
+        func entry<T>(_ name: String, _ dtype: UInt8, _ shape: [Int], _ values: [T]) -> Entry {
+            (name, dtype, shape, values.count * MemoryLayout<T>.stride,
+             { f in values.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) == $0.count } })
+        }
+        var entries: [Entry] = c.order.map { key in
             let t = c.tensors[key]!
-            entries.append((key, 0, t.shape, t.values.withUnsafeBytes { Array($0) }))
+            return entry(key, 0, t.shape, t.values)
         }
         for (i, b) in blocks.enumerated() {
-            entries.append(("int8.\(i).values", 1, [b.scales.count, b.values.count / max(b.scales.count, 1)],
-                            b.values.withUnsafeBytes { Array($0) }))
-            entries.append(("int8.\(i).scales", 0, [b.scales.count], b.scales.withUnsafeBytes { Array($0) }))
+            entries.append(entry("int8.\(i).values", 1, [b.scales.count, b.values.count / max(b.scales.count, 1)], b.values))
+            entries.append(entry("int8.\(i).scales", 0, [b.scales.count], b.scales))
         }
         var table: [UInt8] = []
         func put<T: FixedWidthInteger>(_ v: T, _ into: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { into += $0 } }
@@ -52,26 +58,29 @@ public enum ModelFile {
         var offsets: [Int] = []
         for e in entries {
             offsets.append(offset)
-            offset = (offset + e.bytes.count + 63) & ~63
+            offset = (offset + e.size + 63) & ~63
             put(UInt16(e.name.utf8.count), &table); table += Array(e.name.utf8)
             table.append(e.dtype); table.append(UInt8(e.shape.count))
             for d in e.shape { put(Int64(d), &table) }
-            put(UInt64(offsets.last!), &table); put(UInt64(e.bytes.count), &table)
+            put(UInt64(offsets.last!), &table); put(UInt64(e.size), &table)
         }
-        var file = magic
-        put(version, &file); put(UInt32(entries.count), &file); put(UInt64(32), &file); put(UInt64(tableSize), &file)
-        file += table
-        for (e, o) in zip(entries, offsets) {
-            file += [UInt8](repeating: 0, count: o - file.count)
-            file += e.bytes
-        }
+        var head = magic
+        put(version, &head); put(UInt32(entries.count), &head); put(UInt64(32), &head); put(UInt64(tableSize), &head)
+        head += table
         let tmp = output + ".tmp-\(getpid())"
         guard let f = fopen(tmp, "wb") else { throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))") }
-        let wrote = fwrite(file, 1, file.count, f)
+        var ok = fwrite(head, 1, head.count, f) == head.count
+        var at = head.count
+        let zeros = [UInt8](repeating: 0, count: 64)
+        for (e, o) in zip(entries, offsets) where ok {
+            ok = fwrite(zeros, 1, o - at, f) == o - at && e.write(f)
+            at = o + e.size
+        }
         let closed = fclose(f)
-        guard wrote == file.count, closed == 0, rename(tmp, output) == 0 else {
+        guard ok, closed == 0, rename(tmp, output) == 0 else {
+            let reason = String(cString: strerror(errno))
             unlink(tmp)
-            throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))")
+            throw ModelFileError(output, "cannot write: \(reason)")
         }
     }
 
