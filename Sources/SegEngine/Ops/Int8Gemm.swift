@@ -99,44 +99,14 @@ public enum Int8Gemm {
         }
     }
 
-    /// `quantizeRows` of the LayerNorm (bias 0; weight 1, or `weight`) of each row, without
-    /// writing the normalised row: per row a sum pass, a pass for the variance and the range,
-    /// and the codes as round(x * a + b), where a and b fold the normalisation into the
-    /// quantization (with a weight, round((x - mean) * weight * a + zero)).
+    /// `quantizeRows` of the bias-free LayerNorm (per-channel `weight`) of each row, without
+    /// writing the normalised row: per row a sum pass, a pass for the variance and the range of
+    /// (x - mean) * weight, and the codes as round((x - mean) * weight * a + zero), where a folds
+    /// the normalisation into the quantization.
     public static func quantizeNormalizedRows(_ x: UnsafePointer<Float>, count: Int, k: Int, eps: Float,
-                                              weight: UnsafePointer<Float>? = nil,
+                                              weight g: UnsafePointer<Float>,
                                               codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
                                               zeros: UnsafeMutablePointer<Float>) {
-        if let weight {
-            quantizeWeightedNormalizedRows(x, count: count, k: k, eps: eps, weight: weight, codes: codes, scales: scales, zeros: zeros)
-            return
-        }
-        for r in 0..<count {
-            let v = x + r * k, q = codes + r * k
-            let mean = LayerNorm.sum(v, k) / Float(k)
-            var acc = SIMD8<Float>(), lo = SIMD8<Float>(repeating: mean), hi = lo, j = 0
-            while j + 8 <= k {
-                let u = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self)
-                let d = u - mean
-                acc += d * d
-                lo.replace(with: u, where: u .< lo)
-                hi.replace(with: u, where: u .> hi)
-                j += 8
-            }
-            var varsum = acc.sum(), mn = lo.smallestLane, mx = hi.largestLane
-            while j < k { let d = v[j] - mean; varsum += d * d; mn = Swift.min(mn, v[j]); mx = Swift.max(mx, v[j]); j += 1 }
-            let inv = 1 / (varsum / Float(k) + eps).squareRoot()
-            let (scale, zero) = scaleAndZero(Swift.min(0, (mn - mean) * inv), Swift.max(0, (mx - mean) * inv))
-            (scales[r], zeros[r]) = (scale, zero)
-            let a = inv / scale
-            writeCodes(v, k: k, times: a, plus: zero - mean * a, into: q)
-        }
-    }
-
-    /// `quantizeNormalizedRows` with a per-channel weight: the range is that of (x - mean) * weight.
-    static func quantizeWeightedNormalizedRows(_ x: UnsafePointer<Float>, count: Int, k: Int, eps: Float, weight g: UnsafePointer<Float>,
-                                               codes: UnsafeMutablePointer<UInt8>, scales: UnsafeMutablePointer<Float>,
-                                               zeros: UnsafeMutablePointer<Float>) {
         let top = activationMax
         for r in 0..<count {
             let v = x + r * k, q = codes + r * k
@@ -189,7 +159,7 @@ extension Linear {
             if let norm {
                 precondition(norm.biasFree && norm.features == k)
                 norm.weight.withUnsafeBufferPointer { g in
-                    Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: norm.eps, weight: norm.plain ? nil : g.baseAddress!,
+                    Int8Gemm.quantizeNormalizedRows(x, count: count, k: k, eps: norm.eps, weight: g.baseAddress!,
                                                     codes: codes, scales: rowScale, zeros: rowZero)
                 }
             } else {

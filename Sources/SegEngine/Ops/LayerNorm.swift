@@ -6,8 +6,6 @@ public struct LayerNorm: Sendable {
     public let weight: [Float]
     public let bias: [Float]
     public let eps: Float
-    /// Weight 1 and bias 0.
-    let plain: Bool
     /// Bias 0 (as after folding it into the next int8 product): the norm an int8 product can
     /// apply inside its quantization.
     let biasFree: Bool
@@ -18,7 +16,6 @@ public struct LayerNorm: Sendable {
         self.bias = bias
         self.eps = eps
         biasFree = bias.allSatisfy { $0 == 0 }
-        plain = biasFree && weight.allSatisfy { $0 == 1 }
     }
 
     public var features: Int { weight.count }
