@@ -11,6 +11,9 @@ public struct TinyViT {
     let neck1: LayerNorm         // neck.1  LayerNorm2d(256), eps 1e-6
     let neck2: Conv3x3           // neck.2  conv 3x3 [256, 256, 3, 3], no bias
     let neck3: LayerNorm         // neck.3  LayerNorm2d(256), eps 1e-6
+    /// What stage 0's blocks and downsampling give a zero image away from its borders
+    /// (`UniformMap`), in their order.
+    let zeroResponse: [[Float]]
 
     public static let inputSize = 256
     public static let embeddingSize = 64
@@ -33,6 +36,9 @@ public struct TinyViT {
         neck1 = try n.layerNorm("1", 256, eps: 1e-6)
         neck2 = Conv3x3(weight: try n.scope("2")("weight", [256, 256, 3, 3]), bias: nil, inChannels: 256, outChannels: 256, precision: s.precision)
         neck3 = try n.layerNorm("3", 256, eps: 1e-6)
+        // A zero pixel embedded among others (one alone goes through another BLAS kernel, whose
+        // result differs in the last bit from what the products over a whole image give).
+        zeroResponse = layer0.zeroResponse(embedded: Array(patchEmbed(Tensor(zeros: [16, 16, 3])).data[0..<dims[0]]))
     }
 
     /// Intermediate results, for tests against the PyTorch model stage by stage.
@@ -45,13 +51,16 @@ public struct TinyViT {
     /// image: [256, 256, 3] normalised to [0, 1] and zero-padded. Returns [64, 64, 256].
     public func callAsFunction(_ image: Tensor) -> Tensor { run(image, keepStages: false).embedding }
 
-    public func run(_ image: Tensor, keepStages: Bool) -> Stages {
+    /// `skipUniform: false` computes every pixel of stage 0 (the reference for the skipping).
+    public func run(_ image: Tensor, keepStages: Bool, skipUniform: Bool = true) -> Stages {
         precondition(image.shape == [Self.inputSize, Self.inputSize, 3], "encoder input must be [256, 256, 3], got \(image.shape)")
         Profile.stage = "pe "
         let pe = patchEmbed(image)
         var outs: [Tensor] = []
         Profile.stage = "s0 "
-        var x = layer0(pe)
+        // An image's zero background and padding need not go through stage 0 pixel by pixel.
+        let zeros = UniformMap(zerosOf: image)
+        var x = skipUniform && zeros.uniform.contains(true) ? layer0(pe, uniform: zeros, values: zeroResponse) : layer0(pe)
         if keepStages { outs.append(x) }
         for (i, l) in layers.enumerated() {
             Profile.stage = "s\(i + 1) "

@@ -41,8 +41,8 @@ struct MBConv {
         conv3 = try pointwise(s, "conv3", in: hidden, out: dim)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: true, epilogue: .gelu)
+    func callAsFunction(_ x: Tensor, uniform: (output: UniformMap, value: [Float])? = nil) -> Tensor {
+        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: true, epilogue: .gelu, uniform: uniform)
     }
 
     /// The unfused chain, for tests of the fused one.
@@ -63,8 +63,8 @@ struct PatchMerging {
         conv3 = try pointwise(s, "conv3", in: outDim, out: outDim)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: false, epilogue: .none)
+    func callAsFunction(_ x: Tensor, uniform: (output: UniformMap, value: [Float])? = nil) -> Tensor {
+        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: false, epilogue: .none, uniform: uniform)
     }
 
     /// The unfused chain, for tests of the fused one.
@@ -86,20 +86,62 @@ struct ConvLayer {
     func callAsFunction(_ x: Tensor) -> Tensor {
         downsample(blocks.reduce(x) { $1($0) })
     }
+
+    /// The same for an x whose pixels marked in `uniform` hold a zero image's features, each
+    /// block setting the pixels that stay uniform to its entry of `values` (`zeroResponse`).
+    func callAsFunction(_ x: Tensor, uniform: UniformMap, values: [[Float]]) -> Tensor {
+        precondition(values.count == blocks.count + 1)
+        var map = uniform, y = x
+        for (block, value) in zip(blocks, values) {
+            map = map.throughConv3x3(stride: 1)
+            y = block(y, uniform: (map, value))
+        }
+        return downsample(y, uniform: (map.throughConv3x3(stride: downsample.conv2.stride), values[blocks.count]))
+    }
+
+    /// What each block and the downsampling give a pixel deep inside a map of `embedded`'s
+    /// value (the patch embedding of a zero image), computed by the layer itself on a small map.
+    func zeroResponse(embedded: [Float]) -> [[Float]] {
+        let side = 16, c = embedded.count
+        var y = Tensor(shape: [side, side, c], data: Array((0..<(side * side)).map { _ in embedded }.joined()))
+        func centre(_ t: Tensor) -> [Float] {
+            let (h, w, k) = (t.shape[0], t.shape[1], t.shape[2]), p = (h / 2) * w + w / 2
+            return Array(t.data[(p * k)..<((p + 1) * k)])
+        }
+        var values: [[Float]] = []
+        for block in blocks { y = block(y); values.append(centre(y)) }
+        values.append(centre(downsample(y)))
+        return values
+    }
 }
 
 /// epilogue(conv3(GELU(dw(GELU(conv1(x))))) [+ x]) on an [H, W, C] map, by bands of output rows:
 /// each worker keeps the expanded rows its depthwise taps need in a three-row ring and the
 /// depthwise output row in a scratch row, so the wide intermediate maps (256 channels at 256x256
 /// in stage 0, 64 MB each) never go through memory.
+/// With `uniform`, the output pixels marked in `uniform.output` are set to `uniform.value` (the
+/// block's output for pixels whose taps all hold the shared value, `UniformMap`) instead of
+/// computed, and conv1 runs only on the input pixels the other outputs read.
 func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseConv3x3, _ conv3: Linear,
-                                 residual: Bool, epilogue: Epilogue) -> Tensor {
+                                 residual: Bool, epilogue: Epilogue,
+                                 uniform: (output: UniformMap, value: [Float])? = nil) -> Tensor {
     Profile.measure("convblock") {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         let hidden = conv1.outFeatures, oc = conv3.outFeatures
         precondition(c == conv1.inFeatures && hidden == dw.channels && hidden == conv3.inFeatures)
         let (ho, wo) = dw.outputSize(h, w)
         if residual { precondition(ho == h && wo == w && oc == c, "residual needs equal shapes") }
+        // The output pixels to compute in each row, and the input pixels conv1 must expand.
+        var outRuns = [[Range<Int>]](repeating: [0..<wo], count: ho), inRuns = [[Range<Int>]](repeating: [0..<w], count: h)
+        if let u = uniform {
+            precondition(u.output.height == ho && u.output.width == wo && u.value.count == oc)
+            let compute = u.output.uniform.map { !$0 }
+            outRuns = (0..<ho).map { UniformMap.runs(compute, row: $0, width: wo) }
+            var computed = [Bool](repeating: false, count: ho * wo)
+            for (oy, runs) in outRuns.enumerated() { for r in runs { for ox in r { computed[oy * wo + ox] = true } } }
+            let need = UniformMap.read(by: computed, outWidth: wo, stride: dw.stride, inHeight: h, inWidth: w)
+            inRuns = (0..<h).map { UniformMap.runs(need, row: $0, width: w) }
+        }
         var y = Tensor(uninitialized: [ho, wo, oc])
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
@@ -115,22 +157,35 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
                         guard let iy else { return nil }
                         let slot = scratch + (iy % 3) * w * hidden
                         if held[iy % 3] != iy {
-                            conv1.rows(xb + iy * w * c, count: w, out: slot, ldOut: hidden, epilogue: .gelu)
+                            for r in inRuns[iy] {
+                                conv1.rows(xb + (iy * w + r.lowerBound) * c, count: r.count, out: slot + r.lowerBound * hidden, ldOut: hidden, epilogue: .gelu)
+                            }
                             held[iy % 3] = iy
                         }
                         return UnsafePointer(slot)
                     }
                     for oy in band {
+                        let out = yb + oy * wo * oc, res = residual ? xb + oy * wo * oc : nil
+                        if let u = uniform {
+                            u.value.withUnsafeBufferPointer { v in
+                                for ox in 0..<wo where u.output.uniform[oy * wo + ox] { (out + ox * oc).update(from: v.baseAddress!, count: oc) }
+                            }
+                            if outRuns[oy].isEmpty { continue }
+                        }
                         let r = dw.inputRows(oy, height: h)
                         let p0 = expanded(r.0), p1 = expanded(r.1), p2 = expanded(r.2)
-                        let out = yb + oy * wo * oc, res = residual ? xb + oy * wo * oc : nil
-                        if let bf16 {
-                            dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .none)
-                            Bf16.geluRounded(dwRow, count: wo * hidden, to: codes)
-                            conv3.bf16Rows(bf16, codes: codes, count: wo, out: out, ldOut: oc, residual: res, epilogue: epilogue)
-                        } else {
-                            dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu, fastGelu: conv3.lowPrecision)
-                            conv3.rows(dwRow, count: wo, out: out, ldOut: oc, residual: res, epilogue: epilogue)
+                        for run in outRuns[oy] {
+                            let a = run.lowerBound, n = run.count
+                            if let bf16 {
+                                dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .none, pixels: run)
+                                Bf16.geluRounded(dwRow + a * hidden, count: n * hidden, to: codes + a * hidden)
+                                conv3.bf16Rows(bf16, codes: codes + a * hidden, count: n, out: out + a * oc, ldOut: oc,
+                                               residual: res.map { $0 + a * oc }, epilogue: epilogue)
+                            } else {
+                                dw.row(p0, p1, p2, inWidth: w, out: dwRow, outWidth: wo, epilogue: .gelu, fastGelu: conv3.lowPrecision, pixels: run)
+                                conv3.rows(dwRow + a * hidden, count: n, out: out + a * oc, ldOut: oc,
+                                           residual: res.map { $0 + a * oc }, epilogue: epilogue)
+                            }
                         }
                     }
                 }

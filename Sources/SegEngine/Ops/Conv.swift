@@ -60,12 +60,16 @@ public struct DepthwiseConv3x3: Sendable {
     /// input rows in memory order (a missing top or bottom row gets zero taps, which adds exact
     /// zeros); the one or two border pixels go through `pixel`. `fastGelu`
     /// takes `Activations.geluFast`, for outputs that a low-precision product reads next.
+    /// `pixels` limits the work to those output pixels (the rest of `out` is left as it was);
+    /// they read only input pixels within one of their own columns.
     func row(_ r0: UnsafePointer<Float>?, _ r1: UnsafePointer<Float>?, _ r2: UnsafePointer<Float>?, inWidth w: Int,
-             out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue, fastGelu: Bool = false) {
-        let c = channels, s = stride
+             out: UnsafeMutablePointer<Float>, outWidth wo: Int, epilogue: Epilogue, fastGelu: Bool = false,
+             pixels: Range<Int>? = nil) {
+        let c = channels, s = stride, span = pixels ?? 0..<wo
+        precondition(span.lowerBound >= 0 && span.upperBound <= wo)
         // Interior pixels: ox * s - 1 >= 0 and ox * s + 1 <= w - 1.
-        let interior = 1..<max(1, min(wo, (w - 2) / s + 1))
-        for ox in 0..<wo where !interior.contains(ox) { pixel(ox, r0, r1, r2, inWidth: w, out: out) }
+        let whole = 1..<max(1, min(wo, (w - 2) / s + 1)), interior = whole.clamped(to: span)
+        for ox in span where !whole.contains(ox) { pixel(ox, r0, r1, r2, inWidth: w, out: out) }
         if !interior.isEmpty, let mid = r1 {
             if c % 16 == 0 {
                 interiorPixels(interior, r0, mid, r2, out: out)
@@ -74,8 +78,9 @@ public struct DepthwiseConv3x3: Sendable {
             }
         }
         if epilogue == .gelu {
-            if fastGelu { for j in 0..<(wo * c) { out[j] = Activations.geluFast(out[j]) } }
-            else { for j in 0..<(wo * c) { out[j] = Activations.geluScalar(out[j]) } }
+            let values = (span.lowerBound * c)..<(span.upperBound * c)
+            if fastGelu { for j in values { out[j] = Activations.geluFast(out[j]) } }
+            else { for j in values { out[j] = Activations.geluScalar(out[j]) } }
         }
     }
 
