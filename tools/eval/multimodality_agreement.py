@@ -4,7 +4,9 @@
 Fetches the sample images bundled in two PyPI wheels (scikit-image: fundus photographs `retina`
 and `microaneurysms`, microscopy `cell` and immunohistochemistry `ihc`, the Shepp-Logan CT
 phantom; pydicom: `CT_small` and `MR_small`, real CT and MR slices, an abdominal MR and a head
-CT, and three ultrasound images: RGB, palette colour and JPEG 2000-coded), boxes the largest bright
+CT, and three ultrasound images: RGB, palette colour and JPEG 2000-coded; pydicom-data: two
+computed radiographs (a chest and a tibia: X-ray), a shoulder MR, a whole-body bone scintigram
+and an obstetric ultrasound in palette colour), boxes the largest bright
 structures of each (Otsu threshold, connected components), writes 2D challenge npz cases, runs
 `medseg segment` with --precision fp32 and each precision of --precisions (default int8) and
 prints, per precision, the per-object DSC between its masks and fp32's.
@@ -64,6 +66,18 @@ for n, f in [("us_rgb", "examples_rgb_color.dcm"), ("us_palette", "examples_pale
         px = apply_color_lut(px, ds)
     px = px.astype(np.float64)
     images[n] = ((px - px.min()) / max(px.max() - px.min(), 1) * 255).astype(np.uint8)[:, :, ::-1].copy()  # to BGR like imdecode
+# pydicom-data: X-ray (MONOCHROME1 stores bright as low: inverted for display), MR, NM, ultrasound.
+pdd = wheel("pydicom-data")
+for n, f in [("xray_chest", "RG1_UNCR.dcm"), ("xray_tibia", "RG3_UNCR.dcm"), ("mr_shoulder", "MR2_UNCR.dcm"),
+             ("nm_bone_scan", "JPEG2000_UNC.dcm"), ("us_obstetric", "OBXXXX1A.dcm")]:
+    ds = pydicom.dcmread(io.BytesIO(pdd.read(f"data_store/data/{f}")))
+    px = ds.pixel_array
+    if ds.PhotometricInterpretation == "PALETTE COLOR":
+        px = apply_color_lut(px, ds)[:, :, ::-1]  # to BGR like imdecode
+    px = px.astype(np.float64)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        px = px.max() - px
+    images[n] = ((px - px.min()) / max(px.max() - px.min(), 1) * 255).astype(np.uint8)
 
 cases = os.path.join(a.work, "cases")
 os.makedirs(cases, exist_ok=True)
