@@ -85,15 +85,19 @@ public struct MaskDecoder {
             (queries, keys) = layer(queries: queries, keys: keys, queryPE: tokens, keyPE: densePE, batch: batch,
                                     nq: nq, nk: nk, shared: i == 0 ? ctx.shared : nil)
         }
+        // Only mask token 0 (row 1 of each prompt's tokens) is read after the final attention, so
+        // it alone attends to the image, its norm applied, then hypernetwork 0 -> [B, 32].
         Profile.stage = "fin "
-        let fin = transformer.finalAttnTokenToImage
-        let q = added(queries, tokens), k = addedBroadcast(keys, densePE)
-        queries = added(queries, fin.attend(qp: fin.qProj(q), kp: fin.kProj(k), vp: fin.vProj(keys), batch: batch, nq: nq, nk: nk))
-        transformer.normFinalAttn.apply(&queries)
-
-        // Mask token 0 of each prompt -> hypernetwork 0 -> [B, 32].
-        var maskToken = Tensor(zeros: [batch, 256])
-        for b in 0..<batch { for c in 0..<256 { maskToken.data[b * 256 + c] = queries.data[(b * nq + 1) * 256 + c] } }
+        var maskToken = Tensor(uninitialized: [batch, 256]), query = Tensor(uninitialized: [batch, 256])
+        for b in 0..<batch {
+            for c in 0..<256 {
+                let v = queries.data[(b * nq + 1) * 256 + c]
+                maskToken.data[b * 256 + c] = v
+                query.data[b * 256 + c] = v + tokens.data[(b * nq + 1) * 256 + c]
+            }
+        }
+        maskToken = added(maskToken, transformer.finalAttnTokenToImage.singleQuery(query, keys: keys, keyPE: densePE, batch: batch, nk: nk))
+        transformer.normFinalAttn.apply(&maskToken)
         let hyper = hypernetworks[0](maskToken)
 
         Profile.stage = "up "

@@ -55,6 +55,66 @@ struct SAMAttention {
     }
 }
 
+extension SAMAttention {
+    /// The attention's output (out_proj applied) for one query per prompt, q [B, dim] (its
+    /// positional encoding added), over that prompt's keys [B*nk, dim] (the values), whose
+    /// scores see them with `keyPE` [nk, dim] added. The keys and values are not projected:
+    /// q.(Wk k + bk) = (Wk^T q).k + q.bk per head, and since the softmax weights p sum to 1,
+    /// sum p (Wv v + bv) = Wv (sum p v) + bv. So each head's query meets the 4096 keys twice as
+    /// one 256-vector (about 17 M multiply-adds a prompt, in float) instead of the two
+    /// [4096, 256] x [256, 128] projections (268 M).
+    func singleQuery(_ q: Tensor, keys: Tensor, keyPE: Tensor, batch: Int, nk: Int) -> Tensor {
+        let dim = kProj.inFeatures, inner = internalDim, d = inner / heads
+        precondition(q.shape == [batch, dim] && keys.shape == [batch * nk, dim] && keyPE.shape == [nk, dim])
+        let qp = qProj(q)   // [B, inner]
+        let scale = 1 / Float(d).squareRoot()
+        var out = Tensor(uninitialized: [batch, inner])
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: heads * dim)        // scale * Wk_h^T q_h per head
+        let sc = UnsafeMutablePointer<Float>.allocate(capacity: heads * nk)        // scores, then weights
+        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: heads * dim)    // sum_j p_j v_j per head
+        defer { u.deallocate(); sc.deallocate(); mixed.deallocate() }
+        Profile.measure("attention") {
+            kProj.weight.withUnsafeBufferPointer { wk in vProj.weight.withUnsafeBufferPointer { wv in
+            kProj.biasOrZero.withUnsafeBufferPointer { bk in vProj.biasOrZero.withUnsafeBufferPointer { bv in
+            keys.data.withUnsafeBufferPointer { kp in keyPE.data.withUnsafeBufferPointer { pe in
+                for b in 0..<batch {
+                    let qb = qp.data.withUnsafeBufferPointer { Array($0[(b * inner)..<((b + 1) * inner)]) }
+                    u.update(repeating: 0, count: heads * dim)
+                    for h in 0..<heads {
+                        let uh = u + h * dim
+                        var c: Float = 0
+                        for t in 0..<d {
+                            let o = h * d + t, x = scale * qb[o]
+                            c += x * bk[o]
+                            let w = wk.baseAddress! + o * dim
+                            for i in 0..<dim { uh[i] = uh[i].addingProduct(x, w[i]) }
+                        }
+                        (sc + h * nk).update(repeating: c, count: nk)
+                    }
+                    let kb = kp.baseAddress! + b * nk * dim
+                    Gemm.sgemm(m: heads, n: nk, k: dim, a: u, lda: dim, b: kb, ldb: dim, transB: true, c: sc, ldc: nk, beta: 1)
+                    Gemm.sgemm(m: heads, n: nk, k: dim, a: u, lda: dim, b: pe.baseAddress!, ldb: dim, transB: true, c: sc, ldc: nk, beta: 1)
+                    Activations.softmaxRows(sc, rows: heads, n: nk)
+                    Gemm.sgemm(m: heads, n: dim, k: nk, a: sc, lda: nk, b: kb, ldb: dim, transB: false, c: mixed, ldc: dim)
+                    out.data.withUnsafeMutableBufferPointer { op in
+                        for h in 0..<heads {
+                            for t in 0..<d {
+                                let o = h * d + t, w = wv.baseAddress! + o * dim, m = mixed + h * dim
+                                var acc = bv[o]
+                                for i in 0..<dim { acc = acc.addingProduct(w[i], m[i]) }
+                                op[b * inner + o] = acc
+                            }
+                        }
+                    }
+                }
+            } }
+            } }
+            } }
+        }
+        return outProj(out)
+    }
+}
+
 /// MLPBlock: lin1, ReLU, lin2.
 struct MLPBlock {
     let lin1: Linear   // mlp.lin1 [2048, 256]
