@@ -59,8 +59,8 @@ public struct TinyViT {
         var outs: [Tensor] = []
         Profile.stage = "s0 "
         // An image's zero background and padding need not go through stage 0 pixel by pixel.
-        let zeros = UniformMap(zerosOf: image)
-        var x = skipUniform && zeros.uniform.contains(true) ? layer0(pe, uniform: zeros, values: zeroResponse) : layer0(pe)
+        let zeros = skipUniform ? UniformMap(zerosOf: image) : nil
+        var x = if let zeros, zeros.uniform.contains(true) { layer0(pe, uniform: zeros, values: zeroResponse) } else { layer0(pe) }
         if keepStages { outs.append(x) }
         for (i, l) in layers.enumerated() {
             Profile.stage = "s\(i + 1) "

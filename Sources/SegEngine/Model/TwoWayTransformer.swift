@@ -60,9 +60,10 @@ extension SAMAttention {
     /// positional encoding added), over that prompt's keys [B*nk, dim] (the values), whose
     /// scores see them with `keyPE` [nk, dim] added. The keys and values are not projected:
     /// q.(Wk k + bk) = (Wk^T q).k + q.bk per head, and since the softmax weights p sum to 1,
-    /// sum p (Wv v + bv) = Wv (sum p v) + bv. So each head's query meets the 4096 keys twice as
-    /// one 256-vector (about 17 M multiply-adds a prompt, in float) instead of the two
-    /// [4096, 256] x [256, 128] projections (268 M).
+    /// sum p (Wv v + bv) = Wv (sum p v) + bv. So each head's query meets the 4096 keys (and
+    /// their positional encodings) as one 256-vector: three [8, 4096, 256] products, about 25 M
+    /// multiply-adds a prompt in float, instead of the two [4096, 256] x [256, 128] projections
+    /// (268 M).
     func singleQuery(_ q: Tensor, keys: Tensor, keyPE: Tensor, batch: Int, nk: Int) -> Tensor {
         let dim = kProj.inFeatures, inner = internalDim, d = inner / heads
         precondition(q.shape == [batch, dim] && keys.shape == [batch * nk, dim] && keyPE.shape == [nk, dim])
