@@ -67,13 +67,13 @@ final class UniformPixelsTests: XCTestCase {
         XCTAssertEqual(UniformMap(zerosOf: image).fraction, 0.53, accuracy: 0.01)
         var precisions: [Precision] = [.fp32, .int8]
         if CPUFeatures.bf16 { precisions.append(.bf16) }
-        let reference = try ModelFixtures.model(.fp32).imageEncoder.run(image, keepStages: false, skipUniform: false).embedding.data
+        let reference = try ModelFixtures.model(.fp32).imageEncoder.run(image, keepStages: false, shortcuts: false).embedding.data
         func nmse(_ x: [Float], _ y: [Float]) -> Double {
             zip(x, y).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / y.map { Double($0) * Double($0) }.reduce(0, +)
         }
         for precision in precisions {
             let enc = try ModelFixtures.model(precision).imageEncoder
-            let full = enc.run(image, keepStages: true, skipUniform: false), skipped = enc.run(image, keepStages: true)
+            let full = enc.run(image, keepStages: true, shortcuts: false), skipped = enc.run(image, keepStages: true)
             let (a, b) = (full.layers[0], skipped.layers[0])
             XCTAssertEqual(a.shape, b.shape)
             let scale = a.data.map(abs).max()!, worst = zip(a.data, b.data).map { abs($0 - $1) }.max()!

@@ -51,16 +51,25 @@ public struct TinyViT {
     /// image: [256, 256, 3] normalised to [0, 1] and zero-padded. Returns [64, 64, 256].
     public func callAsFunction(_ image: Tensor) -> Tensor { run(image, keepStages: false).embedding }
 
-    /// `skipUniform: false` computes every pixel of stage 0 (the reference for the skipping).
-    public func run(_ image: Tensor, keepStages: Bool, skipUniform: Bool = true) -> Stages {
+    /// `shortcuts: false` computes every pixel of stage 0 (the reference for the skipping of
+    /// uniform background and for the lookup of distinct pixels).
+    public func run(_ image: Tensor, keepStages: Bool, shortcuts: Bool = true) -> Stages {
         precondition(image.shape == [Self.inputSize, Self.inputSize, 3], "encoder input must be [256, 256, 3], got \(image.shape)")
         Profile.stage = "pe "
-        let pe = patchEmbed(image)
+        // A grayscale image's few distinct pixels go through the per-pixel layers once each.
+        let levels = shortcuts ? PixelLevels(of: image) : nil
+        let embedded = levels.map { patchEmbed($0.levels) }
+        let pe = if let levels, let embedded { levels.expand(embedded, height: Self.inputSize, width: Self.inputSize) } else { patchEmbed(image) }
+        let table = levels.flatMap { l in embedded.map { (l, embedded: $0) } }
         var outs: [Tensor] = []
         Profile.stage = "s0 "
         // An image's zero background and padding need not go through stage 0 pixel by pixel.
-        let zeros = skipUniform ? UniformMap(zerosOf: image) : nil
-        var x = if let zeros, zeros.uniform.contains(true) { layer0(pe, uniform: zeros, values: zeroResponse) } else { layer0(pe) }
+        let zeros = shortcuts ? UniformMap(zerosOf: image) : nil
+        var x = if let zeros, zeros.uniform.contains(true) {
+            layer0(pe, uniform: zeros, values: zeroResponse, levels: table)
+        } else {
+            layer0(pe, levels: table)
+        }
         if keepStages { outs.append(x) }
         for (i, l) in layers.enumerated() {
             Profile.stage = "s\(i + 1) "

@@ -41,8 +41,11 @@ struct MBConv {
         conv3 = try pointwise(s, "conv3", in: hidden, out: dim)
     }
 
-    func callAsFunction(_ x: Tensor, uniform: (output: UniformMap, value: [Float])? = nil) -> Tensor {
-        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: true, epilogue: .gelu, uniform: uniform)
+    /// With `expanded`, conv1 with its GELU is not computed but looked up: the table's row
+    /// index[p] is what conv1 gives pixel p (`PixelLevels`).
+    func callAsFunction(_ x: Tensor, uniform: (output: UniformMap, value: [Float])? = nil,
+                        expanded: (table: Tensor, index: [Int32])? = nil) -> Tensor {
+        pointwiseDepthwisePointwise(x, conv1, conv2, conv3, residual: true, epilogue: .gelu, uniform: uniform, expanded: expanded)
     }
 
     /// The unfused chain, for tests of the fused one.
@@ -83,20 +86,40 @@ struct ConvLayer {
         downsample = try PatchMerging(s.scope("downsample"), dim: dim, outDim: outDim)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        downsample(blocks.reduce(x) { $1($0) })
+    /// With `levels` (x's pixels as rows of a table, `x` being `levels.expand` of `embedded`,
+    /// the patch embedding of `levels.levels`), the first block's conv1 runs once per distinct
+    /// pixel instead of once per pixel.
+    func callAsFunction(_ x: Tensor, levels: (PixelLevels, embedded: Tensor)? = nil) -> Tensor {
+        var y = x
+        for (i, block) in blocks.enumerated() { y = block(y, expanded: i == 0 ? levels.map(firstExpansion) : nil) }
+        return downsample(y)
     }
 
     /// The same for an x whose pixels marked in `uniform` hold a zero image's features, each
     /// block setting the pixels that stay uniform to its entry of `values` (`zeroResponse`).
-    func callAsFunction(_ x: Tensor, uniform: UniformMap, values: [[Float]]) -> Tensor {
+    func callAsFunction(_ x: Tensor, uniform: UniformMap, values: [[Float]], levels: (PixelLevels, embedded: Tensor)? = nil) -> Tensor {
         precondition(values.count == blocks.count + 1)
         var map = uniform, y = x
-        for (block, value) in zip(blocks, values) {
+        for (i, (block, value)) in zip(blocks, values).enumerated() {
             map = map.throughConv3x3(stride: 1)
-            y = block(y, uniform: (map, value))
+            y = block(y, uniform: (map, value), expanded: i == 0 ? levels.map(firstExpansion) : nil)
         }
         return downsample(y, uniform: (map.throughConv3x3(stride: downsample.conv2.stride), values[blocks.count]))
+    }
+
+    /// GELU(conv1) of the first block for each distinct pixel, with the pixels' indices.
+    private func firstExpansion(_ levels: (PixelLevels, embedded: Tensor)) -> (table: Tensor, index: [Int32]) {
+        let conv1 = blocks[0].conv1, n = levels.0.count
+        precondition(levels.embedded.shape == [n, conv1.inFeatures])
+        var table = Tensor(uninitialized: [n, conv1.outFeatures])
+        Profile.measure("convblock") {
+            levels.embedded.data.withUnsafeBufferPointer { e in
+                table.data.withUnsafeMutableBufferPointer { t in
+                    conv1.rows(e.baseAddress!, count: n, out: t.baseAddress!, ldOut: conv1.outFeatures, epilogue: .gelu)
+                }
+            }
+        }
+        return (table, levels.0.index)
     }
 
     /// What each block and the downsampling give a pixel deep inside a map of `embedded`'s
@@ -124,7 +147,8 @@ struct ConvLayer {
 /// computed, and conv1 runs only on the input pixels the other outputs read.
 func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseConv3x3, _ conv3: Linear,
                                  residual: Bool, epilogue: Epilogue,
-                                 uniform: (output: UniformMap, value: [Float])? = nil) -> Tensor {
+                                 uniform: (output: UniformMap, value: [Float])? = nil,
+                                 expanded: (table: Tensor, index: [Int32])? = nil) -> Tensor {
     Profile.measure("convblock") {
         let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
         let hidden = conv1.outFeatures, oc = conv3.outFeatures
@@ -142,7 +166,10 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
             let need = UniformMap.read(by: computed, outWidth: wo, stride: dw.stride, inHeight: h, inWidth: w)
             inRuns = (0..<h).map { UniformMap.runs(need, row: $0, width: w) }
         }
+        if let expanded { precondition(expanded.index.count == h * w && expanded.table.shape.last == hidden) }
+        let lookup = expanded != nil, table = expanded?.table ?? Tensor(zeros: [0]), index = expanded?.index ?? []
         var y = Tensor(uninitialized: [ho, wo, oc])
+        table.data.withUnsafeBufferPointer { tp in index.withUnsafeBufferPointer { ip in
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
                 let xb = xp.baseAddress!, yb = yp.baseAddress!
@@ -158,7 +185,14 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
                         let slot = scratch + (iy % 3) * w * hidden
                         if held[iy % 3] != iy {
                             for r in inRuns[iy] {
-                                conv1.rows(xb + (iy * w + r.lowerBound) * c, count: r.count, out: slot + r.lowerBound * hidden, ldOut: hidden, epilogue: .gelu)
+                                if lookup {
+                                    for ix in r {
+                                        (slot + ix * hidden).update(from: tp.baseAddress! + Int(ip[iy * w + ix]) * hidden, count: hidden)
+                                    }
+                                } else {
+                                    conv1.rows(xb + (iy * w + r.lowerBound) * c, count: r.count, out: slot + r.lowerBound * hidden,
+                                               ldOut: hidden, epilogue: .gelu)
+                                }
                             }
                             held[iy % 3] = iy
                         }
@@ -191,6 +225,7 @@ func pointwiseDepthwisePointwise(_ x: Tensor, _ conv1: Linear, _ dw: DepthwiseCo
                 }
             }
         }
+        } }
         return y
     }
 }
