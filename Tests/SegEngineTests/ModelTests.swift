@@ -45,6 +45,32 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    /// Logits computed only inside the resized image (`within`) equal those of the whole
+    /// 256x256 there (up to the last bits of products given fewer rows), and are -infinity
+    /// outside; both a cut of whole columns and rows and one inside a 4x4 block.
+    func testDecodingWithinTheResizedImageKeepsItsLogits() throws {
+        for precision in [Precision.fp32, .int8] {
+            let model = try ModelFixtures.model(precision)
+            var g = SplitMix(seed: 3)
+            let embedding = Tensor(shape: [64, 64, 256], data: (0..<(64 * 64 * 256)).map { _ in g.normal() })
+            let ctx = model.maskDecoder.context(for: embedding)
+            let boxes: [[Float]] = [[20, 30, 150, 120], [5, 5, 60, 200]]
+            let full = model.decode(ctx, boxes: boxes)
+            for (h, w) in [(256, 214), (181, 256), (97, 131)] {
+                let part = model.decode(ctx, boxes: boxes, within: (h, w))
+                let (oh, ow) = ((h + 3) / 4 * 4, (w + 3) / 4 * 4)
+                var inside: [(Float, Float)] = [], outside = 0
+                for b in 0..<2 { for y in 0..<256 { for x in 0..<256 {
+                    let i = b * 65536 + y * 256 + x
+                    if y < oh && x < ow { inside.append((full.data[i], part.data[i])) } else if part.data[i] == -.infinity { outside += 1 }
+                } } }
+                XCTAssertEqual(outside, 2 * (65536 - oh * ow), "\(precision) \(h)x\(w): logits outside")
+                let scale = inside.map { abs($0.0) }.max()!, worst = inside.map { abs($0.0 - $0.1) }.max()!
+                XCTAssertLessThan(worst, 1e-5 * scale, "\(precision) \(h)x\(w): largest difference \(worst), logits up to \(scale)")
+            }
+        }
+    }
+
     func testStrictLoadingNamesTheKeyAndBothShapes() throws {
         let c = try Checkpoint.load(path: try ModelFixtures.modelPath())
         var t = c.tensors

@@ -37,8 +37,10 @@ public struct LiteMedSAM {
     /// Embedding [64, 64, 256] of a preprocessed image [256, 256, 3].
     public func embed(_ image: Tensor) -> Tensor { imageEncoder(image) }
 
-    /// Low-resolution logits [B, 256, 256] for boxes in 256-model pixels [x0, y0, x1, y1].
-    public func decode(_ ctx: ImageContext, boxes: [[Float]]) -> Tensor {
-        maskDecoder.predictMasks(ctx, sparse: promptEncoder.embedBoxes(boxes))
+    /// Low-resolution logits [B, 256, 256] for boxes in 256-model pixels [x0, y0, x1, y1]; with
+    /// `within`, only those of the top-left height x width part (whole 4x4 blocks) are computed,
+    /// the others are -infinity (`MaskDecoder.predictMasks`).
+    public func decode(_ ctx: ImageContext, boxes: [[Float]], within: (height: Int, width: Int)? = nil) -> Tensor {
+        maskDecoder.predictMasks(ctx, sparse: promptEncoder.embedBoxes(boxes), within: within)
     }
 }

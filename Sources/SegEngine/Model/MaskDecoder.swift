@@ -67,7 +67,11 @@ public struct MaskDecoder {
     }
 
     /// Low-resolution mask logits [B, 256, 256] for B prompts' sparse embeddings [B*2, 256].
-    public func predictMasks(_ ctx: ImageContext, sparse: Tensor) -> Tensor {
+    /// With `within` (the resized image inside the padded input), only the logits of its rows and
+    /// columns (rounded up to whole 4x4 blocks) are computed; the others, which post-processing
+    /// crops away, are -infinity. The upscaling is per embedding pixel (transposed 2x2
+    /// convolutions, a per-pixel norm and GELUs), so the computed ones are unchanged.
+    public func predictMasks(_ ctx: ImageContext, sparse: Tensor, within: (height: Int, width: Int)? = nil) -> Tensor {
         let batch = sparse.rows / 2, nq = 7, nk = 4096
         // tokens = [iou_token, mask_tokens (4), sparse (2)] per prompt.
         var tokens = Tensor(zeros: [batch * nq, 256])
@@ -101,22 +105,50 @@ public struct MaskDecoder {
         let hyper = hypernetworks[0](maskToken)
 
         Profile.stage = "up "
+        // The embedding pixels whose 4x4 blocks of logits are wanted.
+        let (eh, ew) = within.map { (min(64, max(1, ($0.height + 3) / 4)), min(64, max(1, ($0.width + 3) / 4))) } ?? (64, 64)
         var out = Tensor(zeros: [batch, 256, 256])
+        if (eh, ew) != (64, 64) { out.data.withUnsafeMutableBufferPointer { $0.update(repeating: -.infinity) } }
         for b in 0..<batch {
-            // The prompt's keys (rows b*nk..<(b+1)*nk, a 64x64 map), read in place.
-            var u = upscale0(keys, rows: (b * nk)..<((b + 1) * nk), height: 64, width: 64)   // [128, 128, 64]
+            // The prompt's keys (rows b*nk..<(b+1)*nk, a 64x64 map), read in place when whole.
+            var u = if ew == 64 {
+                upscale0(keys, rows: (b * nk)..<(b * nk + eh * 64), height: eh, width: 64)   // [2eh, 128, 64]
+            } else {
+                upscale0(Self.columns(keys, from: b * nk, height: eh, width: ew), rows: 0..<(eh * ew), height: eh, width: ew)
+            }
             upscale1.apply(&u)
             Activations.gelu(&u.data)
-            var u2 = upscale3(u)                // [256, 256, 32]
+            var u2 = upscale3(u)                // [4eh, 4ew, 32]
             Activations.gelu(&u2.data)
-            // masks = hyper_in @ upscaled: one 32-vector dotted with every pixel.
+            // masks = hyper_in @ upscaled: one 32-vector dotted with every pixel, into the
+            // 4ew-wide top-left part of the 256-wide logits.
+            let (oh, ow) = (4 * eh, 4 * ew)
+            var masks = ow == 256 ? [] : [Float](repeating: 0, count: oh * ow)
             out.data.withUnsafeMutableBufferPointer { o in u2.data.withUnsafeBufferPointer { up in
                 hyper.data.withUnsafeBufferPointer { hp in
-                    Gemm.sgemm(m: 65536, n: 1, k: 32, a: up.baseAddress!, lda: 32, b: hp.baseAddress! + b * 32, ldb: 32,
-                               transB: true, c: o.baseAddress! + b * 65536, ldc: 1)
+                    masks.withUnsafeMutableBufferPointer { m in
+                        let dst = o.baseAddress! + b * 65536
+                        Gemm.sgemm(m: oh * ow, n: 1, k: 32, a: up.baseAddress!, lda: 32, b: hp.baseAddress! + b * 32, ldb: 32,
+                                   transB: true, c: ow == 256 ? dst : m.baseAddress!, ldc: 1)
+                        if ow < 256 { for y in 0..<oh { (dst + y * 256).update(from: m.baseAddress! + y * ow, count: ow) } }
+                    }
                 }
             } }
         }
         return out
+    }
+
+    /// The top-left height x width pixels of the 64x64 map held by rows `from`..<`from` + 4096 of x.
+    static func columns(_ x: Tensor, from: Int, height: Int, width: Int) -> Tensor {
+        let c = x.lastDim
+        var t = Tensor(uninitialized: [height * width, c])
+        x.data.withUnsafeBufferPointer { xp in
+            t.data.withUnsafeMutableBufferPointer { tp in
+                for y in 0..<height {
+                    (tp.baseAddress! + y * width * c).update(from: xp.baseAddress! + (from + y * 64) * c, count: width * c)
+                }
+            }
+        }
+        return t
     }
 }

@@ -65,7 +65,8 @@ public final class Segmenter: @unchecked Sendable {
         var out: [[UInt8]] = []
         for start in stride(from: 0, to: boxes256.count, by: maxBatch) {
             let batch = Array(boxes256[start..<min(start + maxBatch, boxes256.count)])
-            let logits = model.decode(ctx, boxes: batch)
+            // Post-processing crops the logits to the resized image: the padding's are not computed.
+            let logits = model.decode(ctx, boxes: batch, within: (pre.newHeight, pre.newWidth))
             logits.data.withUnsafeBufferPointer { p in
                 for b in 0..<batch.count {
                     out.append(Postprocess.mask(logits: UnsafeBufferPointer(rebasing: p[(b * 65536)..<((b + 1) * 65536)]), pre: pre))
