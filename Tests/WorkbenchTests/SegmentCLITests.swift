@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SegEngine
 import Volumes
 @testable import Workbench
 
@@ -70,6 +71,26 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(a.dtype, .uint16)
         XCTAssertEqual(a.values(as: UInt16.self), [0, 300, 2])
         XCTAssertEqual(SegmentCommand.segsArray([0, 1, 2], shape: [3], boxes: 2).dtype, .uint8)
+    }
+
+    /// `bench --case` times the encoder on a case's middle slice and refuses files without images.
+    func testBenchCaseTakesTheMiddleSlice() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("3DBox_three.npz").path
+        let pixels = (0..<(3 * 40 * 50)).map { UInt8(truncatingIfNeeded: $0 / 2000 * 80 + $0 % 7) }
+        try Npz.write([(name: "imgs", array: NDArray(shape: [3, 40, 50], values: pixels))], to: path)
+        let middle = ImageU8(height: 40, width: 50, channels: 1, pixels: Array(pixels[2000..<4000]))
+        XCTAssertEqual(try BenchCommand.caseImage(path).data, Preprocess.image(middle).tensor)
+        let noImage = dir.appendingPathComponent("2DBox_none.npz").path
+        try Npz.write([(name: "boxes", array: NDArray(shape: [1, 4], values: [0.0, 0, 1, 1]))], to: noImage)
+        let bad = try CLI.run(["bench", "--runs", "1", "--case", noImage])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("no `imgs` array"), bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        let r = try CLI.run(["bench", "--runs", "1", "--json", "--case", path])
+        guard !r.stderr.contains("no model at") else { throw XCTSkip("checkpoint not installed") }
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"encoder_case_ms\""), r.stdout)
     }
 
     func testConvertWritesAModelFileAndRefusesBadArguments() throws {

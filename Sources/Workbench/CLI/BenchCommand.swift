@@ -3,17 +3,19 @@
 import Foundation
 import Render
 import SegEngine
+import Volumes
 
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "measure encoder and decoder latency (median of --runs)",
-        usage: "[--precision int8|bf16|fp32] [--threads N] [--runs N] [--model PATH] [--json] [--profile]",
+        usage: "[--precision int8|bf16|fp32] [--threads N] [--runs N] [--model PATH] [--case FILE] [--json] [--profile]",
         options: [
             OptionSpec.precision,
             OptionSpec(name: "--threads", value: "N", help: "worker threads (default 2)"),
             OptionSpec(name: "--runs", value: "N", help: "timed runs per measurement, after 2 warm-ups (default 10)"),
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
+            OptionSpec(name: "--case", value: "FILE", help: "also time the encoder on a real image: a challenge npz's middle slice (3D) or its image (2D), where background skipping and the lookup of gray levels apply (the pseudo-random image has neither)"),
             OptionSpec(name: "--profile", help: "also show where the encoder's time goes (per stage: pe, s0-s3, neck) and the decoder's (ctx, t0, t1, fin, up), by kind of operation"),
             OptionSpec(name: "--json", help: "print one JSON object: encoder_ms, decoder_1box_ms, decoder_16box_ms, threads, precision"),
         ])
@@ -30,7 +32,9 @@ enum BenchCommand {
         let image = Tensor(shape: [256, 256, 3], data: (0..<(256 * 256 * 3)).map { _ in rng.unit() })
         let embedding = Tensor(shape: [64, 64, 256], data: (0..<(64 * 64 * 256)).map { _ in rng.normal() })
         let box: [Float] = [50, 60, 180, 200]
+        let real = try args.value("--case").map { try caseImage($0) }
         let enc = median(runs) { _ = model.embed(image) }
+        let encReal = real.map { r in median(runs) { _ = model.embed(r) } }
         let d1 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box]) }
         let d16 = median(runs) { _ = model.decode(model.maskDecoder.context(for: embedding), boxes: Array(repeating: box, count: 16)) }
         // The workbench's figures: `s` to mask with the slice's embedding cached (decode one box,
@@ -42,21 +46,47 @@ enum BenchCommand {
         let frame = RenderBench.frameMilliseconds(runs: max(runs, 20))
         if args.has("--profile") {
             report("encoder", runs: runs, total: enc) { _ = model.embed(image) }
+            if let real, let encReal { report("encoder on --case", runs: runs, total: encReal) { _ = model.embed(real) } }
             report("decoder, 1 box, with its image context", runs: runs, total: d1) {
                 _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box])
             }
         }
         if args.has("--json") {
-            print("{\"encoder_ms\": \(r2(enc)), \"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs)), \"cached_box_ms\": \(r2(cached)), \"frame_ms\": \(r2(frame))}")
+            print("{\"encoder_ms\": \(r2(enc)), \(encReal.map { "\"encoder_case_ms\": \(r2($0)), " } ?? "")\"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs)), \"cached_box_ms\": \(r2(cached)), \"frame_ms\": \(r2(frame))}")
         } else {
             print("precision \(precision), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) (model loaded in \(r2(loadMs)) ms)")
             print("  encoder (256x256)   \(r2(enc)) ms")
+            if let encReal { print("  encoder, --case     \(r2(encReal)) ms") }
             print("  decoder, 1 box      \(r2(d1)) ms")
             print("  decoder, 16 boxes   \(r2(d16)) ms")
             print("  box to mask, 512x512 slice, embedding cached   \(r2(cached)) ms")
             print("  frame, 512x512 slice into 200x60 cells         \(r2(frame)) ms")
         }
         return 0
+    }
+
+    /// The encoder input of a challenge npz: its middle slice (3D) or its image (2D), preprocessed.
+    static func caseImage(_ path: String) throws -> Tensor {
+        let arrays = try Npz.read(path: path, only: ["imgs"])
+        guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
+            throw VolumeError("no `imgs` array; not a challenge case", path: path)
+        }
+        let pixels = try SegmentCommand.uint8Pixels(imgs, path: path)
+        let s = imgs.shape
+        let image: ImageU8
+        let stack = s.count == 3 && !(s[2] == 3 && !(path as NSString).lastPathComponent.hasPrefix("3D"))
+        if stack {
+            let (h, w) = (s[1], s[2]), z = s[0] / 2
+            image = ImageU8(height: h, width: w, channels: 1, pixels: Array(pixels[(z * h * w)..<((z + 1) * h * w)]))
+        } else if s.count == 2 || s.count == 3 {
+            image = ImageU8(height: s[0], width: s[1], channels: s.count == 3 ? s[2] : 1, pixels: pixels)
+        } else {
+            throw VolumeError("`imgs` has shape \(s); expected (H, W), (H, W, 3) or (D, H, W)", path: path)
+        }
+        guard image.channels == 1 || image.channels == 3 else {
+            throw VolumeError("`imgs` has \(image.channels) channels; expected 1 or 3", path: path)
+        }
+        return Tensor(shape: [256, 256, 3], data: Preprocess.image(image).tensor)
     }
 
     /// Where `body`'s time goes, per stage and kind of operation, on stderr.
