@@ -6,8 +6,9 @@ and `microaneurysms`, microscopy `cell` and immunohistochemistry `ihc`, the Shep
 phantom; pydicom: `CT_small` and `MR_small`, real CT and MR slices, an abdominal MR and a head
 CT, and three ultrasound images: RGB, palette colour and JPEG 2000-coded; pydicom-data: two
 computed radiographs (a chest and a tibia: X-ray), a shoulder MR, a whole-body bone scintigram
-and an obstetric ultrasound in palette colour), boxes the largest bright
-structures of each (Otsu threshold, connected components), writes 2D challenge npz cases, runs
+and an obstetric ultrasound in palette colour; dermapred: a photograph of skin with moles), boxes
+the largest bright structures of each (Otsu threshold, connected components; the skin's darkest
+spots), writes 2D challenge npz cases, runs
 `medseg segment` with --precision fp32 and each precision of --precisions (default int8) and
 prints, per precision, the per-object DSC between its masks and fp32's.
 
@@ -79,6 +80,27 @@ for n, f in [("xray_chest", "RG1_UNCR.dcm"), ("xray_tibia", "RG3_UNCR.dcm"), ("m
         px = px.max() - px
     images[n] = ((px - px.min()) / max(px.max() - px.min(), 1) * 255).astype(np.uint8)
 
+# Skin: a clinical photograph of forearm skin with moles (a phone camera, no dermatoscope: no PyPI
+# wheel bundles a dermoscopy image), Apache-2.0, from the dermapred wheel. Its objects are the
+# largest spots darker than the skin around them (the Otsu boxing below would box skin regions).
+dp = wheel("dermapred")
+images["skin_photo"] = decode(dp.read("dermapred/examples/example_image.jpg"))
+
+def dark_spots(img, k):
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    m = ((cv2.GaussianBlur(g, (0, 0), 25) - g) > 25).astype(np.uint8)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(m)
+    h, w = g.shape
+    boxes = []
+    for i in (np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1)[:k]:
+        x, y, bw, bh = stats[i, :4]
+        pad = max(bw, bh)  # small spots: a box with context around them
+        boxes.append([max(0, x - pad), max(0, y - pad), min(w - 1, x + bw + pad), min(h - 1, y + bh + pad)])
+    return boxes
+
+fixed_boxes = {"skin_photo": dark_spots(images["skin_photo"], 3)}
+
 cases = os.path.join(a.work, "cases")
 os.makedirs(cases, exist_ok=True)
 for old in glob.glob(os.path.join(cases, "*.npz")):
@@ -88,6 +110,9 @@ for name, img in images.items():
         img = img[:, :, :3]
     if img.ndim == 3:
         img = img[:, :, ::-1].copy()  # BGR -> RGB
+    if name in fixed_boxes:
+        np.savez_compressed(os.path.join(cases, f"2DBox_{name}.npz"), imgs=img, boxes=np.array(fixed_boxes[name], np.int64))
+        continue
     gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     h, w = gray.shape
     order = []
