@@ -57,7 +57,7 @@ public struct TinyViT {
         precondition(image.shape == [Self.inputSize, Self.inputSize, 3], "encoder input must be [256, 256, 3], got \(image.shape)")
         Profile.stage = "pe "
         // A grayscale image's few distinct pixels go through the per-pixel layers once each.
-        let levels = shortcuts ? PixelLevels(of: image) : nil
+        let levels = shortcuts ? Profile.measure("levels") { PixelLevels(of: image) } : nil
         let embedded = levels.map { patchEmbed($0.levels) }
         let pe = if let levels, let embedded { levels.expand(embedded, height: Self.inputSize, width: Self.inputSize) } else { patchEmbed(image) }
         let table = levels.flatMap { l in embedded.map { (l, embedded: $0) } }
