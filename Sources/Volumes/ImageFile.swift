@@ -25,6 +25,12 @@ public struct OpenedImage: Sendable {
 }
 
 public enum ImageFile {
+    /// Whether a challenge npz's `imgs` of this shape is a stack of slices (D, H, W): rank 3,
+    /// except (H, W, 3) in a file whose name does not start with "3D" (docs/DECISIONS.md).
+    public static func isStack(_ shape: [Int], fileName: String) -> Bool {
+        shape.count == 3 && !(shape[2] == 3 && !fileName.hasPrefix("3D"))
+    }
+
     /// Reads an image. 3D: [D, H, W] (a NIfTI's k, j, i axes); 2D: [H, W] or [H, W, 3].
     public static func open(path: String) throws -> OpenedImage {
         do {
@@ -34,8 +40,7 @@ public enum ImageFile {
                 guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
                     throw VolumeError("no `imgs` array (it has: \(arrays.map(\.name).joined(separator: ", ")))")
                 }
-                let name = (path as NSString).lastPathComponent
-                let is3D = imgs.shape.count == 3 && !(imgs.shape[2] == 3 && !name.hasPrefix("3D"))
+                let is3D = isStack(imgs.shape, fileName: (path as NSString).lastPathComponent)
                 guard imgs.shape.count == 2 || imgs.shape.count == 3 else {
                     throw VolumeError("`imgs` has shape \(imgs.shape); expected (H,W), (H,W,3) or (D,H,W)")
                 }

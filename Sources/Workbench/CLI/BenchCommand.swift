@@ -67,25 +67,11 @@ enum BenchCommand {
 
     /// The encoder input of a challenge npz: its middle slice (3D) or its image (2D), preprocessed.
     static func caseImage(_ path: String) throws -> Tensor {
-        let arrays = try Npz.read(path: path, only: ["imgs"])
-        guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
-            throw VolumeError("no `imgs` array; not a challenge case", path: path)
-        }
-        let pixels = try SegmentCommand.uint8Pixels(imgs, path: path)
-        let s = imgs.shape
-        let image: ImageU8
-        let stack = s.count == 3 && !(s[2] == 3 && !(path as NSString).lastPathComponent.hasPrefix("3D"))
-        if stack {
-            let (h, w) = (s[1], s[2]), z = s[0] / 2
-            image = ImageU8(height: h, width: w, channels: 1, pixels: Array(pixels[(z * h * w)..<((z + 1) * h * w)]))
-        } else if s.count == 2 || s.count == 3 {
-            image = ImageU8(height: s[0], width: s[1], channels: s.count == 3 ? s[2] : 1, pixels: pixels)
-        } else {
-            throw VolumeError("`imgs` has shape \(s); expected (H, W), (H, W, 3) or (D, H, W)", path: path)
-        }
-        guard image.channels == 1 || image.channels == 3 else {
-            throw VolumeError("`imgs` has \(image.channels) channels; expected 1 or 3", path: path)
-        }
+        let imgs = try SegmentCommand.images(in: try Npz.read(path: path, only: ["imgs"]), path: path)
+        let pixels = try SegmentCommand.uint8Pixels(imgs, path: path), s = imgs.shape
+        let image = ImageFile.isStack(s, fileName: (path as NSString).lastPathComponent)
+            ? SegmentCommand.slice(pixels, z: s[0] / 2, height: s[1], width: s[2])
+            : try SegmentCommand.flatImage(imgs, pixels: pixels, path: path)
         return Tensor(shape: [256, 256, 3], data: Preprocess.image(image).tensor)
     }
 

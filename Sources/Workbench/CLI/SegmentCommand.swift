@@ -88,17 +88,14 @@ enum SegmentCommand {
     static func segmentCase(path: String, segmenter: Segmenter, strategy: Strategy3D,
                             progress: @escaping (Int, Int) -> Void) throws -> NDArray {
         let arrays = try Npz.read(path: path, only: ["imgs", "boxes"])
-        guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
-            throw VolumeError("no `imgs` array; not a challenge case", path: path)
-        }
+        let imgs = try images(in: arrays, path: path)
         guard let boxArray = arrays.first(where: { $0.name == "boxes" })?.array else {
             throw VolumeError("no `boxes` array: nothing to segment", path: path)
         }
         let pixels = try uint8Pixels(imgs, path: path)
         let parsed = try Boxes.parse(boxArray)
         let name = (path as NSString).lastPathComponent
-        let is3D = imgs.shape.count == 3 && !(imgs.shape[2] == 3 && !name.hasPrefix("3D"))
-        if is3D {
+        if ImageFile.isStack(imgs.shape, fileName: name) {
             let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
             var boxes: [StackBox] = []
             for (i, b) in parsed.enumerated() {
@@ -110,15 +107,11 @@ enum SegmentCommand {
                 if z0 > z1 { Stderr.warn("\(name): box \(i + 1) lies outside the volume's slices; skipped") }
                 boxes.append(StackBox(box: clipped, z0: z0, z1: z1))
             }
-            let labels = segmenter.segment3D(depth: d, height: h, width: w, slice: { z in
-                ImageU8(height: h, width: w, channels: 1, pixels: Array(pixels[(z * h * w)..<((z + 1) * h * w)]))
-            }, boxes: boxes, strategy: strategy, progress: progress)
+            let labels = segmenter.segment3D(depth: d, height: h, width: w, slice: { slice(pixels, z: $0, height: h, width: w) },
+                                             boxes: boxes, strategy: strategy, progress: progress)
             return segsArray(labels, shape: [d, h, w], boxes: boxes.count)
         }
-        let (h, w) = (imgs.shape[0], imgs.shape[1])
-        let c = imgs.shape.count == 3 ? imgs.shape[2] : 1
-        guard c == 1 || c == 3 else { throw VolumeError("`imgs` has \(c) channels; expected 1 or 3", path: path) }
-        let image = ImageU8(height: h, width: w, channels: c, pixels: pixels)
+        let image = try flatImage(imgs, pixels: pixels, path: path), (h, w) = (image.height, image.width)
         var boxes: [PixelBox] = [], keep: [Int] = []
         for (i, b) in parsed.enumerated() {
             let xy: Box2D
@@ -131,6 +124,26 @@ enum SegmentCommand {
         }
         progress(1, 1)
         return segsArray(labels, shape: [h, w], boxes: parsed.count)
+    }
+
+    /// A case's `imgs` array.
+    static func images(in arrays: [(name: String, array: NDArray)], path: String) throws -> NDArray {
+        guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
+            throw VolumeError("no `imgs` array; not a challenge case", path: path)
+        }
+        return imgs
+    }
+
+    /// Slice z of a (D, H, W) stack's pixels.
+    static func slice(_ pixels: [UInt8], z: Int, height h: Int, width w: Int) -> ImageU8 {
+        ImageU8(height: h, width: w, channels: 1, pixels: Array(pixels[(z * h * w)..<((z + 1) * h * w)]))
+    }
+
+    /// A 2D case's image, (H, W) or (H, W, 3).
+    static func flatImage(_ imgs: NDArray, pixels: [UInt8], path: String) throws -> ImageU8 {
+        let c = imgs.shape.count == 3 ? imgs.shape[2] : 1
+        guard c == 1 || c == 3 else { throw VolumeError("`imgs` has \(c) channels; expected 1 or 3", path: path) }
+        return ImageU8(height: imgs.shape[0], width: imgs.shape[1], channels: c, pixels: pixels)
     }
 
     static func segsArray(_ labels: [UInt16], shape: [Int], boxes: Int) -> NDArray {
