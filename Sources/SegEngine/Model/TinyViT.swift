@@ -58,9 +58,8 @@ public struct TinyViT {
         Profile.stage = "pe "
         // A grayscale image's few distinct pixels go through the per-pixel layers once each.
         let levels = shortcuts ? Profile.measure("levels") { PixelLevels(of: image) } : nil
-        let embedded = levels.map { patchEmbed($0.levels) }
-        let pe = if let levels, let embedded { levels.expand(embedded, height: Self.inputSize, width: Self.inputSize) } else { patchEmbed(image) }
-        let table = levels.flatMap { l in embedded.map { (l, embedded: $0) } }
+        let table = levels.map { ($0, embedded: patchEmbed($0.levels)) }
+        let pe = table.map { $0.0.expand($0.embedded, height: Self.inputSize, width: Self.inputSize) } ?? patchEmbed(image)
         var outs: [Tensor] = []
         Profile.stage = "s0 "
         // An image's zero background and padding need not go through stage 0 pixel by pixel.
