@@ -66,6 +66,29 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(m.stderr.contains("/nonexistent.pth: no such model file"), m.stderr)
     }
 
+    /// A box is skipped only when it misses the image: one of zero width on the left edge (the
+    /// challenge's box of a one-pixel-wide object at x = 0) is kept; one just past an edge is not.
+    func testBoxesOnTheImageEdgeAreKeptAndThoseOffItSkipped() {
+        let keep = SegmentCommand.clip(Box2D(x0: 0, y0: 5, x1: 0, y1: 9), height: 20, width: 30, what: "box 1", path: "a.npz")
+        XCTAssertEqual(keep, [0, 5, 0, 9])
+        XCTAssertEqual(SegmentCommand.clip(Box2D(x0: -4, y0: -3, x1: 0, y1: 0), height: 20, width: 30, what: "box 2", path: "a.npz"),
+                       [0, 0, 0, 0])
+        XCTAssertNil(SegmentCommand.clip(Box2D(x0: -4, y0: 5, x1: -1, y1: 9), height: 20, width: 30, what: "box 3", path: "a.npz"))
+        XCTAssertNil(SegmentCommand.clip(Box2D(x0: 30, y0: 5, x1: 34, y1: 9), height: 20, width: 30, what: "box 4", path: "a.npz"))
+        XCTAssertNil(SegmentCommand.clip(Box2D(x0: 3, y0: 20, x1: 8, y1: 25), height: 20, width: 30, what: "box 5", path: "a.npz"))
+    }
+
+    /// An unusable coordinate is reported with the file it came from.
+    func testUnusableBoxCoordinateNamesTheFile() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("2DBox_nan.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16))),
+                       (name: "boxes", array: NDArray(shape: [1, 4], values: [Double.nan, 0, 2, 2]))], to: path)
+        let r = try CLI.run(["segment", path, "-o", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("2DBox_nan.npz: `boxes` holds nan, which is not a usable coordinate"), r.stderr)
+    }
+
     func testMoreThan255ObjectsAreWrittenAsUInt16() {
         let a = SegmentCommand.segsArray([0, 300, 2], shape: [3], boxes: 300)
         XCTAssertEqual(a.dtype, .uint16)

@@ -93,7 +93,8 @@ enum SegmentCommand {
             throw VolumeError("no `boxes` array: nothing to segment", path: path)
         }
         let pixels = try uint8Pixels(imgs, path: path)
-        let parsed = try Boxes.parse(boxArray)
+        let parsed: [Box3DOr2D]
+        do { parsed = try Boxes.parse(boxArray) } catch let e as VolumeError { throw e.at(path) }
         let name = (path as NSString).lastPathComponent
         if ImageFile.isStack(imgs.shape, fileName: name) {
             let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
@@ -150,7 +151,9 @@ enum SegmentCommand {
         boxes > 255 ? NDArray(shape: shape, values: labels) : NDArray(shape: shape, values: labels.map { UInt8(truncatingIfNeeded: $0) })
     }
 
-    /// Box clipped to the image, corners ordered; nil (with a warning) when nothing is left.
+    /// Box clipped to the image, corners ordered; nil (with a warning) when it misses the image.
+    /// A box of zero width or height on the image's top or left edge (a one-pixel-wide object at
+    /// x = 0 has x_min = x_max = 0 in the challenge's boxes) is kept, as the official script runs it.
     static func clip(_ b: Box2D, height h: Int, width w: Int, what: String, path: String) -> PixelBox? {
         let (x0, y0, x1, y1) = (min(b.x0, b.x1), min(b.y0, b.y1), max(b.x0, b.x1), max(b.y0, b.y1))
         let name = (path as NSString).lastPathComponent
@@ -158,7 +161,7 @@ enum SegmentCommand {
         if x0 < 0 || y0 < 0 || x1 > Double(w) || y1 > Double(h) {
             Stderr.warn("\(name): \(what) [\(fmt(b.x0)), \(fmt(b.y0)), \(fmt(b.x1)), \(fmt(b.y1))] reaches outside the \(w)x\(h) image; clipped")
         }
-        guard x0 < Double(w), y0 < Double(h), x1 > 0, y1 > 0 else {
+        guard x0 < Double(w), y0 < Double(h), x1 >= 0, y1 >= 0 else {
             Stderr.warn("\(name): \(what) lies outside the image; skipped")
             return nil
         }
