@@ -78,6 +78,7 @@ public final class Segmenter: @unchecked Sendable {
 
     /// 2D: one mask per box (boxes in original pixels, clipped to the image).
     public func segment(_ image: ImageU8, boxes: [PixelBox], key: Int? = nil) -> [[UInt8]] {
+        if boxes.isEmpty { return [] }   // no prompt, no encoder run
         let slice = encode(image, key: key)
         return masks(slice, boxes256: boxes.map { Preprocess.box($0, originalHeight: image.height, originalWidth: image.width) })
     }
