@@ -89,6 +89,18 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("2DBox_nan.npz: `boxes` holds nan, which is not a usable coordinate"), r.stderr)
     }
 
+    /// The progress line: the share done, and the time left at the pace so far once there is one.
+    func testProgressLineGivesShareAndTimeLeft() {
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 50, total: 452, unit: "object-slices", elapsed: 6.3),
+                       "a.npz: 50/452 object-slices (11%), about 51 s left")   // 6.3 * 402 / 50 = 50.65
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 10, total: 1000, unit: "slices", elapsed: 2),
+                       "a.npz: 10/1000 slices (1%)")                                // too early to tell
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 100, total: 1000, unit: "slices", elapsed: 30),
+                       "a.npz: 100/1000 slices (10%), about 5 min left")            // 270 s
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 3, total: 3, unit: "slices", elapsed: 9),
+                       "a.npz: 3/3 slices (100%)")
+    }
+
     func testMoreThan255ObjectsAreWrittenAsUInt16() {
         let a = SegmentCommand.segsArray([0, 300, 2], shape: [3], boxes: 300)
         XCTAssertEqual(a.dtype, .uint16)

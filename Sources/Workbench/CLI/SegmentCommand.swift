@@ -47,8 +47,12 @@ enum SegmentCommand {
             do {
                 let before = segmenter.slicesEncoded
                 segmenter.cache.removeAll()
+                // Propagation reports one step per object and slice, per-slice one per slice.
+                let unit = strategy == .propagate ? "object-slices" : "slices"
                 let segs = try segmentCase(path: path, segmenter: segmenter, strategy: strategy) { done, total in
-                    if Stderr.isTerminal { Stderr.write("\r\(name): \(done)/\(total) slices") }
+                    if Stderr.isTerminal {
+                        Stderr.write("\r\u{1B}[K" + progressLine(name, done: done, total: total, unit: unit, elapsed: Date().timeIntervalSince(t0)))
+                    }
                 }
                 let out = (outDir as NSString).appendingPathComponent(name)
                 try Npz.write([(name: "segs", array: segs)], to: out)
@@ -125,6 +129,18 @@ enum SegmentCommand {
         }
         progress(1, 1)
         return segsArray(labels, shape: [h, w], boxes: parsed.count)
+    }
+
+    /// The terminal's progress line for a case: steps done of all, the share, and once a few
+    /// percent are done, the time left at the pace so far.
+    static func progressLine(_ name: String, done: Int, total: Int, unit: String, elapsed: Double) -> String {
+        let share = total > 0 ? 100 * done / total : 100
+        var line = "\(name): \(done)/\(total) \(unit) (\(share)%)"
+        if done > 0, done < total, share >= 3, elapsed >= 1 {
+            let left = elapsed * Double(total - done) / Double(done)
+            line += left < 90 ? ", about \(Int(left.rounded())) s left" : ", about \(Int((left / 60).rounded())) min left"
+        }
+        return line
     }
 
     /// A case's `imgs` array.
