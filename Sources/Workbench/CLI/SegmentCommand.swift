@@ -64,7 +64,8 @@ enum SegmentCommand {
             } catch {
                 failures += 1
                 if Stderr.isTerminal { Stderr.write("\r\u{1B}[K") }
-                Stderr.write("medseg: error: \(error)\n")
+                // Errors of the file's contents (e.g. a box's coordinates) name the case, as `open` does.
+                Stderr.write("medseg: error: \((error as? VolumeError)?.at(path) ?? error)\n")
             }
         }
         print("\(inputs.count - failures) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") segmented in \(String(format: "%.2f", totalSeconds)) s (\(totalSlices) slices encoded)")
@@ -97,8 +98,7 @@ enum SegmentCommand {
             throw VolumeError("no `boxes` array: nothing to segment", path: path)
         }
         let pixels = try uint8Pixels(imgs, path: path)
-        let parsed: [Box3DOr2D]
-        do { parsed = try Boxes.parse(boxArray) } catch let e as VolumeError { throw e.at(path) }
+        let parsed = try Boxes.parse(boxArray)
         let name = (path as NSString).lastPathComponent
         if ImageFile.isStack(imgs.shape, fileName: name) {
             let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
