@@ -3,9 +3,13 @@ MEDSEG_HOME ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/medseg
 export MEDSEG_HOME
 DEMO := $(MEDSEG_HOME)/demo
 # Let the compiler use AVX-512, or else AVX2 and FMA, where the CPU has them (docs/DECISIONS.md);
-# plain `swift build` stays portable to any x86-64.
+# plain `swift build` stays portable to any x86-64. On AMD Zen 4 and later (AVX-512 BF16 and
+# AMD's SSE4a) the target is znver4, whose tuning vectorises loops 512 bits wide; skylake-avx512's
+# tuning keeps them at 256 bits (measured 5% slower encoder on Zen 4).
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-SWIFT_FLAGS ?= $(if $(and $(findstring avx512bw,$(CPU_FLAGS)),$(findstring avx512vl,$(CPU_FLAGS))),-Xswiftc -target-cpu -Xswiftc skylake-avx512,$(if $(and $(findstring avx2,$(CPU_FLAGS)),$(findstring fma,$(CPU_FLAGS))),-Xswiftc -target-cpu -Xswiftc haswell))
+has = $(findstring $(1),$(CPU_FLAGS))
+TARGET_CPU := $(if $(and $(call has,avx512_bf16),$(call has,sse4a)),znver4,$(if $(and $(call has,avx512bw),$(call has,avx512vl)),skylake-avx512,$(if $(and $(call has,avx2),$(call has,fma)),haswell)))
+SWIFT_FLAGS ?= $(if $(TARGET_CPU),-Xswiftc -target-cpu -Xswiftc $(TARGET_CPU))
 
 .PHONY: setup build run test clean
 
