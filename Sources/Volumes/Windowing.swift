@@ -32,18 +32,19 @@ public enum WindowPreset: String, CaseIterable, Sendable {
 
 public enum Windowing {
     /// Maps `values` through `window` to UInt8 (truncating, as `astype(np.uint8)` does after scaling).
+    /// NaN (a float image's "no value") maps to 0; infinities clamp to the window's ends.
     public static func apply(_ values: [Float], window: Window) -> [UInt8] {
         let lo = Float(window.lower), scale = Float(255.0 / window.width)
         return values.map { v in
             let t = (min(max(v, lo), Float(window.upper)) - lo) * scale
-            return UInt8(min(max(t, 0), 255))
+            return t.isNaN ? 0 : UInt8(min(max(t, 0), 255))
         }
     }
 
-    /// MedSAM's MR rule: the window spans the 0.5th to 99.5th percentile of the nonzero voxels.
-    /// Returns nil when there is no nonzero voxel.
+    /// MedSAM's MR rule: the window spans the 0.5th to 99.5th percentile of the nonzero voxels
+    /// (finite ones: NaN and infinities are left out). Returns nil when there is none.
     public static func percentileWindow(_ values: [Float], lowerPercent: Double = 0.5, upperPercent: Double = 99.5) -> Window? {
-        var nonzero = values.filter { $0 != 0 && !$0.isNaN }
+        var nonzero = values.filter { $0 != 0 && $0.isFinite }
         guard !nonzero.isEmpty else { return nil }
         let lo = percentile(&nonzero, lowerPercent)
         let hi = percentile(&nonzero, upperPercent)

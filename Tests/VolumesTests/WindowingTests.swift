@@ -49,4 +49,20 @@ final class WindowingTests: XCTestCase {
         XCTAssertEqual(out[101], 126)
         XCTAssertNil(Windowing.percentileWindow([0, 0, 0]))
     }
+
+    // A float image with NaN ("no value") and infinities: the window comes from the finite
+    // nonzero values only (the same 1...200 as above), NaN maps to 0 and the infinities clamp;
+    // this used to trap converting NaN to UInt8.
+    func testNonFiniteValuesLeaveTheWindowAloneAndMapToItsEnds() {
+        let values: [Float] = [0, .nan] + (1...200).map(Float.init) + [.infinity, -.infinity]
+        let w = Windowing.percentileWindow(values)!
+        XCTAssertEqual(w.lower, 1.995, accuracy: 1e-4)
+        XCTAssertEqual(w.upper, 199.005, accuracy: 1e-4)
+        let out = Windowing.applyPercentile(values)
+        XCTAssertEqual(out[1], 0)                  // NaN
+        XCTAssertEqual(out[101], 126)              // 100, as above
+        XCTAssertEqual(out[out.count - 2], 255)    // +inf
+        XCTAssertEqual(out[out.count - 1], 0)      // -inf
+        XCTAssertNil(Windowing.percentileWindow([0, .nan, .infinity]))
+    }
 }

@@ -79,11 +79,13 @@ public struct Preprocessed: Sendable {
 }
 
 public enum Preprocess {
-    /// resize_longest_side's new size: (int(H * s + 0.5), int(W * s + 0.5)), s = target / max(H, W).
+    /// resize_longest_side's new size: (int(H * s + 0.5), int(W * s + 0.5)), s = target / max(H, W),
+    /// but at least 1: for a side under 1/512 of the other (say 600x1) the official script asks
+    /// cv2 for a zero size and fails; here the image keeps a one-pixel side.
     public static func resizedSize(height: Int, width: Int, target: Int = 256) -> (height: Int, width: Int) {
         let scale = Double(target) * 1.0 / Double(max(height, width))
         let nh = Int(Double(height) * scale + 0.5), nw = Int(Double(width) * scale + 0.5)
-        return (nh, nw)
+        return (max(1, nh), max(1, nw))
     }
 
     /// resize_longest_side: INTER_AREA resize so the longest side is `target` (channels unchanged).
