@@ -55,13 +55,28 @@ public enum Nifti {
 
     static func quiet() { nifti_set_debug_level(0) }
 
+    /// Runs `body` with standard error pointed at /dev/null: libnifti prints some header errors
+    /// ("** ERROR: nifti_convert_n1hdr2nim: bad dim[0]") whatever its debug level, and the
+    /// error medseg reports says it in one line.
+    static func silencingStderr<T>(_ body: () throws -> T) rethrows -> T {
+        fflush(stderr)
+        let saved = dup(2), null = open("/dev/null", O_WRONLY)
+        if saved >= 0, null >= 0 { dup2(null, 2) }
+        defer {
+            fflush(stderr)
+            if saved >= 0 { dup2(saved, 2); close(saved) }
+            if null >= 0 { close(null) }
+        }
+        return try body()
+    }
+
     public static func read(path: String) throws -> NiftiImage {
         quiet()
         guard let f = fopen(path, "rb") else { throw VolumeError(String(cString: strerror(errno)), path: path) }
         fseeko(f, 0, SEEK_END)
         let fileSize = Int64(ftello(f))
         fclose(f)
-        guard let nim = nifti_image_read(path, 0) else {
+        guard let nim = silencingStderr({ nifti_image_read(path, 0) }) else {
             throw VolumeError("not a NIfTI file, or its header is damaged", path: path)
         }
         defer { nifti_image_free(nim) }
@@ -87,7 +102,7 @@ public enum Nifti {
             throw VolumeError("truncated: the header promises \(bytes) bytes of data after offset \(n.iname_offset), the file has \(fileSize) bytes", path: path)
         }
         let storage: [UInt8]
-        if nifti_image_load(nim) == 0, let ptr = nim.pointee.data {
+        if silencingStderr({ nifti_image_load(nim) }) == 0, let ptr = nim.pointee.data {
             storage = [UInt8](UnsafeRawBufferPointer(start: ptr, count: Int(bytes)))
         } else if nifti_is_gzfile(path) != 0 {
             storage = try loadViaInflate(path, bytes: Int(bytes))
@@ -116,7 +131,7 @@ public enum Nifti {
     /// 1 or 2, from the header's size (libnifti's nifti_type does not tell NIfTI-2 single files apart).
     static func version(_ path: String) -> Int {
         var nver: Int32 = 1
-        if let h = nifti_read_header(path, &nver, 0) { free(h) }
+        if let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) { free(h) }
         return Int(nver)
     }
 

@@ -41,7 +41,8 @@ enum InfoCommand {
         switch try FileFormat.detect(path: path) {
         case .npz:
             let arrays = try Npz.read(path: path)
-            let is3D = arrays.first { $0.name == "imgs" }.map { $0.array.shape.count == 3 } ?? false
+            // (H, W, 3) is an RGB 2D case unless the file is named 3D*, as `segment` and `open` read it.
+            let is3D = arrays.first { $0.name == "imgs" }.map { ImageFile.isStack($0.array.shape, fileName: (path as NSString).lastPathComponent) } ?? false
             let kind = arrays.contains { $0.name == "imgs" } ? " (challenge case, \(is3D ? "3D" : "2D"))" : ""
             row("format", "npz\(kind)")
             for (name, a) in arrays {
@@ -83,6 +84,10 @@ enum InfoCommand {
     static func arraySummary(_ a: NDArray) -> String {
         var s = "\(a.dtype.numpyName) (\(a.shape.map(String.init).joined(separator: ", "))\(a.shape.count == 1 ? "," : ""))"
         if let r = a.range(), a.count > 0 { s += "  values \(fmt(r.min)) .. \(fmt(r.max))" }
+        if a.dtype.isFloatingPoint {
+            let nan = a.doubles().filter { $0.isNaN }.count
+            if nan > 0 { s += "  (\(nan) NaN)" }
+        }
         return s
     }
 
