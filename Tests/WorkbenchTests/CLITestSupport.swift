@@ -14,10 +14,11 @@ enum CLI {
         return selfExe.deletingLastPathComponent().appendingPathComponent("medseg")
     }
 
-    static func run(_ args: [String], environment: [String: String]? = nil) throws -> MedsegRun {
+    static func run(_ args: [String], environment: [String: String]? = nil, in directory: URL? = nil) throws -> MedsegRun {
         let p = Process()
         p.executableURL = executable
         p.arguments = args
+        if let directory { p.currentDirectoryURL = directory }
         if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -120,4 +120,69 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(lines.count, 2, r.stderr)
         XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("medseg: error: ") && $0.contains(dir.path) }, r.stderr)
     }
+
+    /// One case that cannot be scored (shapes differ) is reported and scored 0; the others are
+    /// scored and the CSV is written. --csv must not name an input, nor the --json file.
+    func testEvalScoresTheOtherCasesWhenOneCannotBeScored() throws {
+        let dir = try temporaryDirectory(self)
+        let gts = dir.appendingPathComponent("gts"), preds = dir.appendingPathComponent("preds")
+        for d in [gts, preds] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let mask = NDArray(shape: [4, 4], values: (0..<16).map { UInt8($0 % 4 < 2 ? 1 : 0) })
+        for name in ["a.npz", "b.npz"] { try Npz.write([(name: "gts", array: mask)], to: gts.appendingPathComponent(name).path) }
+        try Npz.write([(name: "segs", array: NDArray(shape: [4, 5], values: [UInt8](repeating: 1, count: 20)))],
+                      to: preds.appendingPathComponent("a.npz").path)
+        try Npz.write([(name: "segs", array: mask)], to: preds.appendingPathComponent("b.npz").path)
+        let csv = dir.appendingPathComponent("m.csv").path
+        let r = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", csv])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("a.npz: prediction shape [4, 5] differs from ground truth [4, 4]"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: csv, encoding: .utf8), "case,dsc,nsd\na.npz,0.0000,0.0000\nb.npz,1.0000,1.0000\n")
+        XCTAssertTrue(r.stdout.contains("2 cases (1 not scored, scored 0): mean DSC 0.5000, mean NSD 0.5000"), r.stdout)
+        let gt = gts.appendingPathComponent("a.npz").path
+        let over = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", gt])
+        XCTAssertEqual(over.status, 2)
+        XCTAssertTrue(over.stderr.contains("writing it would replace the input"), over.stderr)
+        XCTAssertNotNil(try Npz.read(path: gt).first { $0.name == "gts" })
+        let same = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", csv, "--json", csv])
+        XCTAssertEqual(same.status, 2)
+        XCTAssertTrue(same.stderr.contains("--csv and --json name the same file"), same.stderr)
+    }
+
+    /// An RGB (H, W, 3) case is 2D, as segment reads it; a float image's NaN are counted.
+    func testInfoCallsAnRGBCaseTwoDAndCountsNaN() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("2DBox_rgb.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [2, 2, 3], values: [Float](repeating: 1, count: 11) + [.nan]))], to: path)
+        let r = try CLI.run(["info", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("npz (challenge case, 2D)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("values 1 .. 1  (1 NaN)"), r.stdout)
+    }
+
+    /// libnifti's own "** ERROR" lines stay out of the one-line error.
+    func testBadNiftiHeaderGivesOneLine() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("bad.nii").path
+        var header = [UInt8](repeating: 0, count: 352)
+        header.withUnsafeMutableBytes { b in
+            b.storeBytes(of: Int32(348), toByteOffset: 0, as: Int32.self)          // sizeof_hdr
+            b.storeBytes(of: Int16(9), toByteOffset: 40, as: Int16.self)           // dim[0]: 9 dimensions
+            for k in 1...7 { b.storeBytes(of: Int16(1), toByteOffset: 40 + 2 * k, as: Int16.self) }
+            b.storeBytes(of: Int16(2), toByteOffset: 70, as: Int16.self)           // uint8
+            b.storeBytes(of: Int16(8), toByteOffset: 72, as: Int16.self)
+            b.storeBytes(of: Float(352), toByteOffset: 108, as: Float.self)        // vox_offset
+            for (k, c) in "n+1\0".utf8.enumerated() { b[344 + k] = c }
+        }
+        try Data(header + [0]).write(to: URL(fileURLWithPath: path))
+        let r = try CLI.run(["info", path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("medseg: error: ") && r.stderr.contains("bad.nii"), r.stderr)
+    }
+
+    func testBenchRefusesAStrayArgument() throws {
+        let r = try CLI.run(["bench", "case.npz"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("bench takes no positional arguments; got 'case.npz'"), r.stderr)
+    }
 }

@@ -61,8 +61,8 @@ final class SegmentCLITests: XCTestCase {
         let s = try CLI.run(["segment", noBoxes, "-o", dir.path, "--3d", "sideways"])
         XCTAssertEqual(s.status, 2)
         XCTAssertTrue(s.stderr.contains("--3d takes propagate or per-slice, not 'sideways'"), s.stderr)
-        let m = try CLI.run(["segment", noBoxes, "-o", dir.path, "--model", "/nonexistent.pth"])
-        XCTAssertEqual(m.status, 2)
+        let m = try CLI.run(["segment", noBoxes, "-o", dir.appendingPathComponent("o").path, "--model", "/nonexistent.pth"])
+        XCTAssertEqual(m.status, 1)
         XCTAssertTrue(m.stderr.contains("/nonexistent.pth: no such model file"), m.stderr)
     }
 
@@ -139,9 +139,71 @@ final class SegmentCLITests: XCTestCase {
         let b = try CLI.run(["bench", "--runs", "1", "--json", "--model", out])
         XCTAssertEqual(b.status, 0, b.stderr)
         XCTAssertTrue(b.stdout.contains("\"encoder_ms\""), b.stdout)
+        // A bare file name goes to the current directory (it used to fail creating "").
+        let bare = try CLI.run(["convert", "--output", "bare.medseg"], in: dir)
+        XCTAssertEqual(bare.status, 0, bare.stderr)
+        XCTAssertEqual(FileManager.default.contents(atPath: dir.appendingPathComponent("bare.medseg").path),
+                       FileManager.default.contents(atPath: out))
         let bad = try CLI.run(["convert", "--checkpoint", "/nonexistent.pth", "--output", out])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no such model file"), bad.stderr)
         XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+    }
+
+    /// An output never replaces an input: `-o` the inputs' own directory, or two inputs of one
+    /// file name (both would be DIR/<name>), are refused before any work; the same file given
+    /// twice is segmented once.
+    func testOutputsNeverReplaceInputsOrEachOther() throws {
+        let dir = try temporaryDirectory(self)
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        for d in [a, b] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let image = NDArray(shape: [8, 8], values: [UInt8](repeating: 9, count: 64))
+        let box = NDArray(shape: [1, 4], values: [1.0, 1, 6, 6])
+        for d in [a, b] { try Npz.write([(name: "imgs", array: image), (name: "boxes", array: box)], to: d.appendingPathComponent("case.npz").path) }
+        let own = try CLI.run(["segment", a.path, "-o", a.path])
+        XCTAssertEqual(own.status, 2)
+        XCTAssertTrue(own.stderr.contains("writing it would replace the input"), own.stderr)
+        XCTAssertEqual(try Npz.read(path: a.appendingPathComponent("case.npz").path).map(\.name), ["imgs", "boxes"])
+        let twice = try CLI.run(["segment", a.appendingPathComponent("case.npz").path, b.appendingPathComponent("case.npz").path,
+                                 "-o", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(twice.status, 2)
+        XCTAssertTrue(twice.stderr.contains("would both be written as case.npz"), twice.stderr)
+        let notDir = try CLI.run(["segment", a.path, "-o", a.appendingPathComponent("case.npz").path])
+        XCTAssertEqual(notDir.status, 1)
+        XCTAssertTrue(notDir.stderr.contains("case.npz: the output directory exists and is not a directory"), notDir.stderr)
+    }
+
+    /// Inputs that used to crash: a float image with NaN (windowed, NaN as 0) and an image whose
+    /// short side resizes to under a pixel (kept at one). A 6-value box on a 2D image is refused;
+    /// a 3D box's slices are clipped to the volume and said so.
+    func testNaNImagesThinImagesAndBoxShapes() throws {
+        try modelInstalled()
+        let dir = try temporaryDirectory(self), out = dir.appendingPathComponent("o").path
+        var pixels = [Float](repeating: 10, count: 64 * 64)
+        for y in 20..<44 { for x in 20..<44 { pixels[y * 64 + x] = 200 } }
+        for x in 0..<64 { pixels[x] = .nan }
+        let nanCase = dir.appendingPathComponent("2DBox_nan.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [64, 64], values: pixels)),
+                       (name: "boxes", array: NDArray(shape: [1, 4], values: [16.0, 16, 48, 48]))], to: nanCase)
+        let thin = dir.appendingPathComponent("2DBox_thin.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [600, 1], values: (0..<600).map { UInt8($0 / 3) })),
+                       (name: "boxes", array: NDArray(shape: [1, 4], values: [0.0, 100, 1, 300]))], to: thin)
+        let stack = dir.appendingPathComponent("3DBox_z.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [3, 32, 32], values: (0..<3072).map { UInt8($0 % 32 * 8) })),
+                       (name: "boxes", array: NDArray(shape: [2, 6], values: [4.0, 4, 1, 28, 28, 9,  4, 4, 2, 28, 28, 0]))], to: stack)
+        let r = try CLI.run(["segment", nanCase, thin, stack, "-o", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("3 of 3 cases segmented"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("box 1 slices 1...9 reach outside the volume; clipped to 1...2"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("box 2 has its slices inverted (2...0); reordered"), r.stderr)
+        let nanSegs = try XCTUnwrap(Npz.read(path: out + "/2DBox_nan.npz")[0].array.values(as: UInt8.self))
+        XCTAssertEqual(nanSegs[32 * 64 + 32], 1)   // the bright square is found
+        XCTAssertEqual(try Npz.read(path: out + "/2DBox_thin.npz")[0].array.shape, [600, 1])
+        let flatWith3D = dir.appendingPathComponent("2DBox_six.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [8, 8], values: [UInt8](repeating: 9, count: 64))),
+                       (name: "boxes", array: NDArray(shape: [1, 6], values: [1.0, 1, 0, 6, 6, 0]))], to: flatWith3D)
+        let six = try CLI.run(["segment", flatWith3D, "-o", out])
+        XCTAssertEqual(six.status, 1)
+        XCTAssertTrue(six.stderr.contains("2DBox_six.npz: 2D case with a 6-value box (box 1); expected 4 values"), six.stderr)
     }
 }

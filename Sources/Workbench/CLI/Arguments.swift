@@ -83,9 +83,12 @@ struct ParsedArgs {
 }
 
 /// A usage or input error, shown as one line on stderr.
+/// A one-line error of the command line (exit status 2), or with `status: 1` of the files it
+/// names (missing, unwritable): the README's "2 for usage errors, 1 for bad input".
 struct CLIError: Error, CustomStringConvertible {
     var description: String
-    init(_ d: String) { description = d }
+    var status: Int32
+    init(_ d: String, status: Int32 = 2) { description = d; self.status = status }
 }
 
 extension CommandSpec {

@@ -17,10 +17,11 @@ enum BenchCommand {
             OptionSpec(name: "--model", value: "PATH", help: "checkpoint or converted model file (default: the installed one)"),
             OptionSpec(name: "--case", value: "FILE", help: "also time the encoder on a real image: a challenge npz's middle slice (3D) or its image (2D), where background skipping and the lookup of gray levels apply (the pseudo-random image has neither)"),
             OptionSpec(name: "--profile", help: "also show where the encoder's time goes (per stage: pe, s0-s3, neck) and the decoder's (ctx, t0, t1, fin, up), by kind of operation"),
-            OptionSpec(name: "--json", help: "print one JSON object: encoder_ms, decoder_1box_ms, decoder_16box_ms, threads, precision"),
+            OptionSpec(name: "--json", help: "print one JSON object: encoder_ms, encoder_case_ms (with --case), decoder_1box_ms, decoder_16box_ms, threads, precision, load_ms, cached_box_ms, frame_ms"),
         ])
 
     static let command = Subcommand(spec: spec) { args in
+        guard args.positionals.isEmpty else { throw CLIError("bench takes no positional arguments; got '\(args.positionals[0])' (an image goes with --case)") }
         let precision = try args.precision()
         let threads = try args.int("--threads", default: 2, range: 1...256)
         let runs = try args.int("--runs", default: 10, range: 1...10000)

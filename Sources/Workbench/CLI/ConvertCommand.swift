@@ -21,7 +21,8 @@ enum ConvertCommand {
         guard args.positionals.isEmpty else { throw CLIError("convert takes no positional arguments (see 'medseg convert --help')") }
         let checkpoint = try DataHome.model(args.value("--checkpoint"))
         let output = args.value("--output") ?? DataHome.convertedModel
-        try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try OutputPaths.makeDirectory((output as NSString).deletingLastPathComponent, for: "the model file's directory")
+        try OutputPaths.refuseOverwriting([checkpoint], with: output, flag: "--output")
         Engine.configure(threads: 2)
         let t0 = Date()
         try ModelFile.convert(checkpoint: checkpoint, output: output)

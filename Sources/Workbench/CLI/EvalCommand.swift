@@ -15,10 +15,13 @@ enum EvalCommand {
             OptionSpec(name: "--json", value: "FILE", help: "write per-label detail and means as JSON"),
         ],
         details: """
-        Directories are paired by file name; a ground-truth case without a prediction is reported
-        as missing, scores 0 in the means, and makes the exit status 1. Labels are the ones present
-        in the ground truth; NSD is computed only when DSC > 0.2. 3D spacing is the npz `spacing`
-        as stored (the challenge convention), or the NIfTI voxel size.
+        Directories are paired by file name; a ground-truth case without a prediction, or one
+        that cannot be scored (unreadable, shapes differ), is reported, scores 0 in the means,
+        and makes the exit status 1. Labels are 1 to the ground truth's largest, as the
+        challenge's script counts them (a label absent from both scores nan); NSD is computed
+        only when DSC > 0.2; a case with an empty ground truth scores DSC nan and NSD 0, and the
+        mean DSC leaves nan out. 3D spacing is the npz `spacing` as stored (the challenge
+        convention), or the NIfTI voxel size.
         """)
 
     static let command = Subcommand(spec: spec) { args in
@@ -28,6 +31,13 @@ enum EvalCommand {
         if !args.positionals.isEmpty { throw CLIError("eval takes no positional arguments; got '\(args.positionals[0])'") }
         let tolerance = try args.double("--tolerance", default: 2)
         let pairs = try pairCases(pred: predPath, gt: gtPath)
+        let outputs = [("--csv", args.value("--csv")), ("--json", args.value("--json"))].compactMap { f, v in v.map { (f, $0) } }
+        if outputs.count == 2, OutputPaths.sameFile(outputs[0].1, outputs[1].1) {
+            throw CLIError("--csv and --json name the same file, \(outputs[0].1)")
+        }
+        for (flag, path) in outputs {
+            try OutputPaths.refuseOverwriting(pairs.flatMap { [$0.gt] + ($0.pred.map { [$0] } ?? []) }, with: path, flag: flag)
+        }
         var results: [CaseResult] = []
         let width = max(4, pairs.map { $0.name.count }.max() ?? 4)
         print("case".padding(toLength: width, withPad: " ", startingAt: 0) + "  label     DSC     NSD")
@@ -38,10 +48,19 @@ enum EvalCommand {
                 print(p.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  missing")
                 continue
             }
-            let gtMap = try LabelFile.read(path: p.gt, keys: ["gts"])
-            let predMap = try LabelFile.read(path: pred, keys: ["segs"])
-            guard gtMap.shape == predMap.shape else {
-                throw CLIError("\(p.name): prediction shape \(predMap.shape) differs from ground truth \(gtMap.shape)")
+            let gtMap: LabelMap, predMap: LabelMap
+            do {
+                gtMap = try LabelFile.read(path: p.gt, keys: ["gts"])
+                predMap = try LabelFile.read(path: pred, keys: ["segs"])
+                guard gtMap.shape == predMap.shape else {
+                    throw VolumeError("prediction shape \(predMap.shape) differs from ground truth \(gtMap.shape)", path: pred)
+                }
+            } catch {
+                // One bad case does not stop the others: it is reported and scored 0, like a missing one.
+                Stderr.write("medseg: error: \(error)\n")
+                results.append(CaseResult(name: p.name, score: nil, error: "\(error)"))
+                print(p.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  not scored")
+                continue
             }
             let score = Metrics.evaluate(pred: predMap.labels, gt: gtMap.labels, shape: gtMap.shape,
                                          spacing: gtMap.spacing, tolerance: tolerance, is3D: gtMap.is3D)
@@ -54,16 +73,18 @@ enum EvalCommand {
         }
         let scored = results.map { $0.score.map { ($0.dsc, $0.nsd) } ?? (0, 0) }
         let meanDSC = nanMean(scored.map(\.0)), meanNSD = nanMean(scored.map(\.1))
-        let missing = results.filter { $0.score == nil }.count
-        print("\(results.count) case\(results.count == 1 ? "" : "s")\(missing > 0 ? " (\(missing) missing, scored 0)" : ""): mean DSC \(f4(meanDSC)), mean NSD \(f4(meanNSD))")
+        let missing = results.filter { $0.score == nil && $0.error == nil }.count, failed = results.filter { $0.error != nil }.count
+        let notes = (missing > 0 ? ["\(missing) missing"] : []) + (failed > 0 ? ["\(failed) not scored"] : [])
+        print("\(results.count) case\(results.count == 1 ? "" : "s")\(notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ", scored 0)"): mean DSC \(f4(meanDSC)), mean NSD \(f4(meanNSD))")
         if let csv = args.value("--csv") { try AtomicFile.write(csvText(results), to: csv) }
         if let json = args.value("--json") {
             try AtomicFile.write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json)
         }
-        return missing > 0 ? 1 : 0
+        return missing + failed > 0 ? 1 : 0
     }
 
-    struct CaseResult { var name: String; var score: CaseScore? }
+    /// A case's scores; nil when its prediction is missing or it could not be scored (`error`).
+    struct CaseResult { var name: String; var score: CaseScore?; var error: String? = nil }
 
     struct Pair { var name: String; var gt: String; var pred: String?; var expectedPred: String }
 
@@ -71,8 +92,8 @@ enum EvalCommand {
     static func pairCases(pred: String, gt: String) throws -> [Pair] {
         let fm = FileManager.default
         var predIsDir: ObjCBool = false, gtIsDir: ObjCBool = false
-        guard fm.fileExists(atPath: gt, isDirectory: &gtIsDir) else { throw CLIError("\(gt): no such file or directory") }
-        guard fm.fileExists(atPath: pred, isDirectory: &predIsDir) else { throw CLIError("\(pred): no such file or directory") }
+        guard fm.fileExists(atPath: gt, isDirectory: &gtIsDir) else { throw CLIError("\(gt): no such file or directory", status: 1) }
+        guard fm.fileExists(atPath: pred, isDirectory: &predIsDir) else { throw CLIError("\(pred): no such file or directory", status: 1) }
         switch (gtIsDir.boolValue, predIsDir.boolValue) {
         case (false, false):
             return [Pair(name: (gt as NSString).lastPathComponent, gt: gt, pred: pred, expectedPred: pred)]
@@ -115,13 +136,17 @@ enum EvalCommand {
     static func jsonText(_ results: [CaseResult], tolerance: Double, meanDSC: Double, meanNSD: Double) throws -> String {
         func num(_ v: Double) -> Any { v.isNaN ? NSNull() : v }
         let cases: [[String: Any]] = results.map { r in
-            guard let s = r.score else { return ["case": r.name, "missing": true, "dsc": 0, "nsd": 0] }
+            guard let s = r.score else {
+                return r.error.map { ["case": r.name, "missing": false, "error": $0, "dsc": 0, "nsd": 0] }
+                    ?? ["case": r.name, "missing": true, "dsc": 0, "nsd": 0]
+            }
             return ["case": r.name, "missing": false, "dsc": num(s.dsc), "nsd": num(s.nsd),
                     "labels": s.labels.map { ["label": $0.label, "dsc": num($0.dsc), "nsd": num($0.nsd)] }]
         }
         let root: [String: Any] = ["tolerance": tolerance, "cases": cases,
                                    "mean": ["dsc": num(meanDSC), "nsd": num(meanNSD)],
-                                   "missing": results.filter { $0.score == nil }.map(\.name)]
+                                   "missing": results.filter { $0.score == nil && $0.error == nil }.map(\.name),
+                                   "not_scored": results.filter { $0.error != nil }.map(\.name)]
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self) + "\n"
     }

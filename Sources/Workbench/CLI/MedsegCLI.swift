@@ -51,7 +51,7 @@ enum MedsegCLI {
             if parsed.helpRequested { print(cmd.spec.helpText, terminator: ""); return 0 }
             return try cmd.run(parsed)
         } catch let e as CLIError {
-            return fail(e.description, code: 2)
+            return fail(e.description, code: e.status)
         } catch {
             return fail("\(error)", code: 1)
         }

@@ -21,7 +21,8 @@ enum SegmentCommand {
         INPUT is a challenge npz (imgs (H,W,3) or (H,W) for 2D, (D,H,W) for 3D; boxes (N,4) or
         (N,6)) or a directory of them. Output `segs` has the shape of `imgs` without channels,
         label i for box i (later boxes over earlier ones), uint8 (uint16 above 255 boxes).
-        Boxes are clipped to the image; inverted ones are reordered; empty ones are reported.
+        Boxes are clipped to the image; inverted ones are reordered; boxes that miss the image and
+        masks that come out empty are reported. An output never replaces an input case.
         """)
 
     static let command = Subcommand(spec: spec) { args in
@@ -36,7 +37,11 @@ enum SegmentCommand {
         let maxBatch = try args.int("--max-batch", default: 16, range: 1...4096)
         let cacheMB = try args.int("--cache-mb", default: 512, range: 16...1 << 20)
         let inputs = try collectInputs(args.positionals)
-        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        for path in inputs {
+            try OutputPaths.refuseOverwriting([path], with: (outDir as NSString).appendingPathComponent((path as NSString).lastPathComponent),
+                                              flag: "--output-dir")
+        }
+        try OutputPaths.makeDirectory(outDir, for: "the output directory")
         Engine.configure(threads: threads)
         let model = try DataHome.loadModel(args.value("--model"), precision: precision)
         let segmenter = Segmenter(model: model, cacheBytes: cacheMB << 20, maxBatch: maxBatch)
@@ -68,15 +73,17 @@ enum SegmentCommand {
                 Stderr.write("medseg: error: \((error as? VolumeError)?.at(path) ?? error)\n")
             }
         }
-        print("\(inputs.count - failures) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") segmented in \(String(format: "%.2f", totalSeconds)) s (\(totalSlices) slices encoded)")
+        print("\(inputs.count - failures) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") segmented in \(String(format: "%.2f", totalSeconds)) s (\(totalSlices) slice\(totalSlices == 1 ? "" : "s") encoded)")
         return failures == 0 ? 0 : 1
     }
 
+    /// The case files named by `paths` (files, or directories of .npz files), each once. Two
+    /// inputs of the same file name would write the same output: refused.
     static func collectInputs(_ paths: [String]) throws -> [String] {
         var out: [String] = []
         for p in paths {
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory") }
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory", status: 1) }
             if isDir.boolValue {
                 let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.lowercased().hasSuffix(".npz") }.sorted()
                 if files.isEmpty { Stderr.warn("\(p) holds no .npz files") }
@@ -86,7 +93,20 @@ enum SegmentCommand {
             }
         }
         guard !out.isEmpty else { throw CLIError("no input cases") }
-        return out
+        var seen: [[Int]: String] = [:], byName: [String: String] = [:], unique: [String] = []
+        for p in out {
+            if let id = OutputPaths.identity(p) {
+                if let first = seen[id] { Stderr.warn("\(p) is \(first), given twice; segmented once"); continue }
+                seen[id] = p
+            }
+            let name = (p as NSString).lastPathComponent
+            if let other = byName[name] {
+                throw CLIError("\(other) and \(p) would both be written as \(name); segment them into different --output-dir")
+            }
+            byName[name] = p
+            unique.append(p)
+        }
+        return unique
     }
 
     /// Segments one challenge case; returns the `segs` array.
@@ -106,25 +126,34 @@ enum SegmentCommand {
             for (i, b) in parsed.enumerated() {
                 guard case .stack(let s) = b else { throw VolumeError("3D case with a 4-value box (box \(i + 1)); expected 6 values", path: path) }
                 guard let clipped = clip(s.xy, height: h, width: w, what: "box \(i + 1)", path: path) else { boxes.append(StackBox(box: [0, 0, 0, 0], z0: 1, z1: 0)); continue }
-                var z0 = min(s.z0, s.z1), z1 = max(s.z0, s.z1)
-                if z0 < 0 || z1 >= d { Stderr.warn("\(name): box \(i + 1) slices \(s.z0)...\(s.z1) clipped to 0...\(d - 1)") }
-                z0 = max(0, z0); z1 = min(d - 1, z1)
-                if z0 > z1 { Stderr.warn("\(name): box \(i + 1) lies outside the volume's slices; skipped") }
-                boxes.append(StackBox(box: clipped, z0: z0, z1: z1))
+                let (z0, z1) = (min(s.z0, s.z1), max(s.z0, s.z1))
+                if s.z0 > s.z1 { Stderr.warn("\(name): box \(i + 1) has its slices inverted (\(s.z0)...\(s.z1)); reordered") }
+                let (c0, c1) = (max(0, z0), min(d - 1, z1))
+                if c0 > c1 {
+                    Stderr.warn("\(name): box \(i + 1) slices \(z0)...\(z1) lie outside the volume's 0...\(d - 1); skipped")
+                } else if c0 != z0 || c1 != z1 {
+                    Stderr.warn("\(name): box \(i + 1) slices \(z0)...\(z1) reach outside the volume; clipped to \(c0)...\(c1)")
+                }
+                boxes.append(StackBox(box: clipped, z0: c0, z1: c1))
             }
             let labels = segmenter.segment3D(depth: d, height: h, width: w, slice: { slice(pixels, z: $0, height: h, width: w) },
                                              boxes: boxes, strategy: strategy, progress: progress)
+            var present = [Bool](repeating: false, count: boxes.count + 1)
+            for l in labels { present[Int(l)] = true }
+            for (i, b) in boxes.enumerated() where b.z0 <= b.z1 && !present[i + 1] {
+                Stderr.warn("\(name): box \(i + 1) left no voxel labelled \(i + 1) (an empty mask, or covered by later boxes)")
+            }
             return segsArray(labels, shape: [d, h, w], boxes: boxes.count)
         }
         let image = try flatImage(imgs, pixels: pixels, path: path), (h, w) = (image.height, image.width)
         var boxes: [PixelBox] = [], keep: [Int] = []
         for (i, b) in parsed.enumerated() {
-            let xy: Box2D
-            switch b { case .flat(let f): xy = f; case .stack(let s): xy = s.xy }
+            guard case .flat(let xy) = b else { throw VolumeError("2D case with a 6-value box (box \(i + 1)); expected 4 values", path: path) }
             if let clipped = clip(xy, height: h, width: w, what: "box \(i + 1)", path: path) { boxes.append(clipped); keep.append(i) }
         }
         var labels = [UInt16](repeating: 0, count: h * w)
         for (n, m) in segmenter.segment(image, boxes: boxes).enumerated() {
+            if !m.contains(where: { $0 != 0 }) { Stderr.warn("\(name): box \(keep[n] + 1) gave an empty mask") }
             for p in 0..<(h * w) where m[p] != 0 { labels[p] = UInt16(keep[n] + 1) }
         }
         progress(1, 1)

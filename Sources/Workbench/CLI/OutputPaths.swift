@@ -1,0 +1,60 @@
+// Where the headless commands write: output directories made with a one-line error, and the
+// checks that keep an output from landing on an input (or on another output).
+import Foundation
+import Volumes
+
+enum OutputPaths {
+    /// Creates `dir` and its parents when missing ("" is the current directory). Errors are one
+    /// line naming the directory and the reason, not Foundation's error dump.
+    static func makeDirectory(_ dir: String, for what: String) throws {
+        guard !dir.isEmpty else { return }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw CLIError("\(dir): \(what) exists and is not a directory", status: 1) }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw CLIError("\(dir): cannot create \(what) (\(reason(error)))", status: 1)
+        }
+    }
+
+    /// The POSIX reason under a Foundation file error ("Read-only file system"), else its text.
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        switch ns.code {
+        case NSFileWriteFileExistsError: return "a file of that name is in the way"
+        case NSFileWriteVolumeReadOnlyError: return "Read-only file system"
+        case NSFileWriteNoPermissionError: return "Permission denied"
+        default: return ns.localizedDescription
+        }
+    }
+
+    /// The file's identity (device, inode), or nil when it does not exist: two paths name the
+    /// same file (through links, `..` or symlinks) exactly when their identities are equal.
+    static func identity(_ path: String) -> [Int]? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return [Int(st.st_dev), Int(st.st_ino)]
+    }
+
+    /// Whether two paths name one file: the same path, or an existing file reached both ways.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        if (a as NSString).standardizingPath == (b as NSString).standardizingPath { return true }
+        guard let x = identity(a) else { return false }
+        return x == identity(b)
+    }
+
+    /// Throws when writing `output` would replace one of `inputs`.
+    static func refuseOverwriting(_ inputs: [String], with output: String, flag: String) throws {
+        guard let out = identity(output) else { return }
+        if let hit = inputs.first(where: { identity($0) == out }) {
+            throw CLIError("\(flag) \(output) is the input \(hit); writing it would replace the input (choose another \(flag))")
+        }
+    }
+}
