@@ -6,12 +6,14 @@ import Glibc
 
 public enum AtomicFile {
     /// A temporary path in the same directory as `path` (so the rename stays on one filesystem),
-    /// keeping the file's extension(s) for libraries that choose a format by name.
+    /// keeping the file's extension(s), in lower case, for libraries that choose a format by name
+    /// (libnifti takes `.nii.gz` for gzip but not `.NII.GZ`).
     public static func temporaryPath(for path: String) -> String {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let ext = base.hasSuffix(".nii.gz") ? ".nii.gz" : (base.lastIndex(of: ".").map { String(base[$0...]) } ?? "")
+        let lower = base.lowercased()
+        let ext = lower.hasSuffix(".nii.gz") ? ".nii.gz" : (lower.lastIndex(of: ".").map { String(lower[$0...]) } ?? "")
         return "\(dir).\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))\(ext)"
     }
 
@@ -29,12 +31,17 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path)
     }
 
-    /// Runs `body` to produce a temporary file, then renames it over `path`; removes the
-    /// temporary file when anything fails.
+    /// Runs `body` to produce a temporary file, flushes it to the disk, then renames it over
+    /// `path`; removes the temporary file when anything fails.
     public static func replace(_ path: String, _ body: (String) throws -> Void) throws {
         let tmp = temporaryPath(for: path)
         do {
             try body(tmp)
+            let fd = open(tmp, O_RDONLY)
+            guard fd >= 0 else { throw VolumeError("the written file vanished: \(String(cString: strerror(errno)))", path: path) }
+            let synced = fsync(fd)
+            close(fd)
+            guard synced == 0 else { throw VolumeError("cannot flush to disk: \(String(cString: strerror(errno)))", path: path) }
             guard rename(tmp, path) == 0 else {
                 throw VolumeError("cannot replace file: \(String(cString: strerror(errno)))", path: path)
             }

@@ -70,13 +70,33 @@ public enum Nifti {
         return try body()
     }
 
+    /// libnifti takes `.nii` and `.nii.gz` in lower or upper case only: a file named `a.Nii.Gz`
+    /// is read through a symbolic link of a name it takes.
+    static func withNameLibniftiTakes<T>(_ path: String, _ body: (String) throws -> T) throws -> T {
+        let base = path.split(separator: "/").last.map(String.init) ?? path, lower = base.lowercased()
+        guard let ext = [".nii.gz", ".nii"].first(where: { lower.hasSuffix($0) }),
+              !base.hasSuffix(ext), !base.hasSuffix(ext.uppercased()) else { return try body(path) }
+        var cwd = [CChar](repeating: 0, count: 4096)
+        let target = path.hasPrefix("/") || getcwd(&cwd, cwd.count) == nil ? path : String(cString: cwd) + "/" + path
+        let tmpDir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        let link = tmpDir + "/medseg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))\(ext)"
+        guard symlink(target, link) == 0 else { return try body(path) }
+        defer { unlink(link) }
+        return try body(link)
+    }
+
     public static func read(path: String) throws -> NiftiImage {
+        try withNameLibniftiTakes(path) { try read(path: path, as: $0) }
+    }
+
+    /// Reads the file `path` through the name `lib` (the same file) for libnifti.
+    private static func read(path: String, as lib: String) throws -> NiftiImage {
         quiet()
         guard let f = fopen(path, "rb") else { throw VolumeError(String(cString: strerror(errno)), path: path) }
         fseeko(f, 0, SEEK_END)
         let fileSize = Int64(ftello(f))
         fclose(f)
-        guard let nim = silencingStderr({ nifti_image_read(path, 0) }) else {
+        guard let nim = silencingStderr({ nifti_image_read(lib, 0) }) else {
             throw VolumeError("not a NIfTI file, or its header is damaged", path: path)
         }
         defer { nifti_image_free(nim) }
@@ -98,14 +118,14 @@ public enum Nifti {
             guard !o, m <= maxBytes else { throw VolumeError("NIfTI dimensions \(shape) are absurdly large", path: path) }
             bytes = m
         }
-        if nifti_is_gzfile(path) == 0, fileSize < n.iname_offset + bytes {
+        if nifti_is_gzfile(lib) == 0, fileSize < n.iname_offset + bytes {
             throw VolumeError("truncated: the header promises \(bytes) bytes of data after offset \(n.iname_offset), the file has \(fileSize) bytes", path: path)
         }
         let storage: [UInt8]
         if silencingStderr({ nifti_image_load(nim) }) == 0, let ptr = nim.pointee.data {
             storage = [UInt8](UnsafeRawBufferPointer(start: ptr, count: Int(bytes)))
-        } else if nifti_is_gzfile(path) != 0 {
-            storage = try loadViaInflate(path, bytes: Int(bytes))
+        } else if nifti_is_gzfile(lib) != 0 {
+            storage = try loadViaInflate(lib, bytes: Int(bytes))
         } else {
             throw VolumeError("truncated or damaged image data", path: path)
         }
@@ -119,7 +139,7 @@ public enum Nifti {
             pixdim: Array(pix[1...7]), qformCode: n.qform_code, sformCode: n.sform_code,
             quatern: [n.quatern_b, n.quatern_c, n.quatern_d, n.qoffset_x, n.qoffset_y, n.qoffset_z, n.qfac],
             sform: matrix(n.sto_xyz), xyzUnits: n.xyz_units, timeUnits: n.time_units,
-            niftiVersion: version(path))
+            niftiVersion: version(lib))
         var affine: [[Double]]
         if n.sform_code > 0 { affine = matrix(n.sto_xyz) } else if n.qform_code > 0 { affine = matrix(n.qto_xyz) } else {
             affine = (0..<4).map { r in (0..<4).map { c in r == c ? (r < 3 ? (r < ndim ? abs(pix[r + 1]) : 1) : 1) : 0 } }

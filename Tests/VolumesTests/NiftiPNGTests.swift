@@ -52,6 +52,15 @@ final class NiftiPNGTests: XCTestCase {
         try Nifti.write(NDArray(shape: [2, 3, 4], values: [Float](repeating: 1.5, count: 24)), to: plain, geometry: nil, spacing: [2.5, 0.8, 0.7])
         let p = try Nifti.read(path: plain)
         XCTAssertEqual(p.spacing, [2.5, 0.8, 0.7].map { Double(Float($0)) })
+        // Upper- and mixed-case extensions name the same formats (they used to fail and leave a
+        // temporary file: libnifti gzips only names ending in lower-case .gz).
+        for name in ["UPPER.NII.GZ", "Mixed.Nii.Gz", "UPPER.NII"] {
+            let out = dir.appendingPathComponent(name).path
+            try Nifti.write(NDArray(shape: [2, 3, 4], values: [UInt8](0..<24)), to: out, geometry: nil, spacing: [1, 1, 1])
+            XCTAssertEqual(try Nifti.read(path: out).data, NDArray(shape: [2, 3, 4], values: [UInt8](0..<24)), name)
+            let gz = name.lowercased().hasSuffix(".gz")
+            XCTAssertEqual(FileManager.default.contents(atPath: out)!.prefix(2) == Data([0x1f, 0x8b]), gz, name)
+        }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("tmp") }, [])
     }
 
