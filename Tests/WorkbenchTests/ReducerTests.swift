@@ -106,10 +106,38 @@ final class ReducerTests: XCTestCase {
         send(&s, .char("n"))
         XCTAssertFalse(s.quit)
         XCTAssertEqual(s.mode, .normal)
-        guard case .save? = send(&s, .char("w")).first else { return XCTFail("w must save") }
-        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01))
+        // A box not segmented yet is not in the saved file: the work stays unsaved.
+        guard case .save(_, _, let g0)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
+        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g0))
+        XCTAssertTrue(s.dirty)
+        XCTAssertTrue(s.status.contains("1 box not segmented yet is not in it"), s.status)
+        send(&s, .char("q"))
+        XCTAssertEqual(s.mode, .confirmQuit)
+        XCTAssertTrue(s.status.hasPrefix("boxes not segmented or saved"), s.status)
+        send(&s, .char("n"))
+        // Segmented, then saved: nothing to lose.
+        _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: nil, seconds: 0.1, slices: 1))
+        guard case .save(_, _, let g1)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
+        // A result that lands while the file is written is not in it either.
+        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g1 - 1))
+        XCTAssertTrue(s.dirty)
+        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g1))
         XCTAssertFalse(s.dirty)
         send(&s, .char("q"))
+        XCTAssertTrue(s.quit)
+    }
+
+    /// Quitting without saving (`quit !`, or y at the prompt) discards the recovery file too.
+    func testQuitWithoutSavingDiscardsRecovery() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        let effects = type(&s, "quit !")
+        XCTAssertTrue(effects.contains { if case .discardRecovery = $0 { return true } else { return false } }, "\(effects)")
+        XCTAssertTrue(s.quit)
+        s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        send(&s, .char("q"))
+        guard case .discardRecovery? = send(&s, .char("y")).first else { return XCTFail("y must discard the recovery file") }
         XCTAssertTrue(s.quit)
     }
 
@@ -136,5 +164,23 @@ final class ReducerTests: XCTestCase {
         XCTAssertNil(s.scores)
         _ = Reducer.reduce(&s, .scored(old, generation: s.generation))
         XCTAssertEqual(s.scores, old)
+    }
+
+    /// Undo and redo change the masks: the scores are recomputed (the panel kept the old ones)
+    /// and the recovery file follows; a result for an object deleted meanwhile ends the busy mark.
+    func testUndoRescoresAndADeletedObjectsResultClearsBusy() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: nil, seconds: 0.1, slices: 1))
+        s.scores = Scores(rows: [], meanDSC: 0.5, meanNSD: 0.5, gtLabels: 1, notPredicted: [])
+        let effects = send(&s, .char("u"))
+        XCTAssertNil(s.scores)
+        XCTAssertTrue(effects.contains { if case .score = $0 { return true } else { return false } }, "\(effects)")
+        XCTAssertTrue(effects.contains { if case .autosave = $0 { return true } else { return false } }, "\(effects)")
+        _ = type(&s, "box 2 2 6 6")
+        s.busy = "segmenting label 1"
+        _ = type(&s, "delete")
+        _ = Reducer.reduce(&s, .segmented(id: 999, mask: nil, seconds: 0.1, slices: 1))
+        XCTAssertNil(s.busy)
     }
 }

@@ -32,7 +32,7 @@ final class ScreenTests: XCTestCase {
         let g = Screen.draw(s, session, mode: .trueColor)
         let lines = g.text().components(separatedBy: "\n")
         XCTAssertEqual(lines.count, 12)
-        XCTAssertTrue(lines[0].hasPrefix(" medseg  case.npz  axial 2/3  W 255 L 128 (auto)"), "[\(lines[0])]")
+        XCTAssertTrue(lines[0].hasPrefix(" medseg  case.npz  axial 1 of 0-2  W 255 L 128 (auto)"), "[\(lines[0])]")
         XCTAssertTrue(lines[0].hasSuffix("? help "))
         XCTAssertTrue(lines[1].hasSuffix(" Objects".padding(toLength: 31, withPad: " ", startingAt: 0)), "[\(lines[1])]")
         XCTAssertTrue(lines[2].contains("none: b draws a box"))

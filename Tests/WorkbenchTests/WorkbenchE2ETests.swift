@@ -71,7 +71,7 @@ final class WorkbenchE2ETests: XCTestCase {
 
         try waitFor("model loaded")
         var s = try screen()
-        XCTAssertTrue(s.contains("axial 91/181"), s)
+        XCTAssertTrue(s.contains("axial 90 of 0-180"), s)
         XCTAssertTrue(s.contains("vs ground truth"), s)
         XCTAssertTrue(try screen(colors: true).contains("38;2;"), "true-colour half blocks expected")
 

@@ -24,7 +24,8 @@ enum Action: Sendable {
     case segmentFailed(id: Int, message: String)
     case embedded(total: Int)
     case scored(Scores, generation: Int)
-    case saved(path: String, seconds: Double)
+    /// A save finished; `generation` is the object generation it wrote.
+    case saved(path: String, seconds: Double, generation: Int)
     case saveFailed(String)
     case restored([SegObject])
     case message(String)
@@ -34,7 +35,7 @@ enum Effect: Sendable {
     case segment([SegObject])
     case prefetch(z: Int)
     case score(objects: [SegObject], generation: Int)
-    case save(path: String?, objects: [SegObject])
+    case save(path: String?, objects: [SegObject], generation: Int)
     case autosave(objects: [SegObject])
     case restore
     case discardRecovery

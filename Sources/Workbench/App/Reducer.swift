@@ -15,7 +15,11 @@ enum Reducer {
         case .progress(let text): s.busy = text; return []
         case .embedded(let n): s.embeddedSlices = n; return []
         case .segmented(let id, let mask, let seconds, let slices):
-            guard let i = s.objects.firstIndex(where: { $0.id == id }) else { return [] }
+            guard let i = s.objects.firstIndex(where: { $0.id == id }) else {
+                // The object was deleted while it ran.
+                if !s.objects.contains(where: { $0.mask == nil && $0.stale }) { s.busy = nil }
+                return []
+            }
             s.objects[i].mask = mask
             s.objects[i].stale = false
             s.generation += 1
@@ -31,10 +35,14 @@ enum Reducer {
         case .scored(let scores, let generation):
             if generation == s.generation { s.scores = scores }
             return []
-        case .saved(let path, let seconds):
-            s.dirty = false
+        case .saved(let path, let seconds, let generation):
+            // Boxes not segmented yet (or changed since) are not in the file, nor are changes
+            // made while it was written: the work stays unsaved, and its recovery file stays.
+            let pending = s.objects.filter(\.stale).count
+            s.dirty = pending > 0 || generation != s.generation
             s.status = "saved \(path) (\(fmt(seconds * 1000, 0)) ms)"
-            return [.discardRecovery]
+                + (pending > 0 ? "; \(pending) box\(pending == 1 ? "" : "es") not segmented yet \(pending == 1 ? "is" : "are") not in it" : "")
+            return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .restored(let objects):
             record(&s)
@@ -58,7 +66,9 @@ enum Reducer {
             s.mode = .normal
             return []
         case .confirmQuit:
-            if k == .char("y") || k == .char("Y") { s.quit = true } else { s.mode = .normal; s.status = "quit cancelled" }
+            // Quitting without saving discards the work, its recovery file too.
+            if k == .char("y") || k == .char("Y") { s.quit = true; return [.discardRecovery] }
+            s.mode = .normal; s.status = "quit cancelled"
             return []
         case .confirmRestore:
             s.mode = .normal
@@ -112,8 +122,8 @@ enum Reducer {
             s.showGroundTruth.toggle()
         case .char("m"): s.showMask.toggle()
         case .char("o"): s.maskStyle = s.maskStyle == .fill ? .contour : .fill
-        case .char("u"): undo(&s)
-        case .ctrl("r"): redo(&s)
+        case .char("u"): return undo(&s)
+        case .ctrl("r"): return redo(&s)
         case .char(":"): s.mode = .command("")
         case .tab: select(&s, 1)
         case .backTab: select(&s, -1)
@@ -177,6 +187,7 @@ enum Reducer {
     static func command(_ s: inout AppState, _ text: String) -> [Effect] {
         let words = text.split(separator: " ").map(String.init)
         guard let verb = words.first?.lowercased() else { return [] }
+        s.status = ""   // the last command's message (a usage line, say) is not this one's
         let nums = words.dropFirst().map { Double($0) }
         func ints(_ n: Int) -> [Int]? {
             guard words.count - 1 == n, nums.allSatisfy({ $0 != nil && $0!.isFinite && abs($0!) < 1e9 }) else { return nil }
@@ -184,10 +195,15 @@ enum Reducer {
         }
         switch verb {
         case "q", "quit":
-            if s.dirty && !(words.count > 1 && words[1] == "!") {
+            let force = words.count > 1 && words[1] == "!"
+            if s.dirty && !force {
                 s.mode = .confirmQuit
-                s.status = "unsaved changes: quit anyway? y/n (w saves)"
-            } else { s.quit = true }
+                s.status = s.objects.contains(where: \.stale) ? "boxes not segmented or saved: quit anyway? y/n (s segments, w saves)"
+                    : "unsaved changes: quit anyway? y/n (w saves)"
+            } else {
+                s.quit = true
+                if force { return [.discardRecovery] }
+            }
         case "slice":
             guard let n = ints(1) else { s.status = "usage: slice N (0...\(s.sliceCount - 1))"; return [] }
             moveSlice(&s, n[0] - s.sliceIndex)
@@ -228,7 +244,7 @@ enum Reducer {
             return [.segment(todo)]
         case "save", "w":
             s.status = "saving..."
-            return [.save(path: words.count > 1 ? words.dropFirst().joined(separator: " ") : nil, objects: s.objects)]
+            return [.save(path: words.count > 1 ? words.dropFirst().joined(separator: " ") : nil, objects: s.objects, generation: s.generation)]
         case "window":
             guard words.count == 3, let w = nums[0], let l = nums[1], w > 0, w.isFinite, l.isFinite else {
                 s.status = "usage: window WIDTH LEVEL"; return []
@@ -252,8 +268,8 @@ enum Reducer {
         case "view":
             guard words.count == 2, let a = ViewAxis(rawValue: words[1]) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
             setAxis(&s, a)
-        case "undo": undo(&s)
-        case "redo": redo(&s)
+        case "undo": return undo(&s)
+        case "redo": return redo(&s)
         case "help": s.mode = .help
         case "boxes":
             guard !s.fileBoxes.isEmpty else { s.status = "this file holds no boxes"; return [] }
@@ -300,26 +316,30 @@ enum Reducer {
         s.redoStack = []
     }
 
-    static func undo(_ s: inout AppState) {
-        guard let prev = s.undoStack.popLast() else { s.status = "nothing to undo"; return }
+    static func undo(_ s: inout AppState) -> [Effect] {
+        guard let prev = s.undoStack.popLast() else { s.status = "nothing to undo"; return [] }
         s.redoStack.append(s.objects)
         s.objects = prev
-        afterHistory(&s, "undone")
+        return afterHistory(&s, "undone")
     }
 
-    static func redo(_ s: inout AppState) {
-        guard let next = s.redoStack.popLast() else { s.status = "nothing to redo"; return }
+    static func redo(_ s: inout AppState) -> [Effect] {
+        guard let next = s.redoStack.popLast() else { s.status = "nothing to redo"; return [] }
         s.undoStack.append(s.objects)
         s.objects = next
-        afterHistory(&s, "redone")
+        return afterHistory(&s, "redone")
     }
 
-    static func afterHistory(_ s: inout AppState, _ word: String) {
+    /// After undo or redo: the masks changed, so the scores are recomputed (the panel showed
+    /// the old ones) and the recovery file follows.
+    static func afterHistory(_ s: inout AppState, _ word: String) -> [Effect] {
         s.generation += 1
         s.dirty = true
+        s.scores = nil
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
         s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
+        return scoreEffects(s) + [.autosave(objects: s.objects)]
     }
 
     static func scoreEffects(_ s: AppState) -> [Effect] {

@@ -43,7 +43,8 @@ enum Screen {
         g.fill(cols: 0..<layout.cols, rows: 0..<1, with: Cell(fg: text, bg: bar))
         let name = (session.path as NSString).lastPathComponent
         var title = " medseg  \(name)  "
-        if s.is3D { title += "\(s.axis.rawValue) \(s.sliceIndex + 1)/\(s.sliceCount)  " }
+        // Slices count from 0, as the cursor, the object list and `:slice` do.
+        if s.is3D { title += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
         title += "W \(fmt(s.window.width, 0)) L \(fmt(s.window.level, 0)) (\(s.windowName))"
         if s.dirty { title += "  [modified]" }
         g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: layout.cols)
@@ -103,7 +104,7 @@ enum Screen {
         guard s.hasGroundTruth else { return }
         r += 1
         line("vs ground truth   DSC    NSD", accent, bold: true)
-        guard let sc = s.scores else { line(s.objects.isEmpty ? "  no predictions yet" : "  computing...", dim); return }
+        guard let sc = s.scores else { line(s.objects.allSatisfy { $0.mask == nil } ? "  no predictions yet" : "  computing...", dim); return }
         for row in sc.rows {
             line("  label \(String(row.label).padding(toLength: 8, withPad: " ", startingAt: 0)) \(score(row.dsc))  \(score(row.nsd))")
         }
@@ -141,12 +142,13 @@ enum Screen {
     static let helpLines = [
         "medseg keys",
         "q quit (asks if unsaved)        ? this help",
-        "] [ PgDn PgUp  next/prev slice  } {  10 slices",
+        "] [ PgDn PgUp wheel  next/prev slice  } {  10 slices",
+        "Home End  first/last slice",
         "arrows hjkl  move cursor        shift/HJKL  bigger steps",
         "b  box mode: space fixes a corner, then the box",
         "   (or drag with the mouse)     Esc cancels",
         "s  segment new/changed boxes    B  load the file's boxes",
-        "Tab  select object   d delete   n relabel",
+        "Tab S-Tab  select object   d Del  delete   n relabel",
         "z Z  set selected box's first/last slice here",
         "u  undo   Ctrl-R  redo          w  save",
         "g  ground truth   m  masks   o  fill/contour",
@@ -154,7 +156,8 @@ enum Screen {
         "< >  window width   , .  level  p  presets",
         ":  command: slice N | box X0 Y0 X1 Y1 [Z0 Z1]",
         "   segment | save [PATH] | window W L | label N",
-        "   zrange Z0 Z1 | view AXIS | preset NAME | quit",
+        "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
+        "   boxes | undo | redo | delete | quit [!] (! discards)",
         "any key closes this help",
     ]
 

@@ -27,16 +27,20 @@ final class WorkbenchApp: @unchecked Sendable {
         var s = AppState(depth: v.depth, height: v.height, width: v.width, spacing: v.spacing, is3D: v.is3D,
                          hasGroundTruth: session.groundTruth != nil, window: session.initialWindow.0,
                          windowName: session.initialWindow.1, autoWindow: session.autoWindow)
-        s.fileBoxes = session.image.boxes.enumerated().map { i, b in
+        // The file's boxes, clipped to the volume; one that misses it is left out (as `segment` skips it).
+        s.fileBoxes = session.image.boxes.enumerated().compactMap { i, b in
             let (xy, z0, z1): (Box2D, Int, Int)
             switch b { case .flat(let f): (xy, z0, z1) = (f, 0, 0); case .stack(let t): (xy, z0, z1) = (t.xy, t.z0, t.z1) }
+            let (xa, xb, ya, yb) = (min(xy.x0, xy.x1), max(xy.x0, xy.x1), min(xy.y0, xy.y1), max(xy.y0, xy.y1))
+            guard xa < Double(v.width), ya < Double(v.height), xb >= 0, yb >= 0, min(z0, z1) < v.depth, max(z0, z1) >= 0 else { return nil }
             func c(_ v: Double, _ n: Int) -> Int { max(0, min(n - 1, Int(v.rounded()))) }
-            return SegObject(id: i + 1, label: i + 1, x0: c(min(xy.x0, xy.x1), v.width), y0: c(min(xy.y0, xy.y1), v.height),
-                             x1: c(max(xy.x0, xy.x1), v.width), y1: c(max(xy.y0, xy.y1), v.height),
+            return SegObject(id: i + 1, label: i + 1, x0: c(xa, v.width), y0: c(ya, v.height), x1: c(xb, v.width), y1: c(yb, v.height),
                              z0: max(0, min(z0, z1)), z1: min(v.depth - 1, max(z0, z1)), mask: nil, stale: true)
         }
         s.showGroundTruth = session.groundTruth != nil
+        let outside = session.image.boxes.count - s.fileBoxes.count
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
+            + (outside > 0 ? " (\(outside) outside the image left out)" : "")
         if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
         state = s
     }
@@ -85,13 +89,13 @@ final class WorkbenchApp: @unchecked Sendable {
             case .segment(let objects): worker.segment(objects)
             case .prefetch(let z): worker.prefetch(around: z)
             case .score(let objects, let generation): scorer.score(objects, generation: generation)
-            case .save(let path, let objects):
+            case .save(let path, let objects, let generation):
                 let target = path ?? session.outputPath
                 saveQueue.async { [self] in
                     let t0 = Date()
                     do {
                         try Persistence.save(objects, session: session, to: target)
-                        post(.saved(path: target, seconds: Date().timeIntervalSince(t0)))
+                        post(.saved(path: target, seconds: Date().timeIntervalSince(t0), generation: generation))
                     } catch { post(.saveFailed("\(error)")) }
                 }
             case .autosave(let objects):
