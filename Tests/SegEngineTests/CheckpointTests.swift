@@ -56,6 +56,15 @@ final class CheckpointTests: XCTestCase {
         for i in indices(of: Array("archive/data/3".utf8), in: good) { missing[i + 13] = UInt8(ascii: "9") }
         try expect(missing, "missing archive member 'archive/data/3'")
         XCTAssertThrowsError(try Checkpoint.load(path: tmp.appendingPathComponent("absent.pth").path))
+        XCTAssertThrowsError(try Checkpoint.load(path: tmp.path)) { e in
+            XCTAssertEqual("\(e)", "\(tmp.path): is a directory, not a checkpoint file")
+        }
+        // A checkpoint that lacks the model's weights is named in the error (convert said only
+        // which weight was missing, not where).
+        XCTAssertThrowsError(try ModelFile.convert(checkpoint: Self.dir.appendingPathComponent("finetuned.pth").path,
+                                                   output: tmp.appendingPathComponent("m.medseg").path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(Self.dir.appendingPathComponent("finetuned.pth").path + ": missing weight"), "\(e)")
+        }
     }
 
     func firstIndex(of needle: [UInt8], in hay: [UInt8]) -> Int? { indices(of: needle, in: hay).first }

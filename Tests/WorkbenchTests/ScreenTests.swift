@@ -86,8 +86,12 @@ final class ScreenTests: XCTestCase {
 
     func testTooSmallTerminalShowsAMessage() throws {
         let session = try makeSession()
-        let g = Screen.draw(makeState(session, cols: 30, rows: 5), session, mode: .color256)
-        XCTAssertTrue(g.text().hasPrefix("Terminal too small: need 40x10"))
+        let g = Screen.draw(makeState(session, cols: 50, rows: 5), session, mode: .color256)
+        XCTAssertTrue(g.text().hasPrefix("Terminal too small: need 40x10, have 50x5"), g.text())
+        // On a narrow screen the words wrap, so the size needed stays readable (it was cut off).
+        let narrow = Screen.draw(makeState(session, cols: 20, rows: 6), session, mode: .color256).text()
+        let lines = narrow.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(Array(lines.prefix(3)), ["Terminal too small:", "need 40x10, have", "20x6"], narrow)
     }
 
     func testScoresMatchHandWorkedDice() throws {

@@ -168,6 +168,9 @@ final class SegmentCLITests: XCTestCase {
                                  "-o", dir.appendingPathComponent("o").path])
         XCTAssertEqual(twice.status, 2)
         XCTAssertTrue(twice.stderr.contains("would both be written as case.npz"), twice.stderr)
+        // A directory named like a case is not one.
+        try FileManager.default.createDirectory(at: b.appendingPathComponent("sub.npz"), withIntermediateDirectories: true)
+        XCTAssertEqual(try SegmentCommand.collectInputs([b.path]), [b.appendingPathComponent("case.npz").path])
         let notDir = try CLI.run(["segment", a.path, "-o", a.appendingPathComponent("case.npz").path])
         XCTAssertEqual(notDir.status, 1)
         XCTAssertTrue(notDir.stderr.contains("case.npz: the output directory exists and is not a directory"), notDir.stderr)

@@ -30,6 +30,8 @@ public struct Checkpoint: Sendable {
 
     public static func load(path: String) throws -> Checkpoint {
         guard access(path, R_OK) == 0 else { throw CheckpointError(path, String(cString: strerror(errno))) }
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { throw CheckpointError(path, "is a directory, not a checkpoint file") }
         var err: Int32 = 0
         guard let za = zip_open(path, ZIP_RDONLY, &err) else {
             if err == ZIP_ER_NOZIP && !startsLikeZip(path) {

@@ -36,7 +36,12 @@ public enum ModelFile {
     /// whole file in memory), into a temporary file renamed over `output` once complete.
     public static func convert(checkpoint: String, output: String) throws {
         let c = try Checkpoint.load(path: checkpoint)
-        let blocks = try Int8Weights.recording { _ = try LiteMedSAM(tensors: c.tensors, order: c.order, precision: .int8) }
+        let blocks: [Int8Weights]
+        do {
+            blocks = try Int8Weights.recording { _ = try LiteMedSAM(tensors: c.tensors, order: c.order, precision: .int8) }
+        } catch let e as WeightError {
+            throw WeightError("\(checkpoint): \(e.description)")   // which file lacks the weight
+        }
         // Each entry writes its own bytes, from the array that holds them.
         typealias Entry = (name: String, dtype: UInt8, shape: [Int], size: Int, write: (UnsafeMutablePointer<FILE>) -> Bool)
         func entry<T>(_ name: String, _ dtype: UInt8, _ shape: [Int], _ values: [T]) -> Entry {

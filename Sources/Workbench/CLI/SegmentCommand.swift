@@ -85,7 +85,12 @@ enum SegmentCommand {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory", status: 1) }
             if isDir.boolValue {
-                let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.lowercased().hasSuffix(".npz") }.sorted()
+                // Files only: a directory named x.npz is not a case.
+                let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
+                    var sub: ObjCBool = false
+                    return name.lowercased().hasSuffix(".npz")
+                        && FileManager.default.fileExists(atPath: (p as NSString).appendingPathComponent(name), isDirectory: &sub) && !sub.boolValue
+                }.sorted()
                 if files.isEmpty { Stderr.warn("\(p) holds no .npz files") }
                 out += files.map { (p as NSString).appendingPathComponent($0) }
             } else {
