@@ -67,6 +67,18 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A weight with NaN or an infinity (a diverged fine-tune) is refused by name; finite extremes pass.
+    func testNonFiniteWeightsAreRefused() throws {
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            let r = WeightReader(tensors: ["w": TensorData(shape: [3], values: [1, bad, 2])], order: ["w"])
+            XCTAssertThrowsError(try r.take("w", [3])) { e in
+                XCTAssertEqual("\(e)", "weight 'w' holds NaN or infinite values")
+            }
+        }
+        let ok = WeightReader(tensors: ["w": TensorData(shape: [3], values: [.greatestFiniteMagnitude, -0, .leastNonzeroMagnitude])], order: ["w"])
+        XCTAssertEqual(try ok.take("w", [3]).count, 3)
+    }
+
     func firstIndex(of needle: [UInt8], in hay: [UInt8]) -> Int? { indices(of: needle, in: hay).first }
     func indices(of needle: [UInt8], in hay: [UInt8]) -> [Int] {
         (0...(hay.count - needle.count)).filter { hay[$0..<($0 + needle.count)].elementsEqual(needle) }

@@ -28,6 +28,11 @@ public final class WeightReader {
         guard t.shape == shape else {
             throw WeightError("weight '\(key)' has shape \(t.shape), expected \(shape)")
         }
+        // A NaN or infinite weight (a diverged fine-tune) would turn every mask into noise.
+        // (An exponent of all ones is NaN or infinity; an integer minimum vectorises.)
+        var finite: UInt32 = .max
+        for v in t.values { finite = min(finite, ~v.bitPattern & 0x7f80_0000) }
+        guard finite != 0 else { throw WeightError("weight '\(key)' holds NaN or infinite values") }
         taken.insert(key)
         return t.values
     }
