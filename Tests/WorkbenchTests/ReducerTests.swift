@@ -183,4 +183,21 @@ final class ReducerTests: XCTestCase {
         _ = Reducer.reduce(&s, .segmented(id: 999, mask: nil, seconds: 0.1, slices: 1))
         XCTAssertNil(s.busy)
     }
+
+    /// Out-of-range slices and points go to the nearest one and say so; a 2D image has one slice.
+    func testOutOfRangeSliceAndGotoAreReported() {
+        var s = makeState()
+        _ = type(&s, "slice 500")
+        XCTAssertEqual(s.cursor.z, 9)
+        XCTAssertEqual(s.status, "slice 500 is outside 0...9; at 9")
+        _ = type(&s, "slice 4")
+        XCTAssertEqual(s.cursor.z, 4)
+        XCTAssertEqual(s.status, "")
+        _ = type(&s, "goto 100 3 2")
+        XCTAssertEqual(s.cursor, Voxel(x: 29, y: 3, z: 2))
+        XCTAssertEqual(s.status, "100 3 2 is outside the 30x20x10 volume; at 29 3 2")
+        var flat = makeState(depth: 1)
+        _ = type(&flat, "slice 3")
+        XCTAssertEqual(flat.status, "this image has one slice")
+    }
 }

@@ -206,11 +206,15 @@ enum Reducer {
             }
         case "slice":
             guard let n = ints(1) else { s.status = "usage: slice N (0...\(s.sliceCount - 1))"; return [] }
+            guard s.sliceCount > 1 else { s.status = "this image has one slice"; return [] }
             moveSlice(&s, n[0] - s.sliceIndex)
+            if s.sliceIndex != n[0] { s.status = "slice \(n[0]) is outside 0...\(s.sliceCount - 1); at \(s.sliceIndex)" }
             return prefetch(s)
         case "goto":
             guard let n = ints(2) ?? ints(3) else { s.status = "usage: goto X Y [Z]"; return [] }
-            s.cursor = clampVoxel(s, Voxel(x: n[0], y: n[1], z: n.count == 3 ? n[2] : s.cursor.z))
+            let want = Voxel(x: n[0], y: n[1], z: n.count == 3 ? n[2] : s.cursor.z)
+            s.cursor = clampVoxel(s, want)
+            if s.cursor != want { s.status = "\(want.x) \(want.y) \(want.z) is outside the \(s.width)x\(s.height)x\(s.depth) volume; at \(s.cursor.x) \(s.cursor.y) \(s.cursor.z)" }
             return prefetch(s)
         case "box":
             guard let n = ints(4) ?? ints(6) else { s.status = "usage: box X0 Y0 X1 Y1 [Z0 Z1] (voxel coordinates)"; return [] }
