@@ -108,4 +108,34 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(sc.gtLabels, 1)
         XCTAssertTrue(sc.notPredicted.isEmpty)
     }
+
+    /// Orientation letters from a NIfTI affine: RAS+ data (the demo's ch2) puts posterior at the
+    /// top of the axial view, as the array is stored; an LPS-stored one the other way round.
+    func testEdgeLettersFollowTheAffine() throws {
+        let ras: [[Double]] = [[1, 0, 0, -90], [0, 1, 0, -126], [0, 0, 1, -72], [0, 0, 0, 1]]
+        func text(_ e: (left: Character, right: Character, top: Character, bottom: Character)?) -> String {
+            e.map { String([$0.left, $0.right, $0.top, $0.bottom]) } ?? "none"
+        }
+        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: ras)), "LRPA")
+        XCTAssertEqual(text(ViewAxis.coronal.edgeLetters(affine: ras)), "LRSI")
+        XCTAssertEqual(text(ViewAxis.sagittal.edgeLetters(affine: ras)), "PASI")
+        let lps: [[Double]] = [[-0.7, 0, 0, 0], [0, -0.7, 0, 0], [0, 0, 2.5, 0], [0, 0, 0, 1]]
+        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: lps)), "RLAP")
+        // An oblique axis takes its dominant direction.
+        let oblique: [[Double]] = [[0.9, 0.3, 0, 0], [-0.3, 0.9, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: oblique)), "LRPA")
+        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: nil)), "none")
+        // On screen: the letters sit at the view's edges.
+        let base = try makeSession()
+        let image = OpenedImage(volume: Volume(shape: [3, 8, 8], voxels: base.volume.voxels, spacing: [1, 1, 1], affine: ras, is3D: true),
+                                format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: nil, looksLikeCT: false, isUInt8: true)
+        let session = try Session(path: "/tmp/case.nii", image: image, groundTruth: nil, outputPath: nil)
+        let lines = Screen.draw(makeState(session, cols: 80, rows: 20), session, mode: .trueColor).text().components(separatedBy: "\n")
+        let layout = Layout(makeState(session, cols: 80, rows: 20))
+        let mid = layout.viewRow + layout.viewRows / 2
+        XCTAssertEqual(lines[mid].first, "L", lines[mid])
+        XCTAssertEqual(Array(lines[layout.viewRow])[layout.viewCols / 2], "P", lines[layout.viewRow])
+        XCTAssertEqual(Array(lines[layout.viewRow + layout.viewRows - 1])[layout.viewCols / 2], "A")
+        XCTAssertEqual(Array(lines[mid])[layout.viewCols - 1], "R", lines[mid])
+    }
 }

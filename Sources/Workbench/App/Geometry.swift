@@ -63,6 +63,32 @@ enum ViewAxis: String, CaseIterable, Sendable {
         }
     }
 
+    /// The volume axes (0: x, 1: y, 2: z) and directions (+1, -1) that the plane's +u and +v run along.
+    var planeAxes: (u: (axis: Int, sign: Int), v: (axis: Int, sign: Int)) {
+        switch self {
+        case .axial: return ((0, 1), (1, 1))
+        case .coronal: return ((0, 1), (2, -1))
+        case .sagittal: return ((1, 1), (2, -1))
+        }
+    }
+
+    /// The anatomical letters at the view's left, right, top and bottom edges, from a NIfTI
+    /// affine (RAS+ world: columns 0, 1, 2 are the directions of x, y, z): the side each plane
+    /// direction points to most. nil without an affine (npz and PNG carry no orientation).
+    func edgeLetters(affine: [[Double]]?) -> (left: Character, right: Character, top: Character, bottom: Character)? {
+        guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return nil }
+        func letter(_ axis: Int, _ sign: Int) -> Character? {
+            let d = (0..<3).map { a[$0][axis] * Double(sign) }
+            guard let c = (0..<3).max(by: { abs(d[$0]) < abs(d[$1]) }), d[c] != 0, d[c].isFinite else { return nil }
+            let names: [(Character, Character)] = [("R", "L"), ("A", "P"), ("S", "I")]
+            return d[c] > 0 ? names[c].0 : names[c].1
+        }
+        let (u, v) = planeAxes
+        guard let l = letter(u.axis, -u.sign), let r = letter(u.axis, u.sign),
+              let t = letter(v.axis, -v.sign), let b = letter(v.axis, v.sign) else { return nil }
+        return (l, r, t, b)
+    }
+
     /// Linear index into [D, H, W] of plane point p of the slice through c.
     func index(_ p: PlanePoint, through c: Voxel, depth d: Int, height h: Int, width w: Int) -> Int {
         let v = voxel(p, through: c, depth: d)

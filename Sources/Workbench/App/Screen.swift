@@ -81,6 +81,14 @@ enum Screen {
         let cp = s.cursorPoint
         SliceRenderer.draw(image, geometry: geometry, overlays: overlays, boxes: boxes, cursor: (cp.u, cp.v),
                            mode: mode, into: &g, originCol: layout.viewCol, originRow: layout.viewRow)
+        // Which side of the patient each edge of the view faces (NIfTI only).
+        if let e = s.axis.edgeLetters(affine: session.volume.affine) {
+            let (c0, r0, cols, rows) = (layout.viewCol, layout.viewRow, layout.viewCols, layout.viewRows)
+            for (ch, col, row) in [(e.left, c0, r0 + rows / 2), (e.right, c0 + cols - 1, r0 + rows / 2),
+                                   (e.top, c0 + cols / 2, r0), (e.bottom, c0 + cols / 2, r0 + rows - 1)] {
+                g.put(String(ch), col: col, row: row, fg: accent, bg: black, bold: true)
+            }
+        }
 
         if let pc = layout.panelCol { panel(s, &g, col: pc, rows: 1..<(layout.rows - 1)) }
         statusLine(s, session, &g, row: layout.rows - 1)
