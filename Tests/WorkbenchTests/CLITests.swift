@@ -185,4 +185,16 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("bench takes no positional arguments; got 'case.npz'"), r.stderr)
     }
+
+    /// `open --out` naming the image or its ground truth is refused before the screen opens
+    /// (`w` would have written the masks over them).
+    func testOpenRefusesAnOutputOverItsInputs() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("2DBox_x.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16)))], to: path)
+        let r = try CLI.run(["open", path, "--out", path])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--out \(path) is the input \(path)"), r.stderr)
+        XCTAssertEqual(try Npz.read(path: path).map(\.name), ["imgs"])
+    }
 }

@@ -32,6 +32,10 @@ enum OpenCommand {
                 throw CLIError("--out \(out): use a .npz, .nii.gz, .nii or .png name")
             }
         }
+        if let out = args.value("--out") {
+            // `w` would write the masks over the image or the ground truth.
+            try OutputPaths.refuseOverwriting([path] + (args.value("--gt").map { [$0] } ?? []), with: out, flag: "--out")
+        }
         if let m = args.value("--model") { _ = try DataHome.model(m) }
         // Reading a large compressed volume takes a second or more before the screen opens.
         let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
