@@ -107,7 +107,7 @@ final class ReducerTests: XCTestCase {
         XCTAssertFalse(s.quit)
         XCTAssertEqual(s.mode, .normal)
         // A box not segmented yet is not in the saved file: the work stays unsaved.
-        guard case .save(_, _, let g0)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
+        guard case .save(_, _, let g0, _)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
         _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g0))
         XCTAssertTrue(s.dirty)
         XCTAssertTrue(s.status.contains("1 box not segmented yet is not in it"), s.status)
@@ -117,7 +117,7 @@ final class ReducerTests: XCTestCase {
         send(&s, .char("n"))
         // Segmented, then saved: nothing to lose.
         _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: nil, seconds: 0.1, slices: 1))
-        guard case .save(_, _, let g1)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
+        guard case .save(_, _, let g1, _)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
         // A result that lands while the file is written is not in it either.
         _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g1 - 1))
         XCTAssertTrue(s.dirty)
@@ -199,5 +199,20 @@ final class ReducerTests: XCTestCase {
         var flat = makeState(depth: 1)
         _ = type(&flat, "slice 3")
         XCTAssertEqual(flat.status, "this image has one slice")
+    }
+
+    /// A save target this session did not write is replaced only after a yes.
+    func testSavingOverAnEarlierFileAsksFirst() {
+        var s = makeState()
+        _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
+        XCTAssertEqual(s.mode, .confirmOverwrite("/data/ch2_seg.nii.gz"))
+        XCTAssertEqual(s.status, "/data/ch2_seg.nii.gz exists (not written in this session): replace it? y/n")
+        send(&s, .char("n"))
+        XCTAssertEqual(s.mode, .normal)
+        XCTAssertEqual(s.status, "not saved (:save PATH saves elsewhere)")
+        _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
+        guard case .save(let path, _, _, let force)? = send(&s, .char("y")).first else { return XCTFail("y must save") }
+        XCTAssertEqual(path, "/data/ch2_seg.nii.gz")
+        XCTAssertTrue(force)
     }
 }

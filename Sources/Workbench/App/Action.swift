@@ -27,6 +27,8 @@ enum Action: Sendable {
     /// A save finished; `generation` is the object generation it wrote.
     case saved(path: String, seconds: Double, generation: Int)
     case saveFailed(String)
+    /// The save target exists and this session did not write it.
+    case overwriteAsked(path: String)
     case restored([SegObject])
     case message(String)
 }
@@ -35,7 +37,8 @@ enum Effect: Sendable {
     case segment([SegObject])
     case prefetch(z: Int)
     case score(objects: [SegObject], generation: Int)
-    case save(path: String?, objects: [SegObject], generation: Int)
+    /// `force`: replace the file even if this session did not write it (the user said yes).
+    case save(path: String?, objects: [SegObject], generation: Int, force: Bool = false)
     case autosave(objects: [SegObject])
     case restore
     case discardRecovery

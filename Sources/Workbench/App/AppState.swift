@@ -10,6 +10,8 @@ enum Mode: Equatable, Sendable {
     case help
     case confirmQuit
     case confirmRestore
+    /// `w` would replace a file this session did not write: asks first.
+    case confirmOverwrite(String)
 }
 
 enum MaskStyle: String, Sendable { case fill, contour }

@@ -44,6 +44,10 @@ enum Reducer {
                 + (pending > 0 ? "; \(pending) box\(pending == 1 ? "" : "es") not segmented yet \(pending == 1 ? "is" : "are") not in it" : "")
             return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
+        case .overwriteAsked(let path):
+            s.mode = .confirmOverwrite(path)
+            s.status = "\(path) exists (not written in this session): replace it? y/n"
+            return []
         case .restored(let objects):
             record(&s)
             s.objects = objects
@@ -70,6 +74,11 @@ enum Reducer {
             if k == .char("y") || k == .char("Y") { s.quit = true; return [.discardRecovery] }
             s.mode = .normal; s.status = "quit cancelled"
             return []
+        case .confirmOverwrite(let path):
+            s.mode = .normal
+            guard k == .char("y") || k == .char("Y") else { s.status = "not saved (:save PATH saves elsewhere)"; return [] }
+            s.status = "saving..."
+            return [.save(path: path, objects: s.objects, generation: s.generation, force: true)]
         case .confirmRestore:
             s.mode = .normal
             if k == .char("y") || k == .char("Y") { return [.restore] }

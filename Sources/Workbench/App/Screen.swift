@@ -135,8 +135,8 @@ enum Screen {
         switch s.mode {
         case .command(let t):
             g.put(":" + t + "\u{2581}", col: 0, row: row, fg: text, bg: bar, maxWidth: g.width); return
-        case .confirmQuit:
-            g.put("Unsaved changes. Quit anyway? y/n", col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
+        case .confirmQuit, .confirmOverwrite:
+            g.put(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
             g.put("Unsaved work from an earlier session was found. Restore it? y/n", col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
         default: break

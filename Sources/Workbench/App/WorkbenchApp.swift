@@ -16,6 +16,8 @@ final class WorkbenchApp: @unchecked Sendable {
     private let saveQueue = DispatchQueue(label: "medseg.save")
     private let autosaveLock = NSLock()
     private var autosavePending: [SegObject]?
+    /// Files this session saved: `w` replaces them without asking.
+    private var written = Set<String>()
     private let modelPath: String?
     private let precision: Precision
 
@@ -70,6 +72,7 @@ final class WorkbenchApp: @unchecked Sendable {
             inbox.lock(); actions += pending; pending = []; inbox.unlock()
             for a in actions {
                 if case .resize = a { terminal.resetAfterResize(); last = nil }
+                if case .saved(let path, _, _) = a { written.insert(path) }
                 if case .key(.ctrl("c")) = a {
                     perform(Reducer.reduce(&state, .command("quit")))
                 } else {
@@ -89,8 +92,13 @@ final class WorkbenchApp: @unchecked Sendable {
             case .segment(let objects): worker.segment(objects)
             case .prefetch(let z): worker.prefetch(around: z)
             case .score(let objects, let generation): scorer.score(objects, generation: generation)
-            case .save(let path, let objects, let generation):
+            case .save(let path, let objects, let generation, let force):
                 let target = path ?? session.outputPath
+                // A file from before this session (an earlier result, say) is not replaced unasked.
+                if !force && !written.contains(target) && FileManager.default.fileExists(atPath: target) {
+                    post(.overwriteAsked(path: target))
+                    continue
+                }
                 saveQueue.async { [self] in
                     let t0 = Date()
                     do {
