@@ -180,6 +180,12 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stderr.hasPrefix("medseg: error: ") && r.stderr.contains("bad.nii"), r.stderr)
     }
 
+    func testInfoRefusesContradictoryLabelFlags() throws {
+        let r = try CLI.run(["info", "x.npz", "--labels", "--no-labels"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--labels and --no-labels contradict each other"), r.stderr)
+    }
+
     func testBenchRefusesAStrayArgument() throws {
         let r = try CLI.run(["bench", "case.npz"])
         XCTAssertEqual(r.status, 2)

@@ -138,4 +138,16 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(Array(lines[layout.viewRow + layout.viewRows - 1])[layout.viewCols / 2], "A")
         XCTAssertEqual(Array(lines[mid])[layout.viewCols - 1], "R", lines[mid])
     }
+
+    /// The help overlay ends with its last line on a tall screen, and says it is cut on a short one.
+    func testHelpSaysWhenItIsCut() throws {
+        let session = try makeSession()
+        var tall = makeState(session, cols: 100, rows: 40)
+        tall.mode = .help
+        let t = Screen.draw(tall, session, mode: .trueColor).text()
+        XCTAssertTrue(t.contains("any key closes this help") && !t.contains("... more"), t)
+        var short = makeState(session, cols: 100, rows: 12)
+        short.mode = .help
+        XCTAssertTrue(Screen.draw(short, session, mode: .trueColor).text().contains("... more in a taller terminal"))
+    }
 }

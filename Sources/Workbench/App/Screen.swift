@@ -181,8 +181,11 @@ enum Screen {
         let w = min(g.width - 2, (helpLines.map(\.count).max() ?? 0) + 4), h = min(g.height - 2, helpLines.count + 2)
         let c0 = max(0, (g.width - w) / 2), r0 = max(0, (g.height - h) / 2)
         g.fill(cols: c0..<(c0 + w), rows: r0..<(r0 + h), with: Cell(fg: text, bg: RGB(30, 30, 46)))
-        for (i, l) in helpLines.enumerated() where i + 1 < h - 1 || i == 0 {
-            g.put(l, col: c0 + 2, row: r0 + 1 + i, fg: i == 0 ? accent : text, bg: RGB(30, 30, 46), bold: i == 0, maxWidth: w - 3)
+        let shown = max(1, h - 2), cut = helpLines.count > shown
+        for (i, l) in helpLines.enumerated() where i < shown {
+            // When the list does not fit, its last visible line says so.
+            let line = cut && i == shown - 1 && i > 0 ? "... more in a taller terminal (README lists all)" : l
+            g.put(line, col: c0 + 2, row: r0 + 1 + i, fg: i == 0 ? accent : text, bg: RGB(30, 30, 46), bold: i == 0, maxWidth: w - 3)
         }
     }
 }

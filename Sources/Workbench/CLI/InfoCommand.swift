@@ -18,6 +18,7 @@ enum InfoCommand {
 
     static let command = Subcommand(spec: spec) { args in
         guard !args.positionals.isEmpty else { throw CLIError("info needs at least one FILE (see 'medseg info --help')") }
+        if args.has("--labels") && args.has("--no-labels") { throw CLIError("--labels and --no-labels contradict each other; give one") }
         let mode: LabelMode = args.has("--no-labels") ? .never : (args.has("--labels") ? .always : .auto)
         var status: Int32 = 0
         for (i, path) in args.positionals.enumerated() {
