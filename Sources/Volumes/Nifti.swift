@@ -14,6 +14,12 @@ public struct NiftiGeometry: Sendable, Equatable {
     public var sform: [[Double]]         // sto_xyz, 4x4
     public var xyzUnits: Int32, timeUnits: Int32
     public var niftiVersion: Int
+
+    public init(pixdim: [Double], qformCode: Int32, sformCode: Int32, quatern: [Double], sform: [[Double]],
+                xyzUnits: Int32, timeUnits: Int32, niftiVersion: Int) {
+        (self.pixdim, self.qformCode, self.sformCode, self.quatern, self.sform) = (pixdim, qformCode, sformCode, quatern, sform)
+        (self.xyzUnits, self.timeUnits, self.niftiVersion) = (xyzUnits, timeUnits, niftiVersion)
+    }
 }
 
 /// A NIfTI image as stored: raw values, scaling, geometry.

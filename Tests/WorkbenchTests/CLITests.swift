@@ -143,6 +143,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(over.status, 2)
         XCTAssertTrue(over.stderr.contains("writing it would replace the input"), over.stderr)
         XCTAssertNotNil(try Npz.read(path: gt).first { $0.name == "gts" })
+        // The same new file spelled two ways is one file.
+        let twoWays = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", "m2.csv", "--json", "./m2.csv"], in: dir)
+        XCTAssertEqual(twoWays.status, 2, twoWays.stderr)
         let same = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", csv, "--json", csv])
         XCTAssertEqual(same.status, 2)
         XCTAssertTrue(same.stderr.contains("--csv and --json name the same file"), same.stderr)

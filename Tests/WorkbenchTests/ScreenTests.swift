@@ -128,7 +128,7 @@ final class ScreenTests: XCTestCase {
         // On screen: the letters sit at the view's edges.
         let base = try makeSession()
         let image = OpenedImage(volume: Volume(shape: [3, 8, 8], voxels: base.volume.voxels, spacing: [1, 1, 1], affine: ras, is3D: true),
-                                format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: nil, looksLikeCT: false, isUInt8: true)
+                                format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: geometry(sformCode: 1), looksLikeCT: false, isUInt8: true)
         let session = try Session(path: "/tmp/case.nii", image: image, groundTruth: nil, outputPath: nil)
         let lines = Screen.draw(makeState(session, cols: 80, rows: 20), session, mode: .trueColor).text().components(separatedBy: "\n")
         let layout = Layout(makeState(session, cols: 80, rows: 20))
@@ -137,6 +137,19 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(Array(lines[layout.viewRow])[layout.viewCols / 2], "P", lines[layout.viewRow])
         XCTAssertEqual(Array(lines[layout.viewRow + layout.viewRows - 1])[layout.viewCols / 2], "A")
         XCTAssertEqual(Array(lines[mid])[layout.viewCols - 1], "R", lines[mid])
+        // A 45-degree oblique has no letter; a NIfTI without qform and sform codes shows none.
+        let diagonal: [[Double]] = [[0.7, 0.7, 0, 0], [-0.7, 0.7, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: diagonal)), "none")
+        let unknown = try Session(path: "/tmp/case.nii", image: OpenedImage(volume: image.volume, format: .nifti, groundTruth: nil, boxes: [],
+                                                                            niftiGeometry: geometry(sformCode: 0), looksLikeCT: false, isUInt8: true),
+                                  groundTruth: nil, outputPath: nil)
+        let plain = Screen.draw(makeState(unknown, cols: 80, rows: 20), unknown, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertNotEqual(plain[mid].first, "L", plain[mid])
+    }
+
+    func geometry(sformCode: Int32) -> NiftiGeometry {
+        NiftiGeometry(pixdim: [1, 1, 1, 1, 1, 1, 1], qformCode: 0, sformCode: sformCode, quatern: [0, 0, 0, 0, 0, 0, 1],
+                      sform: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], xyzUnits: 2, timeUnits: 0, niftiVersion: 1)
     }
 
     /// The help overlay ends with its last line on a tall screen, and says it is cut on a short one.

@@ -162,7 +162,7 @@ final class SegmentCLITests: XCTestCase {
         for d in [a, b] { try Npz.write([(name: "imgs", array: image), (name: "boxes", array: box)], to: d.appendingPathComponent("case.npz").path) }
         let own = try CLI.run(["segment", a.path, "-o", a.path])
         XCTAssertEqual(own.status, 2)
-        XCTAssertTrue(own.stderr.contains("writing it would replace the input"), own.stderr)
+        XCTAssertTrue(own.stderr.contains("--output-dir \(a.path) holds the input \(a.path)/case.npz; writing it would replace the input"), own.stderr)
         XCTAssertEqual(try Npz.read(path: a.appendingPathComponent("case.npz").path).map(\.name), ["imgs", "boxes"])
         let twice = try CLI.run(["segment", a.appendingPathComponent("case.npz").path, b.appendingPathComponent("case.npz").path,
                                  "-o", dir.appendingPathComponent("o").path])
@@ -174,6 +174,9 @@ final class SegmentCLITests: XCTestCase {
         let notDir = try CLI.run(["segment", a.path, "-o", a.appendingPathComponent("case.npz").path])
         XCTAssertEqual(notDir.status, 1)
         XCTAssertTrue(notDir.stderr.contains("case.npz: the output directory exists and is not a directory"), notDir.stderr)
+        let under = try CLI.run(["segment", a.path, "-o", a.appendingPathComponent("case.npz/sub").path])
+        XCTAssertEqual(under.status, 1)
+        XCTAssertTrue(under.stderr.contains("cannot create the output directory (\(a.path)/case.npz is a file)"), under.stderr)
     }
 
     /// Inputs that used to crash: a float image with NaN (windowed, NaN as 0) and an image whose

@@ -38,6 +38,7 @@ struct AppState: Sendable {
     let autoWindow: Window
     /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
     var fileBoxes: [SegObject] = []
+    var fileBoxesOutside = 0                    // the file's boxes that miss the image (left out)
 
     // Viewing.
     var axis: ViewAxis = .axial

@@ -79,7 +79,9 @@ enum ViewAxis: String, CaseIterable, Sendable {
         guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return nil }
         func letter(_ axis: Int, _ sign: Int) -> Character? {
             let d = (0..<3).map { a[$0][axis] * Double(sign) }
-            guard let c = (0..<3).max(by: { abs(d[$0]) < abs(d[$1]) }), d[c] != 0, d[c].isFinite else { return nil }
+            let order = (0..<3).sorted { abs(d[$0]) > abs(d[$1]) }, c = order[0]
+            // No letter for a direction halfway between two sides (a 45-degree oblique).
+            guard d[c] != 0, d[c].isFinite, abs(d[order[1]]) < 0.99 * abs(d[c]) else { return nil }
             let names: [(Character, Character)] = [("R", "L"), ("A", "P"), ("S", "I")]
             return d[c] > 0 ? names[c].0 : names[c].1
         }

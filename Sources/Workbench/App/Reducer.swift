@@ -295,6 +295,7 @@ enum Reducer {
             }
             s.selected = s.objects.isEmpty ? nil : s.objects.count - 1
             s.status = "loaded \(added) box\(added == 1 ? "" : "es") from the file (s segments)"
+                + (s.fileBoxesOutside > 0 ? "; \(s.fileBoxesOutside) outside the image left out" : "")
         default:
             s.status = "unknown command '\(verb)' (? lists commands)"
         }

@@ -82,7 +82,9 @@ enum Screen {
         SliceRenderer.draw(image, geometry: geometry, overlays: overlays, boxes: boxes, cursor: (cp.u, cp.v),
                            mode: mode, into: &g, originCol: layout.viewCol, originRow: layout.viewRow)
         // Which side of the patient each edge of the view faces (NIfTI only).
-        if let e = s.axis.edgeLetters(affine: session.volume.affine) {
+        // A NIfTI without a qform or sform code has no known orientation (the NIfTI rules).
+        let oriented = session.image.niftiGeometry.map { $0.qformCode > 0 || $0.sformCode > 0 } ?? false
+        if oriented, let e = s.axis.edgeLetters(affine: session.volume.affine) {
             let (c0, r0, cols, rows) = (layout.viewCol, layout.viewRow, layout.viewCols, layout.viewRows)
             for (ch, col, row) in [(e.left, c0, r0 + rows / 2), (e.right, c0 + cols - 1, r0 + rows / 2),
                                    (e.top, c0 + cols / 2, r0), (e.bottom, c0 + cols / 2, r0 + rows - 1)] {

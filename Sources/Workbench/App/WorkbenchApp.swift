@@ -18,11 +18,14 @@ final class WorkbenchApp: @unchecked Sendable {
     private var autosavePending: [SegObject]?
     /// Files this session saved: `w` replaces them without asking.
     private var written = Set<String>()
+    /// The image and ground-truth files: never a save target.
+    private let inputs: [String]
     private let modelPath: String?
     private let precision: Precision
 
-    init(session: Session, modelPath: String?, precision: Precision = .fp32) {
+    init(session: Session, modelPath: String?, precision: Precision = .fp32, inputs: [String] = []) {
         self.precision = precision
+        self.inputs = inputs
         self.session = session
         self.modelPath = modelPath
         let v = session.volume
@@ -41,6 +44,7 @@ final class WorkbenchApp: @unchecked Sendable {
         }
         s.showGroundTruth = session.groundTruth != nil
         let outside = session.image.boxes.count - s.fileBoxes.count
+        s.fileBoxesOutside = outside
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
             + (outside > 0 ? " (\(outside) outside the image left out)" : "")
         if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
@@ -94,6 +98,10 @@ final class WorkbenchApp: @unchecked Sendable {
             case .score(let objects, let generation): scorer.score(objects, generation: generation)
             case .save(let path, let objects, let generation, let force):
                 let target = path ?? session.outputPath
+                if inputs.contains(where: { OutputPaths.sameFile($0, target) }) {
+                    post(.saveFailed("\(target) is the open image or its ground truth; :save PATH saves elsewhere"))
+                    continue
+                }
                 // A file from before this session (an earlier result, say) is not replaced unasked.
                 if !force && !written.contains(target) && FileManager.default.fileExists(atPath: target) {
                     post(.overwriteAsked(path: target))

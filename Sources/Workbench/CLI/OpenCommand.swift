@@ -47,7 +47,8 @@ enum OpenCommand {
             throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
         }
         Engine.configure(threads: threads)
-        let status = try WorkbenchApp(session: session, modelPath: args.value("--model"), precision: precision).run()
+        let inputs = [path] + (args.value("--gt").map { [$0] } ?? [])
+        let status = try WorkbenchApp(session: session, modelPath: args.value("--model"), precision: precision, inputs: inputs).run()
         // The engine thread may be mid-way through a prefetch or a 3D propagation; run() has
         // already finished every save and restored the terminal. Leave without the exit-time
         // destructors, which would pull the BLAS and thread pool from under that thread.

@@ -13,6 +13,15 @@ enum OutputPaths {
             guard isDir.boolValue else { throw CLIError("\(dir): \(what) exists and is not a directory", status: 1) }
             return
         }
+        // A file where a parent directory should be (-o afile/sub) gets a plain message.
+        var parent = (dir as NSString).deletingLastPathComponent
+        while !parent.isEmpty && parent != "/" {
+            if FileManager.default.fileExists(atPath: parent, isDirectory: &isDir) {
+                guard isDir.boolValue else { throw CLIError("\(dir): cannot create \(what) (\(parent) is a file)", status: 1) }
+                break
+            }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
@@ -45,16 +54,24 @@ enum OutputPaths {
 
     /// Whether two paths name one file: the same path, or an existing file reached both ways.
     static func sameFile(_ a: String, _ b: String) -> Bool {
-        if (a as NSString).standardizingPath == (b as NSString).standardizingPath { return true }
+        if absolute(a) == absolute(b) { return true }
         guard let x = identity(a) else { return false }
         return x == identity(b)
     }
 
-    /// Throws when writing `output` would replace one of `inputs`.
-    static func refuseOverwriting(_ inputs: [String], with output: String, flag: String) throws {
+    /// `path` made absolute and tidied ("./a" and "a" and "b/../a" are one path).
+    static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return (full as NSString).standardizingPath
+    }
+
+    /// Throws when writing `output` would replace one of `inputs`; `given` is what the user
+    /// typed for it when that differs (the directory, for `segment -o`).
+    static func refuseOverwriting(_ inputs: [String], with output: String, flag: String, given: String? = nil) throws {
         guard let out = identity(output) else { return }
         if let hit = inputs.first(where: { identity($0) == out }) {
-            throw CLIError("\(flag) \(output) is the input \(hit); writing it would replace the input (choose another \(flag))")
+            let what = given.map { "\(flag) \($0) holds the input \(hit)" } ?? "\(flag) \(output) is the input \(hit)"
+            throw CLIError("\(what); writing it would replace the input (choose another \(flag))")
         }
     }
 }

@@ -39,7 +39,7 @@ enum SegmentCommand {
         let inputs = try collectInputs(args.positionals)
         for path in inputs {
             try OutputPaths.refuseOverwriting([path], with: (outDir as NSString).appendingPathComponent((path as NSString).lastPathComponent),
-                                              flag: "--output-dir")
+                                              flag: "--output-dir", given: outDir)
         }
         try OutputPaths.makeDirectory(outDir, for: "the output directory")
         Engine.configure(threads: threads)
