@@ -196,6 +196,15 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "goto 100 3 2")
         XCTAssertEqual(s.cursor, Voxel(x: 29, y: 3, z: 2))
         XCTAssertEqual(s.status, "100 3 2 is outside the 30x20x10 volume; at 29 3 2")
+        _ = type(&s, "box 1 1 5 5")
+        _ = type(&s, "zrange 3 99")
+        XCTAssertEqual(s.status, "label 1: slices 3...9 (s segments); 3...99 reaches outside 0...9")
+        // A float image's window keeps its decimals, and narrows below 1.
+        XCTAssertEqual(fmtWindow(0.75), "0.75")
+        XCTAssertEqual(fmtWindow(400), "400")
+        s.window = Window(width: 0.75, level: 0.4)
+        send(&s, .char("<"))
+        XCTAssertEqual(s.window.width, 0.625, accuracy: 1e-12)   // used to stop at 1
         var flat = makeState(depth: 1)
         _ = type(&flat, "slice 3")
         XCTAssertEqual(flat.status, "this image has one slice")

@@ -146,7 +146,8 @@ enum Reducer {
         case .char("+"), .char("="): s.zoom = min(s.zoom * 1.5, 64); centreOnCursorIfHidden(&s)
         case .char("-"): s.zoom = max(s.zoom / 1.5, 1); if s.zoom == 1 { s.pan = nil }
         case .char("0"): s.zoom = 1; s.pan = nil
-        case .char("<"): s.window.width = max(1, s.window.width / 1.2); s.windowName = "custom"
+        // The narrowest window is relative to the image's range (a 0-1 float image has width < 1).
+        case .char("<"): s.window.width = max(s.autoWindow.width / 1000, s.window.width / 1.2); s.windowName = "custom"
         case .char(">"): s.window.width *= 1.2; s.windowName = "custom"
         case .char(","): s.window.level -= s.window.width / 20; s.windowName = "custom"
         case .char("."): s.window.level += s.window.width / 20; s.windowName = "custom"
@@ -249,7 +250,9 @@ enum Reducer {
             o.z0 = max(0, min(a, b)); o.z1 = min(s.depth - 1, max(a, b))
             o.stale = true
             edit(&s) { $0.objects[i] = o }
+            let asked = (min(a, b), max(a, b))
             s.status = "label \(o.label): slices \(o.z0)...\(o.z1) (s segments)"
+                + (asked != (o.z0, o.z1) ? "; \(asked.0)...\(asked.1) reaches outside 0...\(s.depth - 1)" : "")
         case "segment":
             let todo = s.objects.filter { $0.stale || $0.mask == nil }
             guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
@@ -423,11 +426,17 @@ enum Reducer {
         }
         s.window = p.ctWindow ?? s.autoWindow
         s.windowName = p.rawValue
-        s.status = "window \(p.rawValue): width \(fmt(s.window.width, 0)) level \(fmt(s.window.level, 0))"
+        s.status = "window \(p.rawValue): width \(fmtWindow(s.window.width)) level \(fmtWindow(s.window.level))"
         return []
     }
 }
 
 func fmt(_ v: Double, _ digits: Int) -> String {
     String(format: "%.\(digits)f", v)
+}
+
+/// A window width or level: whole numbers from 100 up (HU, MR intensities), three significant
+/// digits below (a 0-1 float image's window is 0.75, not 1).
+func fmtWindow(_ v: Double) -> String {
+    abs(v) >= 100 ? String(format: "%.0f", v) : String(format: "%.3g", v)
 }

@@ -53,7 +53,7 @@ enum Screen {
         var title = " medseg  \(name)  "
         // Slices count from 0, as the cursor, the object list and `:slice` do.
         if s.is3D { title += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
-        title += "W \(fmt(s.window.width, 0)) L \(fmt(s.window.level, 0)) (\(s.windowName))"
+        title += "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
         if s.dirty { title += "  [modified]" }
         g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: max(0, layout.cols - 8))   // clear of "? help"
         g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
