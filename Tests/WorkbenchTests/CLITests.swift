@@ -160,6 +160,11 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("npz (challenge case, 2D)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("values 1 .. 1  (1 NaN)"), r.stdout)
+        // Boxes segment would refuse are said to be so, not left out silently.
+        try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16))),
+                       (name: "boxes", array: NDArray(shape: [2, 4], values: [0.0, 0, 2, 2, .nan, 0, 2, 2]))], to: path)
+        let b = try CLI.run(["info", path])
+        XCTAssertTrue(b.stdout.contains("not usable as boxes: `boxes` holds nan"), b.stdout)
     }
 
     /// libnifti's own "** ERROR" lines stay out of the one-line error.

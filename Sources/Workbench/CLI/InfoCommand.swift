@@ -51,8 +51,12 @@ enum InfoCommand {
                 let labelLike = name == "gts" || name == "segs"
                 // Box coordinates are not labels; their boxes are listed instead.
                 if name != "boxes" || mode == .always, wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
-                if name == "boxes", let boxes = try? Boxes.parse(a) {
-                    for (i, b) in boxes.enumerated() { row("", "box \(i + 1): \(boxText(b))") }
+                if name == "boxes" {
+                    do {
+                        for (i, b) in try Boxes.parse(a).enumerated() { row("", "box \(i + 1): \(boxText(b))") }
+                    } catch {
+                        row("", "not usable as boxes: \((error as? VolumeError)?.problem ?? "\(error)")")   // segment would refuse them
+                    }
                 }
                 if name == "spacing" { row("", "values " + a.doubles().map { fmt($0) }.joined(separator: " x ")) }
             }
