@@ -160,6 +160,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("npz (challenge case, 2D)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("values 1 .. 1  (1 NaN)"), r.stdout)
+        // An integer case image with few levels is not listed as labels.
+        try Npz.write([(name: "imgs", array: NDArray(shape: [2, 2, 3], values: [UInt8](repeating: 7, count: 12)))], to: path)
+        let few = try CLI.run(["info", path])
+        XCTAssertFalse(few.stdout.contains("label"), few.stdout)
         // Boxes segment would refuse are said to be so, not left out silently.
         try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16))),
                        (name: "boxes", array: NDArray(shape: [2, 4], values: [0.0, 0, 2, 2, .nan, 0, 2, 2]))], to: path)

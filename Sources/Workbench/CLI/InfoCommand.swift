@@ -49,8 +49,9 @@ enum InfoCommand {
             for (name, a) in arrays {
                 row(name, arraySummary(a))
                 let labelLike = name == "gts" || name == "segs"
-                // Box coordinates are not labels; their boxes are listed instead.
-                if name != "boxes" || mode == .always, wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
+                // Box coordinates are not labels (their boxes are listed instead), nor is a case's
+                // image, however few its gray levels (an RGB one would count each pixel thrice).
+                if (name != "boxes" && name != "imgs") || mode == .always, wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
                 if name == "boxes" {
                     do {
                         for (i, b) in try Boxes.parse(a).enumerated() { row("", "box \(i + 1): \(boxText(b))") }
