@@ -136,13 +136,17 @@ public struct NDArray: Sendable, Equatable {
     }
 
     /// Smallest and largest element as Double (nil for an empty array); NaNs are skipped.
-    public func range() -> (min: Double, max: Double)? {
-        var lo = Double.infinity, hi = -Double.infinity
-        for v in doubles() where !v.isNaN {
+    public func range() -> (min: Double, max: Double)? { rangeAndNaNs().range }
+
+    /// `range()` and the number of NaN elements, in one pass over the values.
+    public func rangeAndNaNs() -> (range: (min: Double, max: Double)?, nans: Int) {
+        var lo = Double.infinity, hi = -Double.infinity, nans = 0
+        for v in doubles() {
+            if v.isNaN { nans += 1; continue }
             if v < lo { lo = v }
             if v > hi { hi = v }
         }
-        return lo <= hi ? (lo, hi) : nil
+        return (lo <= hi ? (lo, hi) : nil, nans)
     }
 }
 

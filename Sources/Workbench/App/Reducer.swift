@@ -64,6 +64,9 @@ enum Reducer {
 
     // MARK: keys
 
+    /// The answer to a y/n prompt: y or Y; any other key is no.
+    static func isYes(_ k: Key) -> Bool { k == .char("y") || k == .char("Y") }
+
     static func key(_ s: inout AppState, _ k: Key) -> [Effect] {
         switch s.mode {
         case .help:
@@ -71,17 +74,17 @@ enum Reducer {
             return []
         case .confirmQuit:
             // Quitting without saving discards the work, its recovery file too.
-            if k == .char("y") || k == .char("Y") { s.quit = true; return [.discardRecovery] }
+            if isYes(k) { s.quit = true; return [.discardRecovery] }
             s.mode = .normal; s.status = "quit cancelled"
             return []
         case .confirmOverwrite(let path):
             s.mode = .normal
-            guard k == .char("y") || k == .char("Y") else { s.status = "not saved (:save PATH saves elsewhere)"; return [] }
+            guard isYes(k) else { s.status = "not saved (:save PATH saves elsewhere)"; return [] }
             s.status = "saving..."
             return [.save(path: path, objects: s.objects, generation: s.generation, force: true)]
         case .confirmRestore:
             s.mode = .normal
-            if k == .char("y") || k == .char("Y") { return [.restore] }
+            if isYes(k) { return [.restore] }
             s.status = "recovery file discarded"
             return [.discardRecovery]
         case .command(let text):

@@ -35,9 +35,8 @@ enum EvalCommand {
         if outputs.count == 2, OutputPaths.sameFile(outputs[0].1, outputs[1].1) {
             throw CLIError("--csv and --json name the same file, \(outputs[0].1)")
         }
-        for (flag, path) in outputs {
-            try OutputPaths.refuseOverwriting(pairs.flatMap { [$0.gt] + ($0.pred.map { [$0] } ?? []) }, with: path, flag: flag)
-        }
+        let inputs = pairs.flatMap { [$0.gt] + ($0.pred.map { [$0] } ?? []) }
+        for (flag, path) in outputs { try OutputPaths.refuseOverwriting(inputs, with: path, flag: flag) }
         var results: [CaseResult] = []
         let width = max(4, pairs.map { $0.name.count }.max() ?? 4)
         print("case".padding(toLength: width, withPad: " ", startingAt: 0) + "  label     DSC     NSD")
@@ -73,7 +72,7 @@ enum EvalCommand {
         }
         let scored = results.map { $0.score.map { ($0.dsc, $0.nsd) } ?? (0, 0) }
         let meanDSC = nanMean(scored.map(\.0)), meanNSD = nanMean(scored.map(\.1))
-        let missing = results.filter { $0.score == nil && $0.error == nil }.count, failed = results.filter { $0.error != nil }.count
+        let missing = results.filter(\.isMissing).count, failed = results.filter { $0.error != nil }.count
         let notes = (missing > 0 ? ["\(missing) missing"] : []) + (failed > 0 ? ["\(failed) not scored"] : [])
         print("\(results.count) case\(results.count == 1 ? "" : "s")\(notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ", scored 0)"): mean DSC \(f4(meanDSC)), mean NSD \(f4(meanNSD))")
         if let csv = args.value("--csv") { try AtomicFile.write(csvText(results), to: csv) }
@@ -84,7 +83,11 @@ enum EvalCommand {
     }
 
     /// A case's scores; nil when its prediction is missing or it could not be scored (`error`).
-    struct CaseResult { var name: String; var score: CaseScore?; var error: String? = nil }
+    struct CaseResult {
+        var name: String; var score: CaseScore?; var error: String? = nil
+        /// No prediction file (as opposed to one that could not be scored).
+        var isMissing: Bool { score == nil && error == nil }
+    }
 
     struct Pair { var name: String; var gt: String; var pred: String?; var expectedPred: String }
 
@@ -145,7 +148,7 @@ enum EvalCommand {
         }
         let root: [String: Any] = ["tolerance": tolerance, "cases": cases,
                                    "mean": ["dsc": num(meanDSC), "nsd": num(meanNSD)],
-                                   "missing": results.filter { $0.score == nil && $0.error == nil }.map(\.name),
+                                   "missing": results.filter(\.isMissing).map(\.name),
                                    "not_scored": results.filter { $0.error != nil }.map(\.name)]
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self) + "\n"

@@ -89,11 +89,9 @@ enum InfoCommand {
 
     static func arraySummary(_ a: NDArray) -> String {
         var s = "\(a.dtype.numpyName) (\(a.shape.map(String.init).joined(separator: ", "))\(a.shape.count == 1 ? "," : ""))"
-        if let r = a.range(), a.count > 0 { s += "  values \(fmt(r.min)) .. \(fmt(r.max))" }
-        if a.dtype.isFloatingPoint {
-            let nan = a.doubles().filter { $0.isNaN }.count
-            if nan > 0 { s += "  (\(nan) NaN)" }
-        }
+        let (range, nans) = a.rangeAndNaNs()
+        if let r = range, a.count > 0 { s += "  values \(fmt(r.min)) .. \(fmt(r.max))" }
+        if nans > 0 { s += "  (\(nans) NaN)" }
         return s
     }
 

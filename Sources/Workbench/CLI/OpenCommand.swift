@@ -32,9 +32,10 @@ enum OpenCommand {
                 throw CLIError("--out \(out): use a .npz, .nii.gz, .nii or .png name")
             }
         }
+        let inputs = [path] + (args.value("--gt").map { [$0] } ?? [])   // never a save target
         if let out = args.value("--out") {
             // `w` would write the masks over the image or the ground truth.
-            try OutputPaths.refuseOverwriting([path] + (args.value("--gt").map { [$0] } ?? []), with: out, flag: "--out")
+            try OutputPaths.refuseOverwriting(inputs, with: out, flag: "--out")
         }
         if let m = args.value("--model") { _ = try DataHome.model(m) }
         // Reading a large compressed volume takes a second or more before the screen opens.
@@ -47,7 +48,6 @@ enum OpenCommand {
             throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
         }
         Engine.configure(threads: threads)
-        let inputs = [path] + (args.value("--gt").map { [$0] } ?? [])
         let status = try WorkbenchApp(session: session, modelPath: args.value("--model"), precision: precision, inputs: inputs).run()
         // The engine thread may be mid-way through a prefetch or a 3D propagation; run() has
         // already finished every save and restored the terminal. Leave without the exit-time
