@@ -109,42 +109,132 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(sc.notPredicted.isEmpty)
     }
 
-    /// Orientation letters from a NIfTI affine: RAS+ data (the demo's ch2) puts posterior at the
-    /// top of the axial view, as the array is stored; an LPS-stored one the other way round.
+    /// Orientation letters from a NIfTI affine. As stored, RAS+ data (the demo's ch2) puts
+    /// posterior at the top of the axial view and the patient's left at the left; an LPS-stored
+    /// one the other way round.
     func testEdgeLettersFollowTheAffine() throws {
         let ras: [[Double]] = [[1, 0, 0, -90], [0, 1, 0, -126], [0, 0, 1, -72], [0, 0, 0, 1]]
-        func text(_ e: (left: Character, right: Character, top: Character, bottom: Character)?) -> String {
-            e.map { String([$0.left, $0.right, $0.top, $0.bottom]) } ?? "none"
-        }
-        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: ras)), "LRPA")
-        XCTAssertEqual(text(ViewAxis.coronal.edgeLetters(affine: ras)), "LRSI")
-        XCTAssertEqual(text(ViewAxis.sagittal.edgeLetters(affine: ras)), "PASI")
+        func stored(_ a: ViewAxis) -> ViewFrame { ViewFrame(axis: a, depth: 3, height: 8, width: 8) }
+        XCTAssertEqual(letters(stored(.axial).edgeLetters(affine: ras)), "LRPA")
+        XCTAssertEqual(letters(stored(.coronal).edgeLetters(affine: ras)), "LRSI")
+        XCTAssertEqual(letters(stored(.sagittal).edgeLetters(affine: ras)), "PASI")
         let lps: [[Double]] = [[-0.7, 0, 0, 0], [0, -0.7, 0, 0], [0, 0, 2.5, 0], [0, 0, 0, 1]]
-        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: lps)), "RLAP")
-        // An oblique axis takes its dominant direction.
+        XCTAssertEqual(letters(stored(.axial).edgeLetters(affine: lps)), "RLAP")
+        // An oblique axis takes its dominant direction; a 45-degree one has no letter.
         let oblique: [[Double]] = [[0.9, 0.3, 0, 0], [-0.3, 0.9, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
-        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: oblique)), "LRPA")
-        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: nil)), "none")
-        // On screen: the letters sit at the view's edges.
+        XCTAssertEqual(letters(stored(.axial).edgeLetters(affine: oblique)), "LRPA")
+        XCTAssertEqual(letters(stored(.axial).edgeLetters(affine: nil)), "none")
+        let diagonal: [[Double]] = [[0.7, 0.7, 0, 0], [-0.7, 0.7, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        XCTAssertEqual(letters(stored(.axial).edgeLetters(affine: diagonal)), "none")
+    }
+
+    /// The standard orientation mirrors each plane so that R, A and S are at the left and top
+    /// (radiological axial, head-up coronal and sagittal with anterior left), whatever the storage.
+    func testStandardOrientationPutsRightAnteriorSuperiorLeftAndTop() {
+        let ras: [[Double]] = [[1, 0, 0, -90], [0, 1, 0, -126], [0, 0, 1, -72], [0, 0, 0, 1]]
+        let lps: [[Double]] = [[-0.7, 0, 0, 0], [0, -0.7, 0, 0], [0, 0, 2.5, 0], [0, 0, 0, 1]]
+        // Stored head first (z increasing towards the feet) and left to right.
+        let lasFeet: [[Double]] = [[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]]
+        for (name, a) in [("ras", ras), ("lps", lps), ("las, z to the feet", lasFeet)] {
+            let o = DisplayOrientation.standard(affine: a)
+            func shown(_ axis: ViewAxis) -> String {
+                letters(ViewFrame(axis: axis, depth: 3, height: 8, width: 8, flip: o[axis]).edgeLetters(affine: a))
+            }
+            XCTAssertEqual(shown(.axial), "RLAP", name)
+            XCTAssertEqual(shown(.coronal), "RLSI", name)
+            XCTAssertEqual(shown(.sagittal), "APSI", name)
+        }
+        XCTAssertEqual(DisplayOrientation.standard(affine: ras).axial, PlaneFlip(u: true, v: true))
+        XCTAssertEqual(DisplayOrientation.standard(affine: lps), .stored)
+        XCTAssertEqual(DisplayOrientation.standard(affine: nil), .stored)
+        // A 45-degree axis keeps its stored direction.
+        let diagonal: [[Double]] = [[0.7, 0.7, 0, 0], [-0.7, 0.7, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        XCTAssertEqual(DisplayOrientation.standard(affine: diagonal).axial, .none)
+    }
+
+    /// A mirrored view maps voxels and screen points both ways consistently.
+    func testMirroredFrameRoundTrips() {
+        for axis in ViewAxis.allCases {
+            for flip in [PlaneFlip(u: false, v: false), PlaneFlip(u: true, v: false), PlaneFlip(u: false, v: true), PlaneFlip(u: true, v: true)] {
+                let f = ViewFrame(axis: axis, depth: 3, height: 5, width: 7, flip: flip)
+                let c = Voxel(x: 1, y: 3, z: 2)
+                for z in 0..<3 { for y in 0..<5 { for x in 0..<7 {
+                    let v = Voxel(x: axis == .sagittal ? c.x : x, y: axis == .coronal ? c.y : y, z: axis == .axial ? c.z : z)
+                    let p = f.planePoint(v)
+                    XCTAssertEqual(f.voxel(p, through: c), v)
+                    XCTAssertEqual(f.index(p, through: c), (v.z * 5 + v.y) * 7 + v.x)
+                } } }
+            }
+        }
+        // Axial mirrored left-right: voxel x = 0 is at the right edge.
+        let f = ViewFrame(axis: .axial, depth: 3, height: 5, width: 7, flip: PlaneFlip(u: true, v: false))
+        XCTAssertEqual(f.planePoint(Voxel(x: 0, y: 1, z: 0)), PlanePoint(u: 6, v: 1))
+    }
+
+    /// On screen: a NIfTI with an sform code is drawn in the standard orientation, letters,
+    /// pixels and boxes mirrored together; `:orient stored` shows it as stored; a NIfTI without
+    /// qform and sform codes shows no letters and is not mirrored.
+    func testNiftiIsShownInTheStandardOrientation() throws {
+        let ras: [[Double]] = [[1, 0, 0, -90], [0, 1, 0, -126], [0, 0, 1, -72], [0, 0, 0, 1]]
         let base = try makeSession()
         let image = OpenedImage(volume: Volume(shape: [3, 8, 8], voxels: base.volume.voxels, spacing: [1, 1, 1], affine: ras, is3D: true),
                                 format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: geometry(sformCode: 1), looksLikeCT: false, isUInt8: true)
         let session = try Session(path: "/tmp/case.nii", image: image, groundTruth: nil, outputPath: nil)
-        let lines = Screen.draw(makeState(session, cols: 80, rows: 20), session, mode: .trueColor).text().components(separatedBy: "\n")
-        let layout = Layout(makeState(session, cols: 80, rows: 20))
+        var s = makeState(session, cols: 80, rows: 20)
+        s.standardOrientation = session.standardOrientation
+        s.orientation = s.standardOrientation
+        s.objects = [SegObject(id: 1, label: 1, x0: 0, y0: 0, x1: 2, y1: 2, z0: 0, z1: 2, mask: nil, stale: true)]
+        let layout = Layout(s), geo = layout.geometry!
         let mid = layout.viewRow + layout.viewRows / 2
-        XCTAssertEqual(lines[mid].first, "L", lines[mid])
-        XCTAssertEqual(Array(lines[layout.viewRow])[layout.viewCols / 2], "P", lines[layout.viewRow])
-        XCTAssertEqual(Array(lines[layout.viewRow + layout.viewRows - 1])[layout.viewCols / 2], "A")
-        XCTAssertEqual(Array(lines[mid])[layout.viewCols - 1], "R", lines[mid])
-        // A 45-degree oblique has no letter; a NIfTI without qform and sform codes shows none.
-        let diagonal: [[Double]] = [[0.7, 0.7, 0, 0], [-0.7, 0.7, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
-        XCTAssertEqual(text(ViewAxis.axial.edgeLetters(affine: diagonal)), "none")
+        func edges(_ st: AppState) -> String {
+            let lines = Screen.draw(st, session, mode: .trueColor).text().components(separatedBy: "\n")
+            return String([lines[mid].first!, Array(lines[mid])[layout.viewCols - 1],
+                           Array(lines[layout.viewRow])[layout.viewCols / 2], Array(lines[layout.viewRow + layout.viewRows - 1])[layout.viewCols / 2]])
+        }
+        XCTAssertEqual(edges(s), "RLAP")
+        // Pixel value 10 * z + x: the right-most column of the view shows x = 0 (value 10 at slice 1).
+        func pixel(_ st: AppState, u: Int, v: Int) -> RGB {
+            let h = geo.halfCell(x: u, y: v), c = Screen.draw(st, session, mode: .trueColor)[layout.viewCol + h.col, layout.viewRow + h.halfRow / 2]
+            return h.halfRow % 2 == 0 ? c.fg : c.bg
+        }
+        XCTAssertEqual(pixel(s, u: 7, v: 4), RGB(10, 10, 10))
+        XCTAssertEqual(pixel(s, u: 0, v: 4), RGB(17, 17, 17))
+        // The box over voxels x, y in 0...2 is drawn at the bottom right (u 5...7, v 5...7: both mirrored).
+        let boxColor = RGB(255, 255, 255)
+        s.selected = 0
+        XCTAssertEqual(pixel(s, u: 5, v: 7), boxColor)
+        XCTAssertNotEqual(pixel(s, u: 0, v: 0), boxColor)
+        // Moving the cursor left on screen moves towards the patient's right (voxel x up).
+        let x0 = s.cursor.x
+        _ = Reducer.reduce(&s, .key(.char("h")))
+        XCTAssertEqual(s.cursor.x, x0 + 1)
+        // As stored: letters and pixels back in array order; and back again.
+        _ = Reducer.reduce(&s, .key(.char(":")))
+        for ch in "orient stored" { _ = Reducer.reduce(&s, .key(.char(ch))) }
+        _ = Reducer.reduce(&s, .key(.enter))
+        XCTAssertEqual(edges(s), "LRPA")
+        XCTAssertEqual(pixel(s, u: 0, v: 4), RGB(10, 10, 10))
+        _ = Reducer.reduce(&s, .key(.char(":")))
+        for ch in "orient" { _ = Reducer.reduce(&s, .key(.char(ch))) }
+        _ = Reducer.reduce(&s, .key(.enter))
+        XCTAssertEqual(edges(s), "RLAP")
+        // A NIfTI without qform and sform codes: no letters, no mirroring, and :orient says why.
         let unknown = try Session(path: "/tmp/case.nii", image: OpenedImage(volume: image.volume, format: .nifti, groundTruth: nil, boxes: [],
                                                                             niftiGeometry: geometry(sformCode: 0), looksLikeCT: false, isUInt8: true),
                                   groundTruth: nil, outputPath: nil)
-        let plain = Screen.draw(makeState(unknown, cols: 80, rows: 20), unknown, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertEqual(unknown.standardOrientation, .stored)
+        var u = makeState(unknown, cols: 80, rows: 20)
+        let plain = Screen.draw(u, unknown, mode: .trueColor).text().components(separatedBy: "\n")
         XCTAssertNotEqual(plain[mid].first, "L", plain[mid])
+        XCTAssertNotEqual(plain[mid].first, "R", plain[mid])
+        _ = Reducer.reduce(&u, .key(.char(":")))
+        for ch in "orient" { _ = Reducer.reduce(&u, .key(.char(ch))) }
+        _ = Reducer.reduce(&u, .key(.enter))
+        XCTAssertTrue(u.status.contains("no known orientation"), u.status)
+    }
+
+    func letters(_ e: (left: Character, right: Character, top: Character, bottom: Character)?) -> String {
+        e.map { String([$0.left, $0.right, $0.top, $0.bottom]) } ?? "none"
     }
 
     func geometry(sformCode: Int32) -> NiftiGeometry {

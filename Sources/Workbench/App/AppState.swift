@@ -42,6 +42,10 @@ struct AppState: Sendable {
 
     // Viewing.
     var axis: ViewAxis = .axial
+    /// How the views are turned on screen (`:orient`); `standardOrientation` is the image's
+    /// standard one (stored order where the image has no known orientation).
+    var orientation = DisplayOrientation.stored
+    var standardOrientation = DisplayOrientation.stored
     var cursor: Voxel
     var zoom: Double = 1
     var pan: (u: Double, v: Double)? = nil     // plane point at the view centre; nil = centred
@@ -83,7 +87,9 @@ struct AppState: Sendable {
     var sliceCount: Int { axis.sliceCount(depth: depth, height: height, width: width) }
     var sliceIndex: Int { axis.sliceIndex(of: cursor) }
     var plane: (width: Int, height: Int) { axis.planeSize(depth: depth, height: height, width: width) }
-    var cursorPoint: PlanePoint { axis.planePoint(cursor, depth: depth) }
+    /// The current view as drawn.
+    var frame: ViewFrame { ViewFrame(axis: axis, depth: depth, height: height, width: width, flip: orientation[axis]) }
+    var cursorPoint: PlanePoint { frame.planePoint(cursor) }
 
     /// Smallest label number not used by any object.
     var freeLabel: Int {

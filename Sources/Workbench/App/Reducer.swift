@@ -176,7 +176,7 @@ enum Reducer {
             if kind == .release, s.dragStart != nil { s.dragStart = nil; s.mode = .normal }
             return []
         }
-        let v = s.axis.voxel(PlanePoint(u: p.x, v: p.y), through: s.cursor, depth: s.depth)
+        let v = s.frame.voxel(PlanePoint(u: p.x, v: p.y), through: s.cursor)
         switch kind {
         case .press:
             s.cursor = v
@@ -287,6 +287,19 @@ enum Reducer {
         case "view":
             guard words.count == 2, let a = ViewAxis(rawValue: words[1]) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
             setAxis(&s, a)
+        case "orient":
+            let standard = s.standardOrientation, stored = DisplayOrientation.stored
+            guard standard != stored else { s.status = "this image has no known orientation: it is shown as stored"; return [] }
+            let want: DisplayOrientation
+            switch words.count > 1 ? words[1].lowercased() : "toggle" {
+            case "standard": want = standard
+            case "stored": want = stored
+            case "toggle": want = s.orientation == standard ? stored : standard
+            default: s.status = "usage: orient [standard|stored]"; return []
+            }
+            setOrientation(&s, want)
+            s.status = s.orientation == standard ? "standard orientation (patient's right at the left, anterior and superior at the top)"
+                : "shown as stored (array order)"
         case "undo": return undo(&s)
         case "redo": return redo(&s)
         case "help": s.mode = .help
@@ -389,7 +402,7 @@ enum Reducer {
     static func moveCursor(_ s: inout AppState, _ du: Int, _ dv: Int) {
         let p = s.cursorPoint, plane = s.plane
         let q = PlanePoint(u: max(0, min(plane.width - 1, p.u + du)), v: max(0, min(plane.height - 1, p.v + dv)))
-        s.cursor = s.axis.voxel(q, through: s.cursor, depth: s.depth)
+        s.cursor = s.frame.voxel(q, through: s.cursor)
         centreOnCursorIfHidden(&s)
     }
 
@@ -408,6 +421,15 @@ enum Reducer {
         s.pan = nil
         s.zoom = 1
         s.status = "\(a.rawValue) view"
+    }
+
+    /// Turns the views; a zoomed view keeps showing the same part of the image.
+    static func setOrientation(_ s: inout AppState, _ o: DisplayOrientation) {
+        let (old, new) = (s.orientation[s.axis], o[s.axis]), plane = s.plane
+        if let p = s.pan {
+            s.pan = (old.u != new.u ? Double(plane.width) - p.u : p.u, old.v != new.v ? Double(plane.height) - p.v : p.v)
+        }
+        s.orientation = o
     }
 
     static func clampVoxel(_ s: AppState, _ v: Voxel) -> Voxel {

@@ -59,32 +59,36 @@ enum Screen {
         g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
 
         // Image with overlays.
-        let image = session.displaySlice(axis: s.axis, through: s.cursor, window: s.window)
+        let frame = s.frame
+        let image = session.displaySlice(frame, through: s.cursor, window: s.window)
         var overlays: [LabelOverlay] = []
         if s.showMask {
-            let labels = session.predictionPlane(s.objects, axis: s.axis, through: s.cursor)
+            let labels = session.predictionPlane(s.objects, frame, through: s.cursor)
             overlays.append(LabelOverlay(labels: labels, style: s.maskStyle == .fill ? .fill(alpha: 0.45) : .contour))
         }
-        if s.showGroundTruth, let gt = session.groundTruthPlane(axis: s.axis, through: s.cursor) {
+        if s.showGroundTruth, let gt = session.groundTruthPlane(frame, through: s.cursor) {
             overlays.append(LabelOverlay(labels: gt, style: .contour))
         }
         var boxes: [BoxOutline] = []
         if s.axis == .axial {
+            // Boxes are in voxels; their corners go to the view as drawn (it may be mirrored).
+            func outline(_ a: Voxel, _ b: Voxel, color: RGB, dashed: Bool) -> BoxOutline {
+                let (p, q) = (frame.planePoint(a), frame.planePoint(b))
+                return BoxOutline(x0: min(p.u, q.u), y0: min(p.v, q.v), x1: max(p.u, q.u), y1: max(p.v, q.v), color: color, dashed: dashed)
+            }
             for (i, o) in s.objects.enumerated() where (o.z0...o.z1).contains(s.cursor.z) || !s.is3D {
-                boxes.append(BoxOutline(x0: o.x0, y0: o.y0, x1: o.x1, y1: o.y1,
-                                        color: i == s.selected ? RGB(255, 255, 255) : Palette.label(o.label), dashed: o.stale))
+                boxes.append(outline(Voxel(x: o.x0, y: o.y0, z: s.cursor.z), Voxel(x: o.x1, y: o.y1, z: s.cursor.z),
+                                     color: i == s.selected ? RGB(255, 255, 255) : Palette.label(o.label), dashed: o.stale))
             }
             if case .box(let corner?) = s.mode {
-                boxes.append(BoxOutline(x0: corner.x, y0: corner.y, x1: s.cursor.x, y1: s.cursor.y, color: accent, dashed: true))
+                boxes.append(outline(corner, s.cursor, color: accent, dashed: true))
             }
         }
         let cp = s.cursorPoint
         SliceRenderer.draw(image, geometry: geometry, overlays: overlays, boxes: boxes, cursor: (cp.u, cp.v),
                            mode: mode, into: &g, originCol: layout.viewCol, originRow: layout.viewRow)
         // Which side of the patient each edge of the view faces (NIfTI only).
-        // A NIfTI without a qform or sform code has no known orientation (the NIfTI rules).
-        let oriented = session.image.niftiGeometry.map { $0.qformCode > 0 || $0.sformCode > 0 } ?? false
-        if oriented, let e = s.axis.edgeLetters(affine: session.volume.affine) {
+        if session.hasKnownOrientation, let e = frame.edgeLetters(affine: session.volume.affine) {
             let (c0, r0, cols, rows) = (layout.viewCol, layout.viewRow, layout.viewCols, layout.viewRows)
             for (ch, col, row) in [(e.left, c0, r0 + rows / 2), (e.right, c0 + cols - 1, r0 + rows / 2),
                                    (e.top, c0 + cols / 2, r0), (e.bottom, c0 + cols / 2, r0 + rows - 1)] {
@@ -176,6 +180,7 @@ enum Screen {
         "   segment | save [PATH] | window W L | label N",
         "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
         "   boxes | undo | redo | delete | quit [!] (! discards)",
+        "   orient [standard|stored]  (NIfTI: patient's right at left)",
         "any key closes this help",
     ]
 

@@ -22,6 +22,13 @@ final class Session: @unchecked Sendable {
     var height: Int { image.volume.height }
     var width: Int { image.volume.width }
     var channels: Int { image.volume.channels }
+    /// A NIfTI with a qform or sform code: its affine says which way the patient lies (a NIfTI
+    /// without either has no known orientation, by the NIfTI rules; npz and PNG carry none).
+    var hasKnownOrientation: Bool { image.niftiGeometry.map { $0.qformCode > 0 || $0.sformCode > 0 } ?? false }
+    /// How the views are turned on screen by default: the standard orientation where it is known.
+    var standardOrientation: DisplayOrientation {
+        hasKnownOrientation ? DisplayOrientation.standard(affine: volume.affine) : .stored
+    }
 
     init(path: String, image: OpenedImage, groundTruth: LabelMap?, outputPath: String?) throws {
         self.path = path
@@ -74,14 +81,14 @@ final class Session: @unchecked Sendable {
     }
 
     /// The plane a view shows, windowed for display.
-    func displaySlice(axis: ViewAxis, through c: Voxel, window: Window) -> SliceImage {
-        let (pw, ph) = axis.planeSize(depth: depth, height: height, width: width)
+    func displaySlice(_ frame: ViewFrame, through c: Voxel, window: Window) -> SliceImage {
+        let (pw, ph) = frame.plane
         let lo = Float(window.lower), scale = Float(255 / window.width)
         let ch = channels
         var px = [UInt8](repeating: 0, count: pw * ph * ch)
         image.volume.voxels.withUnsafeBufferPointer { v in
             for pv in 0..<ph { for pu in 0..<pw {
-                let i = axis.index(PlanePoint(u: pu, v: pv), through: c, depth: depth, height: height, width: width) * ch
+                let i = frame.index(PlanePoint(u: pu, v: pv), through: c) * ch
                 for k in 0..<ch {
                     let t = (v[i + k] - lo) * scale
                     px[(pv * pw + pu) * ch + k] = UInt8(max(0, min(255, t.isNaN ? 0 : t)))
@@ -92,19 +99,19 @@ final class Session: @unchecked Sendable {
     }
 
     /// Ground-truth labels of the plane a view shows.
-    func groundTruthPlane(axis: ViewAxis, through c: Voxel) -> [UInt16]? {
+    func groundTruthPlane(_ frame: ViewFrame, through c: Voxel) -> [UInt16]? {
         guard let gt = groundTruth else { return nil }
-        let (pw, ph) = axis.planeSize(depth: depth, height: height, width: width)
+        let (pw, ph) = frame.plane
         var out = [UInt16](repeating: 0, count: pw * ph)
         for pv in 0..<ph { for pu in 0..<pw {
-            out[pv * pw + pu] = gt.labels[axis.index(PlanePoint(u: pu, v: pv), through: c, depth: depth, height: height, width: width)]
+            out[pv * pw + pu] = gt.labels[frame.index(PlanePoint(u: pu, v: pv), through: c)]
         } }
         return out
     }
 
     /// Predicted labels of the plane a view shows (objects in order, later over earlier).
-    func predictionPlane(_ objects: [SegObject], axis: ViewAxis, through c: Voxel) -> [UInt16] {
-        let (pw, ph) = axis.planeSize(depth: depth, height: height, width: width)
+    func predictionPlane(_ objects: [SegObject], _ frame: ViewFrame, through c: Voxel) -> [UInt16] {
+        let axis = frame.axis, (pw, ph) = frame.plane
         var out = [UInt16](repeating: 0, count: pw * ph)
         for o in objects {
             guard let m = o.mask else { continue }
@@ -118,7 +125,7 @@ final class Session: @unchecked Sendable {
                 let row = ((z - m.z0) * m.h + y - m.y0) * m.w
                 let xs = axis == .sagittal ? (c.x..<(c.x + 1)) : (m.x0..<(m.x0 + m.w))
                 for x in xs where m.bits[row + x - m.x0] != 0 {
-                    let p = axis.planePoint(Voxel(x: x, y: y, z: z), depth: depth)
+                    let p = frame.planePoint(Voxel(x: x, y: y, z: z))
                     out[p.v * pw + p.u] = label
                 }
             } }

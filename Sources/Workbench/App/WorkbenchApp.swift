@@ -43,6 +43,8 @@ final class WorkbenchApp: @unchecked Sendable {
                              z0: max(0, min(z0, z1)), z1: min(v.depth - 1, max(z0, z1)), mask: nil, stale: true)
         }
         s.showGroundTruth = session.groundTruth != nil
+        s.standardOrientation = session.standardOrientation
+        s.orientation = s.standardOrientation
         let outside = session.image.boxes.count - s.fileBoxes.count
         s.fileBoxesOutside = outside
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
