@@ -40,10 +40,45 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(effects.contains { if case .autosave = $0 { return true }; return false })
         // Nothing left to segment.
         XCTAssertTrue(send(&s, .char("s")).isEmpty)
+        // The segmentation is an undo step of its own: the box comes back unsegmented, then goes.
+        send(&s, .char("u"))
+        XCTAssertEqual(s.objects.count, 1)
+        XCTAssertNil(s.objects[0].mask)
+        XCTAssertTrue(s.objects[0].stale)
         send(&s, .char("u"))
         XCTAssertTrue(s.objects.isEmpty)
+        send(&s, .ctrl("r"), .ctrl("r"))
+        XCTAssertTrue(s.objects[0].mask === mask)
+        XCTAssertFalse(s.objects[0].stale)
+    }
+
+    /// The masks of one `s` over several boxes are one undo step; a change made while they
+    /// arrive starts a new one, so undo never loses an edit.
+    func testOneSegmentationIsOneUndoStep() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        _ = type(&s, "box 7 7 12 12")
+        let ids = s.objects.map(\.id)
+        _ = type(&s, "segment")
+        let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .segmented(id: ids[0], mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(id: ids[1], mask: m, seconds: 0.1, slices: 1))
+        send(&s, .char("u"))
+        XCTAssertEqual(s.objects.count, 2)
+        XCTAssertTrue(s.objects.allSatisfy { $0.mask == nil && $0.stale })
         send(&s, .ctrl("r"))
-        XCTAssertEqual(s.objects.count, 1)
+        // A relabel between two results: undoing the second result keeps the relabel.
+        _ = type(&s, "box 14 2 18 6")
+        let third = s.objects[2].id
+        _ = type(&s, "segment")
+        s.selected = 0
+        _ = type(&s, "label 7")
+        _ = Reducer.reduce(&s, .segmented(id: third, mask: m, seconds: 0.1, slices: 1))
+        send(&s, .char("u"))
+        XCTAssertEqual(s.objects[0].label, 7)
+        XCTAssertNil(s.objects[2].mask)
+        send(&s, .char("u"))
+        XCTAssertEqual(s.objects[0].label, 1)
     }
 
     func testCommandLineBoxWithSliceRangeAndRelabelAndDelete() {
@@ -177,6 +212,8 @@ final class ReducerTests: XCTestCase {
         XCTAssertNil(s.scores)
         XCTAssertTrue(effects.contains { if case .score = $0 { return true } else { return false } }, "\(effects)")
         XCTAssertTrue(effects.contains { if case .autosave = $0 { return true } else { return false } }, "\(effects)")
+        send(&s, .char("u"))   // the box itself (the first undo took its segmentation)
+        XCTAssertTrue(s.objects.isEmpty)
         _ = type(&s, "box 2 2 6 6")
         s.busy = "segmenting label 1"
         _ = type(&s, "delete")

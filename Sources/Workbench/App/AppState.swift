@@ -62,6 +62,9 @@ struct AppState: Sendable {
     var nextID = 1
     var undoStack: [[SegObject]] = []
     var redoStack: [[SegObject]] = []
+    /// Whether the masks now arriving already have their undo step: the results of one `s` are
+    /// one step, unless another change was recorded in between.
+    var segmentationRecorded = false
     var dirty = false                           // changes not saved
     var generation = 0                          // bumps with every object change
 

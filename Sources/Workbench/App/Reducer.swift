@@ -20,6 +20,8 @@ enum Reducer {
                 if !s.objects.contains(where: { $0.mask == nil && $0.stale }) { s.busy = nil }
                 return []
             }
+            // A segmentation is a step of its own: undo brings back the box without it.
+            if !s.segmentationRecorded { record(&s); s.segmentationRecorded = true }
             s.objects[i].mask = mask
             s.objects[i].stale = false
             s.generation += 1
@@ -260,6 +262,7 @@ enum Reducer {
             let todo = s.objects.filter { $0.stale || $0.mask == nil }
             guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
             s.busy = "segmenting \(todo.count) object\(todo.count == 1 ? "" : "s")"
+            s.segmentationRecorded = false   // its masks are one new undo step
             return [.segment(todo)]
         case "save", "w":
             s.status = "saving..."
@@ -347,6 +350,7 @@ enum Reducer {
         s.undoStack.append(s.objects)
         if s.undoStack.count > maxUndo { s.undoStack.removeFirst() }
         s.redoStack = []
+        s.segmentationRecorded = false
     }
 
     static func undo(_ s: inout AppState) -> [Effect] {

@@ -16,8 +16,9 @@ final class WorkbenchApp: @unchecked Sendable {
     private let saveQueue = DispatchQueue(label: "medseg.save")
     private let autosaveLock = NSLock()
     private var autosavePending: [SegObject]?
-    /// Files this session saved: `w` replaces them without asking.
-    private var written = Set<String>()
+    /// Files this session saved, by device and inode: `w` replaces them without asking, under
+    /// any spelling of the path, but not a file someone else has since put there.
+    private var written = Set<[Int]>()
     /// The image and ground-truth files: never a save target.
     private let inputs: [String]
     private let modelPath: String?
@@ -78,7 +79,7 @@ final class WorkbenchApp: @unchecked Sendable {
             inbox.lock(); actions += pending; pending = []; inbox.unlock()
             for a in actions {
                 if case .resize = a { terminal.resetAfterResize(); last = nil }
-                if case .saved(let path, _, _) = a { written.insert(path) }
+                if case .saved(let path, _, _) = a, let id = OutputPaths.identity(path) { written.insert(id) }
                 if case .key(.ctrl("c")) = a {
                     perform(Reducer.reduce(&state, .command("quit")))
                 } else {
@@ -105,7 +106,7 @@ final class WorkbenchApp: @unchecked Sendable {
                     continue
                 }
                 // A file from before this session (an earlier result, say) is not replaced unasked.
-                if !force && !written.contains(target) && FileManager.default.fileExists(atPath: target) {
+                if !force && FileManager.default.fileExists(atPath: target) && !(OutputPaths.identity(target).map(written.contains) ?? false) {
                     post(.overwriteAsked(path: target))
                     continue
                 }
