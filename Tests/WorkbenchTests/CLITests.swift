@@ -171,6 +171,28 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(b.stdout.contains("not usable as boxes: `boxes` holds nan"), b.stdout)
     }
 
+    /// `info` names the side of the patient each NIfTI axis points to, from the sform (as
+    /// nibabel's aff2axcodes would), and says when the header gives no orientation.
+    func testInfoNamesTheAxesOfANifti() throws {
+        let dir = try temporaryDirectory(self)
+        let data = NDArray(shape: [2, 3, 4], values: [UInt8](0..<24))
+        func geometry(_ sform: [[Double]], code: Int32) -> NiftiGeometry {
+            NiftiGeometry(pixdim: [1, 1, 1, 1, 1, 1, 1], qformCode: 0, sformCode: code, quatern: [0, 0, 0, 0, 0, 0, 1],
+                          sform: sform, xyzUnits: 2, timeUnits: 0, niftiVersion: 1)
+        }
+        let lps = [[-0.8, 0, 0, 0], [0, -0.8, 0, 0], [0, 0, 2.5, 0], [0, 0, 0, 1]]
+        let sagittal = [[0, 0, -1.0, 0], [1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]]   // x -> A, y -> I, z -> L
+        for (name, sform, code, want) in [("lps", lps, Int32(1), "LPS (x towards L, y towards P, z towards S)"),
+                                          ("sag", sagittal, 2, "AIL (x towards A, y towards I, z towards L)"),
+                                          ("none", lps, 0, "orientation unknown (no qform or sform code)")] {
+            let path = dir.appendingPathComponent("\(name).nii.gz").path
+            try Nifti.write(data, to: path, geometry: geometry(sform, code: code))
+            let r = try CLI.run(["info", path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("axes     " + want), r.stdout)
+        }
+    }
+
     /// libnifti's own "** ERROR" lines stay out of the one-line error.
     func testBadNiftiHeaderGivesOneLine() throws {
         let dir = try temporaryDirectory(self)

@@ -76,6 +76,7 @@ enum InfoCommand {
             }
             row("affine", "qform_code \(n.qformCode), sform_code \(n.sformCode)")
             for r in n.affine { row("", r.map { fmt($0).leftPad(9) }.joined(separator: " ")) }
+            row("axes", axesSummary(n))
             if let r = n.data.range() { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)") }
             if wantsLabels(n.data, labelLike: false, mode: mode) { row("labels", try labelSummary(n.data)) }
         case .png:
@@ -85,6 +86,15 @@ enum InfoCommand {
             if wantsLabels(a, labelLike: false, mode: mode), a.shape.count == 2 { row("labels", try labelSummary(a)) }
         }
         return out
+    }
+
+    /// Which side of the patient x, y and z point to (RAS letters, as nibabel's aff2axcodes),
+    /// or why that is not known.
+    static func axesSummary(_ n: NiftiImage) -> String {
+        guard n.qformCode > 0 || n.sformCode > 0 else { return "orientation unknown (no qform or sform code)" }
+        let sides = (0..<3).map { ViewAxis.side(affine: n.affine, axis: $0, sign: 1)?.letter }
+        guard let x = sides[0], let y = sides[1], let z = sides[2] else { return "oblique: an axis lies halfway between two sides" }
+        return "\(x)\(y)\(z) (x towards \(x), y towards \(y), z towards \(z))"
     }
 
     static func arraySummary(_ a: NDArray) -> String {
