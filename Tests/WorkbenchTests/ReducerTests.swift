@@ -261,4 +261,69 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(path, "/data/ch2_seg.nii.gz")
         XCTAssertTrue(force)
     }
+
+    /// Only y or n answers the recovery question; other keys (a command typed ahead) leave it
+    /// open instead of discarding the earlier work.
+    func testRecoveryQuestionNeedsYOrN() {
+        var s = makeState()
+        s.mode = .confirmRestore
+        XCTAssertTrue(send(&s, .char(":"), .char("b"), .char("o"), .char("x"), .enter, .char("s"), .char("d")).isEmpty)
+        XCTAssertEqual(s.mode, .confirmRestore)
+        XCTAssertTrue(s.objects.isEmpty)
+        guard case .discardRecovery? = send(&s, .char("n")).first else { return XCTFail("n must discard the recovery file") }
+        XCTAssertEqual(s.mode, .normal)
+        s.mode = .confirmRestore
+        guard case .restore? = send(&s, .char("y")).first else { return XCTFail("y must restore") }
+    }
+
+    /// :orient on an image without orientation, on one stored in the standard orientation, and
+    /// with a stray argument.
+    func testOrientMessages() {
+        var s = makeState()
+        _ = type(&s, "orient")
+        XCTAssertTrue(s.status.contains("no known orientation"), s.status)
+        s.orientationKnown = true
+        _ = type(&s, "orient")
+        XCTAssertEqual(s.status, "as stored, this image is already in the standard orientation")
+        s.standardOrientation.axial = PlaneFlip(u: true, v: true)
+        _ = type(&s, "orient stored extra")
+        XCTAssertTrue(s.status.hasPrefix("usage"), s.status)
+        _ = type(&s, "orient standard")
+        XCTAssertEqual(s.orientation.axial, PlaneFlip(u: true, v: true))
+    }
+
+    /// The busy mark follows the objects being segmented: a box added meanwhile does not keep
+    /// it, progress for an undone box is not shown, queued work for it is dropped, and its mask,
+    /// when it comes, goes to the redo history.
+    func testBusyFollowsTheObjectsBeingSegmented() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        let first = s.objects[0].id
+        _ = type(&s, "segment")
+        XCTAssertNotNil(s.busy)
+        _ = type(&s, "box 7 7 12 12")   // added while the first runs
+        _ = Reducer.reduce(&s, .segmentProgress(id: first, text: "segmenting label 1: 3/9 slices"))
+        XCTAssertEqual(s.busy, "segmenting label 1: 3/9 slices")
+        let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .segmented(id: first, mask: m, seconds: 0.1, slices: 1))
+        XCTAssertNil(s.busy, "the new box is not being segmented")
+        XCTAssertTrue(s.status.hasPrefix("label 1: 1 voxels"), s.status)
+        // Undo while a box is segmented: its queued work is dropped, its progress not shown.
+        let second = s.objects[1].id
+        _ = type(&s, "segment")
+        send(&s, .char("u"))                 // the first box's mask (it came after the second box)
+        XCTAssertNil(s.objects[0].mask)
+        let effects = send(&s, .char("u"))   // the second box
+        XCTAssertEqual(s.objects.count, 1)
+        XCTAssertTrue(effects.contains { if case .cancelSegmentation(let ids) = $0 { return ids == [second] }; return false }, "\(effects)")
+        XCTAssertNil(s.busy)
+        _ = Reducer.reduce(&s, .segmentProgress(id: second, text: "segmenting label 2: 5/9 slices"))
+        XCTAssertNil(s.busy)
+        // Its result, if it was already running, comes back with the redo.
+        _ = Reducer.reduce(&s, .segmented(id: second, mask: m, seconds: 0.1, slices: 1))
+        send(&s, .ctrl("r"))
+        XCTAssertEqual(s.objects.count, 2)
+        XCTAssertTrue(s.objects[1].mask === m)
+        XCTAssertFalse(s.objects[1].stale)
+    }
 }

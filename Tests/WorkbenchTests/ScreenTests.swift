@@ -183,6 +183,7 @@ final class ScreenTests: XCTestCase {
         var s = makeState(session, cols: 80, rows: 20)
         s.standardOrientation = session.standardOrientation
         s.orientation = s.standardOrientation
+        s.orientationKnown = session.hasKnownOrientation
         s.objects = [SegObject(id: 1, label: 1, x0: 0, y0: 0, x1: 2, y1: 2, z0: 0, z1: 2, mask: nil, stale: true)]
         let layout = Layout(s), geo = layout.geometry!
         let mid = layout.viewRow + layout.viewRows / 2

@@ -20,6 +20,8 @@ enum Action: Sendable {
     /// A command line, as typed after `:` (also used by tests).
     case command(String)
     case progress(String?)
+    /// How far the segmentation of object `id` has come.
+    case segmentProgress(id: Int, text: String)
     case segmented(id: Int, mask: ObjectMask?, seconds: Double, slices: Int)
     case segmentFailed(id: Int, message: String)
     case embedded(total: Int)
@@ -35,6 +37,8 @@ enum Action: Sendable {
 
 enum Effect: Sendable {
     case segment([SegObject])
+    /// Drop the queued segmentations of these objects (gone by undo or delete).
+    case cancelSegmentation(Set<Int>)
     case prefetch(z: Int)
     case score(objects: [SegObject], generation: Int)
     /// `force`: replace the file even if this session did not write it (the user said yes).

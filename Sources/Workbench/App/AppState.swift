@@ -46,6 +46,8 @@ struct AppState: Sendable {
     /// standard one (stored order where the image has no known orientation).
     var orientation = DisplayOrientation.stored
     var standardOrientation = DisplayOrientation.stored
+    /// Whether the image says which way the patient lies (a NIfTI with a qform or sform code).
+    var orientationKnown = false
     var cursor: Voxel
     var zoom: Double = 1
     var pan: (u: Double, v: Double)? = nil     // plane point at the view centre; nil = centred
@@ -72,6 +74,7 @@ struct AppState: Sendable {
     var mode: Mode = .normal
     var status = ""
     var busy: String? = nil                     // running work shown in the status bar
+    var segmenting = Set<Int>()                 // ids of the objects sent to be segmented, not back yet
     var scores: Scores? = nil
     var embeddedSlices = 0
     var dragStart: Voxel? = nil

@@ -13,11 +13,27 @@ enum Reducer {
         case .resize(let c, let r): s.screen = (c, r); return []
         case .command(let text): return command(&s, text)
         case .progress(let text): s.busy = text; return []
+        case .segmentProgress(let id, let text):
+            // Not for an object undone or deleted meanwhile.
+            if s.objects.contains(where: { $0.id == id }) { s.busy = text }
+            return []
         case .embedded(let n): s.embeddedSlices = n; return []
         case .segmented(let id, let mask, let seconds, let slices):
+            s.segmenting.remove(id)
             guard let i = s.objects.firstIndex(where: { $0.id == id }) else {
-                // The object was deleted while it ran.
-                if !s.objects.contains(where: { $0.mask == nil && $0.stale }) { s.busy = nil }
+                // The object was undone or deleted while it ran: a redo (or an undo of the
+                // delete) brings it back segmented.
+                func fill(_ history: inout [[SegObject]]) {
+                    for k in history.indices {
+                        for j in history[k].indices where history[k][j].id == id && history[k][j].stale {
+                            history[k][j].mask = mask
+                            history[k][j].stale = false
+                        }
+                    }
+                }
+                fill(&s.redoStack)
+                fill(&s.undoStack)
+                settleBusy(&s)
                 return []
             }
             // A segmentation is a step of its own: undo brings back the box without it.
@@ -28,10 +44,11 @@ enum Reducer {
             s.dirty = true
             let what = mask == nil ? "empty mask" : "\(mask!.voxelCount) voxels"
             s.status = "label \(s.objects[i].label): \(what) in \(fmt(seconds * 1000, 0)) ms" + (slices > 1 ? " (\(slices) slices)" : "")
-            if !s.objects.contains(where: { $0.mask == nil && $0.stale }) { s.busy = nil }
+            settleBusy(&s)
             return scoreEffects(s) + [.autosave(objects: s.objects)]
         case .segmentFailed(let id, let message):
-            s.busy = nil
+            s.segmenting.remove(id)
+            settleBusy(&s)
             s.status = "segmentation of object \(id) failed: \(message)"
             return []
         case .scored(let scores, let generation):
@@ -85,8 +102,14 @@ enum Reducer {
             s.status = "saving..."
             return [.save(path: path, objects: s.objects, generation: s.generation, force: true)]
         case .confirmRestore:
+            // Only an explicit n discards the earlier work: any other key (a command typed
+            // ahead, say) leaves the question open.
+            if isYes(k) { s.mode = .normal; return [.restore] }
+            guard k == .char("n") || k == .char("N") else {
+                s.status = "y restores the earlier session's unsaved work, n discards it"
+                return []
+            }
             s.mode = .normal
-            if isYes(k) { return [.restore] }
             s.status = "recovery file discarded"
             return [.discardRecovery]
         case .command(let text):
@@ -262,6 +285,7 @@ enum Reducer {
             let todo = s.objects.filter { $0.stale || $0.mask == nil }
             guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
             s.busy = "segmenting \(todo.count) object\(todo.count == 1 ? "" : "s")"
+            s.segmenting.formUnion(todo.map(\.id))
             s.segmentationRecorded = false   // its masks are one new undo step
             return [.segment(todo)]
         case "save", "w":
@@ -286,13 +310,15 @@ enum Reducer {
             edit(&s) { $0.objects.remove(at: i) }
             s.selected = s.objects.isEmpty ? nil : min(i, s.objects.count - 1)
             s.status = "deleted label \(label)"
-            return scoreEffects(s)
+            return scoreEffects(s) + dropSegmentations(&s)
         case "view":
             guard words.count == 2, let a = ViewAxis(rawValue: words[1]) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
             setAxis(&s, a)
         case "orient":
             let standard = s.standardOrientation, stored = DisplayOrientation.stored
-            guard standard != stored else { s.status = "this image has no known orientation: it is shown as stored"; return [] }
+            guard words.count <= 2 else { s.status = "usage: orient [standard|stored]"; return [] }
+            guard s.orientationKnown else { s.status = "this image has no known orientation: it is shown as stored"; return [] }
+            guard standard != stored else { s.status = "as stored, this image is already in the standard orientation"; return [] }
             let want: DisplayOrientation
             switch words.count > 1 ? words[1].lowercased() : "toggle" {
             case "standard": want = standard
@@ -376,7 +402,21 @@ enum Reducer {
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
         s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
-        return scoreEffects(s) + [.autosave(objects: s.objects)]
+        return scoreEffects(s) + [.autosave(objects: s.objects)] + dropSegmentations(&s)
+    }
+
+    /// The busy mark ends when no object on screen waits for its mask.
+    static func settleBusy(_ s: inout AppState) {
+        if !s.objects.contains(where: { s.segmenting.contains($0.id) }) { s.busy = nil }
+    }
+
+    /// Objects gone (undo, delete) while waiting to be segmented: their queued work is dropped
+    /// (one already running finishes, and its mask goes to the redo history).
+    static func dropSegmentations(_ s: inout AppState) -> [Effect] {
+        let gone = s.segmenting.subtracting(s.objects.map(\.id))
+        settleBusy(&s)
+        guard !gone.isEmpty else { return [] }
+        return [.cancelSegmentation(gone)]
     }
 
     static func scoreEffects(_ s: AppState) -> [Effect] {

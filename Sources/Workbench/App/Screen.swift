@@ -144,7 +144,7 @@ enum Screen {
         case .confirmQuit, .confirmOverwrite:
             g.put(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
-            g.put("Unsaved work from an earlier session was found. Restore it? y/n", col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
+            g.put("Unsaved work from an earlier session was found. Restore it? y/n (n discards it)", col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
         default: break
         }
         let c = s.cursor

@@ -40,6 +40,11 @@ final class SegWorker: @unchecked Sendable {
         cond.signal(); cond.unlock()
     }
 
+    /// Drops the queued jobs of these objects (one already running finishes).
+    func cancel(_ ids: Set<Int>) {
+        cond.lock(); jobs.removeAll { ids.contains($0.id) }; cond.unlock()
+    }
+
     func prefetch(around z: Int) {
         cond.lock(); wantedSlice = z; cond.signal(); cond.unlock()
     }
@@ -99,7 +104,7 @@ final class SegWorker: @unchecked Sendable {
         var mask: ObjectMask?
         var slices = 1
         if !session.volume.is3D || z0 == z1 {
-            post(.progress("segmenting label \(o.label)"))
+            post(.segmentProgress(id: o.id, text: "segmenting label \(o.label)"))
             let m = seg.segment(session.modelSlice(z0), boxes: [o.pixelBox], key: z0)[0]
             mask = m.withUnsafeBufferPointer { p in
                 ObjectMask.crop({ p[$0 - z0 * h * w] != 0 }, depth: d, height: h, width: w, zRange: z0...z0)
@@ -108,7 +113,7 @@ final class SegWorker: @unchecked Sendable {
             slices = z1 - z0 + 1
             let labels = seg.segment3D(depth: d, height: h, width: w, slice: { self.session.modelSlice($0) },
                                        boxes: [StackBox(box: o.pixelBox, z0: z0, z1: z1)], strategy: .propagate) { done, total in
-                self.post(.progress("segmenting label \(o.label): \(done)/\(total) slices"))
+                self.post(.segmentProgress(id: o.id, text: "segmenting label \(o.label): \(done)/\(total) slices"))
             }
             mask = labels.withUnsafeBufferPointer { p in
                 ObjectMask.crop({ p[$0] != 0 }, depth: d, height: h, width: w, zRange: z0...z1)

@@ -45,6 +45,7 @@ final class WorkbenchApp: @unchecked Sendable {
         }
         s.showGroundTruth = session.groundTruth != nil
         s.standardOrientation = session.standardOrientation
+        s.orientationKnown = session.hasKnownOrientation
         s.orientation = s.standardOrientation
         let outside = session.image.boxes.count - s.fileBoxes.count
         s.fileBoxesOutside = outside
@@ -97,6 +98,7 @@ final class WorkbenchApp: @unchecked Sendable {
         for e in effects {
             switch e {
             case .segment(let objects): worker.segment(objects)
+            case .cancelSegmentation(let ids): worker.cancel(ids)
             case .prefetch(let z): worker.prefetch(around: z)
             case .score(let objects, let generation): scorer.score(objects, generation: generation)
             case .save(let path, let objects, let generation, let force):
