@@ -91,6 +91,22 @@ final class WorkbenchE2ETests: XCTestCase {
 
         try keys("w")
         try waitFor("saved \(out)", seconds: 30)
+        // Rewritten in place by another program (same inode, as cp does): w asks before replacing it.
+        let other = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try other.truncate(atOffset: 0)
+        try other.write(contentsOf: Data(repeating: 7, count: 100))
+        try other.close()
+        try keys("w")
+        try waitFor("replace it? y/n", seconds: 10)
+        try keys("n")
+        try waitFor("not saved", seconds: 10)
+        // A directory as the target: said plainly, before any question.
+        try keys(":save \(dir)", "Enter")
+        try waitFor("is a directory", seconds: 10)
+        try keys("w")
+        try waitFor("replace it? y/n", seconds: 10)
+        try keys("y")
+        try waitFor("saved \(out)", seconds: 30)
         try keys("q")
         try waitFor("medseg-exited-0", seconds: 10)
 

@@ -4,6 +4,20 @@ import Foundation
 import Volumes
 
 enum Persistence {
+    /// Why masks of this session cannot be saved at `path` (checked before asking to replace it).
+    static func unusableTarget(_ path: String, session: Session) -> String? {
+        let lower = path.lowercased()
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return "\(path) is a directory" }
+        guard [".nii", ".nii.gz", ".png", ".npz"].contains(where: { lower.hasSuffix($0) }) else {
+            return "\(path): unknown extension; save as .npz, .nii.gz, .nii or .png"
+        }
+        if lower.hasSuffix(".png") && session.volume.is3D { return "\(path): a 3D mask cannot be a PNG; use .npz or .nii.gz" }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) { return "\(path): directory \(dir) does not exist" }
+        return nil
+    }
+
     /// Writes the objects' composite label map; the format follows the path's extension.
     static func save(_ objects: [SegObject], session: Session, to path: String) throws {
         let v = session.volume
@@ -12,10 +26,7 @@ enum Persistence {
         let wide = objects.contains { $0.label > 255 }
         let array = wide ? NDArray(shape: shape, values: labels) : NDArray(shape: shape, values: labels.map { UInt8(truncatingIfNeeded: $0) })
         let lower = path.lowercased()
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
-            throw VolumeError("directory \(dir) does not exist", path: path)
-        }
+        if let why = unusableTarget(path, session: session) { throw VolumeError(why) }
         if lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") {
             try Nifti.write(array, to: path, geometry: session.image.niftiGeometry, spacing: v.spacing)
         } else if lower.hasSuffix(".png") {

@@ -16,8 +16,9 @@ final class WorkbenchApp: @unchecked Sendable {
     private let saveQueue = DispatchQueue(label: "medseg.save")
     private let autosaveLock = NSLock()
     private var autosavePending: [SegObject]?
-    /// Files this session saved, by device and inode: `w` replaces them without asking, under
-    /// any spelling of the path, but not a file someone else has since put there.
+    /// Files this session saved, as written (device, inode, size, time): `w` replaces them
+    /// without asking, under any spelling of the path, but not once someone else has replaced
+    /// or rewritten them.
     private var written = Set<[Int]>()
     /// The image and ground-truth files: never a save target.
     private let inputs: [String]
@@ -80,7 +81,7 @@ final class WorkbenchApp: @unchecked Sendable {
             inbox.lock(); actions += pending; pending = []; inbox.unlock()
             for a in actions {
                 if case .resize = a { terminal.resetAfterResize(); last = nil }
-                if case .saved(let path, _, _) = a, let id = OutputPaths.identity(path) { written.insert(id) }
+                if case .saved(let path, _, _) = a, let v = OutputPaths.version(path) { written.insert(v) }
                 if case .key(.ctrl("c")) = a {
                     perform(Reducer.reduce(&state, .command("quit")))
                 } else {
@@ -107,8 +108,12 @@ final class WorkbenchApp: @unchecked Sendable {
                     post(.saveFailed("\(target) is the open image or its ground truth; :save PATH saves elsewhere"))
                     continue
                 }
+                if let why = Persistence.unusableTarget(target, session: session) {
+                    post(.saveFailed(why))
+                    continue
+                }
                 // A file from before this session (an earlier result, say) is not replaced unasked.
-                if !force && FileManager.default.fileExists(atPath: target) && !(OutputPaths.identity(target).map(written.contains) ?? false) {
+                if !force && FileManager.default.fileExists(atPath: target) && !(OutputPaths.version(target).map(written.contains) ?? false) {
                     post(.overwriteAsked(path: target))
                     continue
                 }

@@ -52,6 +52,14 @@ enum OutputPaths {
         return [Int(st.st_dev), Int(st.st_ino)]
     }
 
+    /// One version of a file: its identity, size and modification time (nil if it does not
+    /// exist). A file rewritten in place (cp, a shell redirection) changes the last two.
+    static func version(_ path: String) -> [Int]? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return [Int(st.st_dev), Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
+    }
+
     /// Whether two paths name one file: the same path, or an existing file reached both ways.
     static func sameFile(_ a: String, _ b: String) -> Bool {
         if absolute(a) == absolute(b) { return true }
