@@ -37,11 +37,39 @@ public struct LabelMap: Sendable, Equatable {
     public var shape: [Int]
     public var labels: [UInt16]
     public var spacing: [Double]
+    /// Where the voxels lie in the world (a NIfTI's affine, when its qform or sform code says
+    /// it is known); nil for formats without one.
+    public var affine: [[Double]]?
 
-    public init(shape: [Int], labels: [UInt16], spacing: [Double]) {
+    public init(shape: [Int], labels: [UInt16], spacing: [Double], affine: [[Double]]? = nil) {
         self.shape = shape
         self.labels = labels
         self.spacing = spacing
+        self.affine = affine
+    }
+
+    /// Why two voxel grids of the same shape do not hold the same points (nil when they do, or
+    /// when either has no known affine): an axis pointing another way or a different voxel size
+    /// (more than 1%), or an origin more than half a voxel apart. Voxel-by-voxel comparison of
+    /// label maps on such grids compares different places.
+    public static func gridMismatch(_ a: [[Double]]?, _ b: [[Double]]?) -> String? {
+        guard let a, let b, a.count >= 3, b.count >= 3, (a + b).allSatisfy({ $0.count >= 4 }) else { return nil }
+        let names = ["x", "y", "z"]
+        func column(_ m: [[Double]], _ c: Int) -> [Double] { [m[0][c], m[1][c], m[2][c]] }
+        func dot(_ p: [Double], _ q: [Double]) -> Double { p[0] * q[0] + p[1] * q[1] + p[2] * q[2] }
+        for c in 0..<3 {
+            let u = column(a, c), v = column(b, c)
+            let nu = dot(u, u).squareRoot(), nv = dot(v, v).squareRoot()
+            guard nu > 0, nv > 0 else { continue }
+            let cos = dot(u, v) / (nu * nv)
+            if cos < 0.9998 { return "their \(names[c]) axes point different ways (the files are stored in different orientations)" }
+            if abs(nu - nv) > 0.01 * max(nu, nv) { return "their voxels differ in size along \(names[c])" }
+        }
+        let d = [a[0][3] - b[0][3], a[1][3] - b[1][3], a[2][3] - b[2][3]]
+        let shift = dot(d, d).squareRoot()
+        let voxel = (0..<3).map { dot(column(a, $0), column(a, $0)).squareRoot() }.filter { $0 > 0 }.min() ?? 1
+        if shift > 0.5 * voxel { return "their origins are \(String(format: "%.1f", shift)) mm apart" }
+        return nil
     }
 
     public var is3D: Bool { shape.count == 3 }

@@ -53,4 +53,21 @@ final class LabelMapTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["out.nii.gz"])
         XCTAssertThrowsError(try AtomicFile.write("x", to: dir.appendingPathComponent("no/such/dir/f").path))
     }
+
+    /// Grids compared by hand: the same affine, one axis reversed, voxels 2% larger, origins
+    /// 0.6 and 0.4 voxels apart, and no affine at all.
+    func testGridMismatch() {
+        let a: [[Double]] = [[1, 0, 0, -90], [0, 1, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]]
+        XCTAssertNil(LabelMap.gridMismatch(a, a))
+        XCTAssertNil(LabelMap.gridMismatch(a, nil))
+        XCTAssertNil(LabelMap.gridMismatch(nil, a))
+        var flipped = a; flipped[0][0] = -1; flipped[0][3] = 90
+        XCTAssertEqual(LabelMap.gridMismatch(a, flipped), "their x axes point different ways (the files are stored in different orientations)")
+        var bigger = a; bigger[2][2] = 2.04
+        XCTAssertEqual(LabelMap.gridMismatch(a, bigger), "their voxels differ in size along z")
+        var shifted = a; shifted[1][3] += 0.6
+        XCTAssertEqual(LabelMap.gridMismatch(a, shifted), "their origins are 0.6 mm apart")
+        shifted[1][3] -= 0.2
+        XCTAssertNil(LabelMap.gridMismatch(a, shifted), "0.4 of the smallest voxel is the same grid")
+    }
 }

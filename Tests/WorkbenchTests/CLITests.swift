@@ -193,6 +193,35 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// NIfTI files of the same shape stored in different orientations are not scored voxel by
+    /// voxel: eval says so and exits 1; the same grid scores.
+    func testEvalRefusesAPredictionOnAnotherGrid() throws {
+        let dir = try temporaryDirectory(self)
+        let labels = NDArray(shape: [2, 3, 4], values: [UInt8](repeating: 0, count: 12) + [UInt8](repeating: 1, count: 12))
+        func geometry(_ sform: [[Double]]) -> NiftiGeometry {
+            NiftiGeometry(pixdim: [1, 1, 1, 1, 1, 1, 1], qformCode: 0, sformCode: 1, quatern: [0, 0, 0, 0, 0, 0, 1],
+                          sform: sform, xyzUnits: 2, timeUnits: 0, niftiVersion: 1)
+        }
+        let ras = [[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        let las = [[-1.0, 0, 0, 3], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        let gt = dir.appendingPathComponent("gt.nii.gz").path, same = dir.appendingPathComponent("same.nii.gz").path
+        let other = dir.appendingPathComponent("other.nii.gz").path
+        try Nifti.write(labels, to: gt, geometry: geometry(ras))
+        try Nifti.write(labels, to: same, geometry: geometry(ras))
+        try Nifti.write(labels, to: other, geometry: geometry(las))
+        let ok = try CLI.run(["eval", "--pred", same, "--gt", gt])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("mean DSC 1.0000"), ok.stdout)
+        let bad = try CLI.run(["eval", "--pred", other, "--gt", gt])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stdout.contains("not scored"), bad.stdout)
+        XCTAssertTrue(bad.stderr.contains("does not lie on the ground truth's grid: their x axes point different ways"), bad.stderr)
+        // The workbench refuses such a ground truth before it opens.
+        let shown = try CLI.run(["open", gt, "--gt", other, "--out", dir.appendingPathComponent("seg.nii.gz").path])
+        XCTAssertEqual(shown.status, 1)
+        XCTAssertTrue(shown.stderr.contains("the ground truth does not lie on the image's grid"), shown.stderr)
+    }
+
     /// libnifti's own "** ERROR" lines stay out of the one-line error.
     func testBadNiftiHeaderGivesOneLine() throws {
         let dir = try temporaryDirectory(self)

@@ -54,6 +54,9 @@ enum EvalCommand {
                 guard gtMap.shape == predMap.shape else {
                     throw VolumeError("prediction shape \(predMap.shape) differs from ground truth \(gtMap.shape)", path: pred)
                 }
+                if let why = LabelMap.gridMismatch(gtMap.affine, predMap.affine) {
+                    throw VolumeError("prediction does not lie on the ground truth's grid: \(why)", path: pred)
+                }
             } catch {
                 // One bad case does not stop the others: it is reported and scored 0, like a missing one.
                 Stderr.write("medseg: error: \(error)\n")
