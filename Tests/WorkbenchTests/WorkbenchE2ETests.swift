@@ -64,6 +64,11 @@ final class WorkbenchE2ETests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.copyItem(atPath: demo + "/ch2.nii.gz", toPath: dir + "/ch2.nii.gz")
         let out = dir + "/seg.nii.gz"
+        let recovery = home + "/recovery"
+        func recoveryFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: recovery)) ?? []).filter { $0.hasPrefix("ch2.nii.gz-") && $0.hasSuffix(".npz") }
+        }
+        let earlierRecoveryFiles = Set(recoveryFiles())
         socket = "medseg-e2e-\(getpid())"
         defer { _ = try? tmux(["kill-server"]) }
         let cmd = "COLORTERM=truecolor '\(CLI.executable.path)' open '\(dir)/ch2.nii.gz' --gt '\(demo)/aal.nii.gz' --out '\(out)'; echo medseg-exited-$?; sleep 60"
@@ -89,13 +94,25 @@ final class WorkbenchE2ETests: XCTestCase {
         _ = try tmux(["resize-window", "-t", "e2e", "-x", "160", "-y", "50"])
         try waitFor("vs ground truth", seconds: 10)
 
+        // A second medseg on the same image neither offers nor touches this session's recovery file.
+        let before = Array(Set(recoveryFiles()).subtracting(earlierRecoveryFiles))
+        XCTAssertEqual(before.count, 1, "\(before)")
+        let second = "COLORTERM=truecolor '\(CLI.executable.path)' open '\(dir)/ch2.nii.gz' --out '\(dir)/other.nii.gz'; echo second-exited-$?; sleep 60"
+        _ = try tmux(["new-window", "-t", "e2e", "-n", "second", second])
+        let other = try waitFor("no recovery: open in another medseg", seconds: 30)
+        XCTAssertFalse(other.contains("Restore it?"), other)
+        _ = try tmux(["send-keys", "-t", "e2e:second", "q"])
+        try waitFor("second-exited-0", seconds: 10)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: recovery + "/" + before[0]), "the first session's recovery file survives")
+        _ = try tmux(["kill-window", "-t", "e2e:second"])
+
         try keys("w")
         try waitFor("saved \(out)", seconds: 30)
         // Rewritten in place by another program (same inode, as cp does): w asks before replacing it.
-        let other = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        try other.truncate(atOffset: 0)
-        try other.write(contentsOf: Data(repeating: 7, count: 100))
-        try other.close()
+        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try writer.truncate(atOffset: 0)
+        try writer.write(contentsOf: Data(repeating: 7, count: 100))
+        try writer.close()
         try keys("w")
         try waitFor("replace it? y/n", seconds: 10)
         try keys("n")

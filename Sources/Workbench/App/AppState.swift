@@ -68,6 +68,7 @@ struct AppState: Sendable {
     /// one step, unless another change was recorded in between.
     var segmentationRecorded = false
     var dirty = false                           // changes not saved
+    var recoveryOff = false                     // another medseg has this image open: no recovery file
     var generation = 0                          // bumps with every object change
 
     // Interaction.

@@ -50,6 +50,19 @@ enum Persistence {
         return DataHome.path + "/recovery/\(name)-\(String(hash, radix: 16)).npz"
     }
 
+    /// Claims the recovery file of this session's image for this process (an advisory lock on a
+    /// file beside it, held until the process ends). False when another medseg holds it: that
+    /// session's recovery file is live and is neither offered nor written here.
+    static func claimRecovery(for session: Session) -> Bool {
+        let path = recoveryPath(for: session.path) + ".lock"
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return true }   // no lock possible (read-only home): carry on as before
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }   // the descriptor stays open: the lock lasts
+        close(fd)
+        return false
+    }
+
     /// Stores the objects (boxes, labels, ranges) and their composite mask.
     static func autosave(_ objects: [SegObject], session: Session) throws {
         let path = recoveryPath(for: session.path)

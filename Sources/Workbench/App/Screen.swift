@@ -55,6 +55,7 @@ enum Screen {
         if s.is3D { title += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
         title += "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
         if s.dirty { title += "  [modified]" }
+        if s.recoveryOff { title += "  [no recovery: open in another medseg]" }
         g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: max(0, layout.cols - 8))   // clear of "? help"
         g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
 

@@ -15,6 +15,8 @@ final class WorkbenchApp: @unchecked Sendable {
     private lazy var scorer = Scorer(session: session) { [weak self] in self?.post($0) }
     private let saveQueue = DispatchQueue(label: "medseg.save")
     private let autosaveLock = NSLock()
+    /// Whether this session owns its image's recovery file (not when another medseg has it open).
+    private var recovering = true
     private var autosavePending: [SegObject]?
     /// Files this session saved, as written (device, inode, size, time): `w` replaces them
     /// without asking, under any spelling of the path, but not once someone else has replaced
@@ -52,7 +54,11 @@ final class WorkbenchApp: @unchecked Sendable {
         s.fileBoxesOutside = outside
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
             + (outside > 0 ? " (\(outside) outside the image left out)" : "")
-        if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
+        recovering = Persistence.claimRecovery(for: session)
+        s.recoveryOff = !recovering
+        if !recovering {
+            s.status = "this image is open in another medseg: this session keeps no recovery file (w saves)"
+        } else if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
         state = s
     }
 
@@ -124,6 +130,8 @@ final class WorkbenchApp: @unchecked Sendable {
                         post(.saved(path: target, seconds: Date().timeIntervalSince(t0), generation: generation))
                     } catch { post(.saveFailed("\(error)")) }
                 }
+            case .autosave where !recovering, .discardRecovery where !recovering, .restore where !recovering:
+                continue
             case .autosave(let objects):
                 autosaveLock.lock(); let idle = autosavePending == nil; autosavePending = objects; autosaveLock.unlock()
                 guard idle else { continue }
