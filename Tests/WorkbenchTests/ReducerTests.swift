@@ -285,6 +285,11 @@ final class ReducerTests: XCTestCase {
         s.orientationKnown = true
         _ = type(&s, "orient")
         XCTAssertEqual(s.status, "as stored, this image is already in the standard orientation")
+        s.orientationOblique = true
+        _ = type(&s, "orient")
+        XCTAssertTrue(s.status.contains("oblique"), s.status)
+        XCTAssertTrue(DisplayOrientation.isOblique(affine: [[0.7, 0.7, 0, 0], [-0.7, 0.7, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+        XCTAssertFalse(DisplayOrientation.isOblique(affine: [[0.9, 0.3, 0, 0], [-0.3, 0.9, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
         s.standardOrientation.axial = PlaneFlip(u: true, v: true)
         _ = type(&s, "orient stored extra")
         XCTAssertTrue(s.status.hasPrefix("usage"), s.status)

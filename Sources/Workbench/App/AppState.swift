@@ -48,6 +48,8 @@ struct AppState: Sendable {
     var standardOrientation = DisplayOrientation.stored
     /// Whether the image says which way the patient lies (a NIfTI with a qform or sform code).
     var orientationKnown = false
+    /// Known, but an axis lies halfway between two sides of the patient (a 45-degree oblique).
+    var orientationOblique = false
     var cursor: Voxel
     var zoom: Double = 1
     var pan: (u: Double, v: Double)? = nil     // plane point at the view centre; nil = centred

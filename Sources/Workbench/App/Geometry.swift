@@ -90,6 +90,13 @@ struct DisplayOrientation: Equatable, Sendable {
 
     static let stored = DisplayOrientation()
 
+    /// Whether some axis of the volume points halfway between two sides of the patient (no
+    /// dominant one), so that no view can be turned by it.
+    static func isOblique(affine: [[Double]]?) -> Bool {
+        guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return false }
+        return (0..<3).contains { ViewAxis.side(affine: a, axis: $0, sign: 1) == nil }
+    }
+
     subscript(_ axis: ViewAxis) -> PlaneFlip {
         switch axis { case .axial: axial; case .coronal: coronal; case .sagittal: sagittal }
     }

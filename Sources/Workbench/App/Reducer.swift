@@ -318,7 +318,11 @@ enum Reducer {
             let standard = s.standardOrientation, stored = DisplayOrientation.stored
             guard words.count <= 2 else { s.status = "usage: orient [standard|stored]"; return [] }
             guard s.orientationKnown else { s.status = "this image has no known orientation: it is shown as stored"; return [] }
-            guard standard != stored else { s.status = "as stored, this image is already in the standard orientation"; return [] }
+            guard standard != stored else {
+                s.status = s.orientationOblique ? "this image's axes lie between the patient's sides (oblique): it is shown as stored"
+                    : "as stored, this image is already in the standard orientation"
+                return []
+            }
             let want: DisplayOrientation
             switch words.count > 1 ? words[1].lowercased() : "toggle" {
             case "standard": want = standard

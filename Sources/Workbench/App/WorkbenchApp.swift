@@ -49,6 +49,7 @@ final class WorkbenchApp: @unchecked Sendable {
         s.showGroundTruth = session.groundTruth != nil
         s.standardOrientation = session.standardOrientation
         s.orientationKnown = session.hasKnownOrientation
+        s.orientationOblique = s.orientationKnown && DisplayOrientation.isOblique(affine: v.affine)
         s.orientation = s.standardOrientation
         let outside = session.image.boxes.count - s.fileBoxes.count
         s.fileBoxesOutside = outside
