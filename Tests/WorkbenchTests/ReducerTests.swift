@@ -331,4 +331,32 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.objects[1].mask === m)
         XCTAssertFalse(s.objects[1].stale)
     }
+
+    /// Undo or redo back to what the last save wrote (or to nothing, before any save) leaves
+    /// nothing unsaved: q does not ask, and the recovery file goes.
+    func testUndoBackToTheSavedStateIsNotUnsaved() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        XCTAssertTrue(s.dirty)
+        var effects = send(&s, .char("u"))
+        XCTAssertFalse(s.dirty, "no objects and nothing saved: nothing to lose")
+        XCTAssertTrue(effects.contains { if case .discardRecovery = $0 { return true }; return false }, "\(effects)")
+        send(&s, .ctrl("r"))
+        XCTAssertTrue(s.dirty)
+        let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.nii.gz", seconds: 0.1, generation: s.generation))
+        XCTAssertFalse(s.dirty)
+        _ = type(&s, "box 7 7 12 12")
+        XCTAssertTrue(s.dirty)
+        effects = send(&s, .char("u"))
+        XCTAssertFalse(s.dirty, "back to the saved objects")
+        XCTAssertTrue(s.status.hasSuffix("as saved"), s.status)
+        send(&s, .char("q"))
+        XCTAssertTrue(s.quit, "q does not ask")
+        var t = s
+        t.quit = false
+        send(&t, .char("u"))   // before the segmentation: not what was saved
+        XCTAssertTrue(t.dirty)
+    }
 }

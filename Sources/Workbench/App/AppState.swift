@@ -70,6 +70,9 @@ struct AppState: Sendable {
     /// one step, unless another change was recorded in between.
     var segmentationRecorded = false
     var dirty = false                           // changes not saved
+    /// The objects as the last save wrote them (none before any): undo or redo back to them is
+    /// not an unsaved change.
+    var cleanObjects: [SegObject] = []
     var recoveryOff = false                     // another medseg has this image open: no recovery file
     var generation = 0                          // bumps with every object change
 

@@ -59,6 +59,7 @@ enum Reducer {
             // made while it was written: the work stays unsaved, and its recovery file stays.
             let pending = s.objects.filter(\.stale).count
             s.dirty = pending > 0 || generation != s.generation
+            if !s.dirty { s.cleanObjects = s.objects }
             s.status = "saved \(path) (\(fmt(seconds * 1000, 0)) ms)"
                 + (pending > 0 ? "; \(pending) box\(pending == 1 ? "" : "es") not segmented yet \(pending == 1 ? "is" : "are") not in it" : "")
             return s.dirty ? [] : [.discardRecovery]
@@ -401,12 +402,14 @@ enum Reducer {
     /// the old ones) and the recovery file follows.
     static func afterHistory(_ s: inout AppState, _ word: String) -> [Effect] {
         s.generation += 1
-        s.dirty = true
+        // Back to what the last save wrote (or to nothing, before any): nothing is unsaved, and
+        // no recovery file is needed.
+        s.dirty = s.objects != s.cleanObjects
         s.scores = nil
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
-        s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
-        return scoreEffects(s) + [.autosave(objects: s.objects)] + dropSegmentations(&s)
+        s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))" + (s.dirty ? "" : ", as saved")
+        return scoreEffects(s) + [s.dirty ? .autosave(objects: s.objects) : .discardRecovery] + dropSegmentations(&s)
     }
 
     /// The busy mark ends when no object on screen waits for its mask.
