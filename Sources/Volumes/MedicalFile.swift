@@ -79,8 +79,8 @@ public enum LabelFile {
                 let scaled = slope.isFinite && slope != 0 && !(slope == 1 && n.sclInter == 0)
                 let values = try LabelMap.labels(from: scaled
                     ? NDArray(shape: n.data.shape, values: n.scaledValues()) : n.data)
-                let known = n.geometry.qformCode > 0 || n.geometry.sformCode > 0
-                return LabelMap(shape: shape, labels: values, spacing: Array(n.spacing.suffix(shape.count)), affine: known ? n.affine : nil)
+                return LabelMap(shape: shape, labels: values, spacing: Array(n.spacing.suffix(shape.count)),
+                                affine: n.geometry.orientationKnown ? n.affine : nil)
             case .png:
                 let a = try PNGFile.read(path: path)
                 guard a.shape.count == 2 else {

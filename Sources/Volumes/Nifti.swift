@@ -20,6 +20,10 @@ public struct NiftiGeometry: Sendable, Equatable {
         (self.pixdim, self.qformCode, self.sformCode, self.quatern, self.sform) = (pixdim, qformCode, sformCode, quatern, sform)
         (self.xyzUnits, self.timeUnits, self.niftiVersion) = (xyzUnits, timeUnits, niftiVersion)
     }
+
+    /// Whether the header says which way the patient lies: a qform or sform code (the NIfTI
+    /// rules; without either, the affine is only the voxel size).
+    public var orientationKnown: Bool { qformCode > 0 || sformCode > 0 }
 }
 
 /// A NIfTI image as stored: raw values, scaling, geometry.

@@ -93,7 +93,7 @@ struct DisplayOrientation: Equatable, Sendable {
     /// Whether some axis of the volume points halfway between two sides of the patient (no
     /// dominant one), so that no view can be turned by it.
     static func isOblique(affine: [[Double]]?) -> Bool {
-        guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return false }
+        guard let a = ViewAxis.usable(affine) else { return false }
         return (0..<3).contains { ViewAxis.side(affine: a, axis: $0, sign: 1) == nil }
     }
 
@@ -105,7 +105,7 @@ struct DisplayOrientation: Equatable, Sendable {
     /// x, y, z); a plane direction with no dominant anatomical side (a 45-degree oblique) keeps
     /// its stored direction.
     static func standard(affine: [[Double]]?) -> DisplayOrientation {
-        guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return .stored }
+        guard let a = ViewAxis.usable(affine) else { return .stored }
         func flip(_ axis: ViewAxis) -> PlaneFlip {
             let (u, v) = axis.planeAxes
             // Mirror a direction whose +end points to the patient's R, A or S side: that side
@@ -121,6 +121,12 @@ struct DisplayOrientation: Equatable, Sendable {
 }
 
 extension ViewAxis {
+    /// The affine when it has the 3x3 part the orientation is read from (nil otherwise).
+    static func usable(_ affine: [[Double]]?) -> [[Double]]? {
+        guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return nil }
+        return a
+    }
+
     /// The anatomical side a volume direction (axis 0: x, 1: y, 2: z, with a sign) points to
     /// most, from a NIfTI affine: its letter (R, A, S, or L, P, I) and whether it is one of R, A,
     /// S (+ in RAS). nil for a direction halfway between two sides (a 45-degree oblique).
@@ -170,7 +176,7 @@ struct ViewFrame: Equatable, Sendable {
     /// affine: the side each direction of the view points to most. nil without an affine (npz
     /// and PNG carry no orientation) or where a direction has no dominant side.
     func edgeLetters(affine: [[Double]]?) -> (left: Character, right: Character, top: Character, bottom: Character)? {
-        guard let a = affine, a.count >= 3, a.allSatisfy({ $0.count >= 3 }) else { return nil }
+        guard let a = ViewAxis.usable(affine) else { return nil }
         func letter(_ axis: Int, _ sign: Int) -> Character? { ViewAxis.side(affine: a, axis: axis, sign: sign)?.letter }
         let (u, v) = planeAxes
         guard let l = letter(u.axis, -u.sign), let r = letter(u.axis, u.sign),

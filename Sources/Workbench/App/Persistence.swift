@@ -27,17 +27,15 @@ enum Persistence {
         let array = wide ? NDArray(shape: shape, values: labels) : NDArray(shape: shape, values: labels.map { UInt8(truncatingIfNeeded: $0) })
         let lower = path.lowercased()
         if let why = unusableTarget(path, session: session) { throw VolumeError(why) }
+        // unusableTarget has refused other extensions and a 3D PNG.
         if lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz") {
             try Nifti.write(array, to: path, geometry: session.image.niftiGeometry, spacing: v.spacing)
         } else if lower.hasSuffix(".png") {
-            guard !v.is3D else { throw VolumeError("a 3D mask cannot be a PNG; use .npz or .nii.gz", path: path) }
             try PNGFile.write(array, to: path)
-        } else if lower.hasSuffix(".npz") {
+        } else {
             var arrays = [(name: "segs", array: array)]
             if v.is3D { arrays.append((name: "spacing", array: NDArray(shape: [3], values: v.spacing))) }
             try Npz.write(arrays, to: path)
-        } else {
-            throw VolumeError("unknown extension; save as .npz, .nii.gz, .nii or .png", path: path)
         }
     }
 

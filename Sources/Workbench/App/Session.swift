@@ -24,11 +24,7 @@ final class Session: @unchecked Sendable {
     var channels: Int { image.volume.channels }
     /// A NIfTI with a qform or sform code: its affine says which way the patient lies (a NIfTI
     /// without either has no known orientation, by the NIfTI rules; npz and PNG carry none).
-    var hasKnownOrientation: Bool { Session.knowsOrientation(image) }
-
-    static func knowsOrientation(_ image: OpenedImage) -> Bool {
-        image.niftiGeometry.map { $0.qformCode > 0 || $0.sformCode > 0 } ?? false
-    }
+    var hasKnownOrientation: Bool { image.niftiGeometry?.orientationKnown ?? false }
     /// How the views are turned on screen by default: the standard orientation where it is known.
     var standardOrientation: DisplayOrientation {
         hasKnownOrientation ? DisplayOrientation.standard(affine: volume.affine) : .stored
@@ -41,7 +37,7 @@ final class Session: @unchecked Sendable {
         if let gt = self.groundTruth, gt.shape != image.volume.spatialShape {
             throw VolumeError("ground truth has shape \(gt.shape) but the image is \(image.volume.spatialShape)")
         }
-        let known = Session.knowsOrientation(image)
+        let known = image.niftiGeometry?.orientationKnown ?? false
         if let gt = self.groundTruth, let why = LabelMap.gridMismatch(known ? image.volume.affine : nil, gt.affine) {
             throw VolumeError("the ground truth does not lie on the image's grid: \(why)")
         }

@@ -15,8 +15,6 @@ final class WorkbenchApp: @unchecked Sendable {
     private lazy var scorer = Scorer(session: session) { [weak self] in self?.post($0) }
     private let saveQueue = DispatchQueue(label: "medseg.save")
     private let autosaveLock = NSLock()
-    /// Whether this session owns its image's recovery file (not when another medseg has it open).
-    private var recovering = true
     private var autosavePending: [SegObject]?
     /// Files this session saved, as written (device, inode, size, time): `w` replaces them
     /// without asking, under any spelling of the path, but not once someone else has replaced
@@ -55,9 +53,8 @@ final class WorkbenchApp: @unchecked Sendable {
         s.fileBoxesOutside = outside
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
             + (outside > 0 ? " (\(outside) outside the image left out)" : "")
-        recovering = Persistence.claimRecovery(for: session)
-        s.recoveryOff = !recovering
-        if !recovering {
+        s.recoveryOff = !Persistence.claimRecovery(for: session)
+        if s.recoveryOff {
             s.status = "this image is open in another medseg: this session keeps no recovery file (w saves)"
         } else if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
         state = s
@@ -131,7 +128,7 @@ final class WorkbenchApp: @unchecked Sendable {
                         post(.saved(path: target, seconds: Date().timeIntervalSince(t0), generation: generation))
                     } catch { post(.saveFailed("\(error)")) }
                 }
-            case .autosave where !recovering, .discardRecovery where !recovering, .restore where !recovering:
+            case .autosave where state.recoveryOff, .discardRecovery where state.recoveryOff, .restore where state.recoveryOff:
                 continue
             case .autosave(let objects):
                 autosaveLock.lock(); let idle = autosavePending == nil; autosavePending = objects; autosaveLock.unlock()

@@ -91,7 +91,7 @@ enum InfoCommand {
     /// Which side of the patient x, y and z point to (RAS letters, as nibabel's aff2axcodes),
     /// or why that is not known.
     static func axesSummary(_ n: NiftiImage) -> String {
-        guard n.qformCode > 0 || n.sformCode > 0 else { return "orientation unknown (no qform or sform code)" }
+        guard n.geometry.orientationKnown else { return "orientation unknown (no qform or sform code)" }
         let sides = (0..<3).map { ViewAxis.side(affine: n.affine, axis: $0, sign: 1)?.letter }
         guard let x = sides[0], let y = sides[1], let z = sides[2] else { return "oblique: an axis lies halfway between two sides" }
         return "\(x)\(y)\(z) (x towards \(x), y towards \(y), z towards \(z))"

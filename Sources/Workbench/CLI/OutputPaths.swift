@@ -46,11 +46,7 @@ enum OutputPaths {
 
     /// The file's identity (device, inode), or nil when it does not exist: two paths name the
     /// same file (through links, `..` or symlinks) exactly when their identities are equal.
-    static func identity(_ path: String) -> [Int]? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return [Int(st.st_dev), Int(st.st_ino)]
-    }
+    static func identity(_ path: String) -> [Int]? { version(path).map { Array($0.prefix(2)) } }
 
     /// One version of a file: its identity, size and modification time (nil if it does not
     /// exist). A file rewritten in place (cp, a shell redirection) changes the last two.
