@@ -38,6 +38,11 @@ public struct MaskDecoder {
     let iouPredictionHead: SAMMLP            // iou_prediction_head: 256 -> 256 -> 256 -> 4
     let densePE: Tensor                      // prompt_encoder.get_dense_pe(), [4096, 256]
     let noMaskEmbed: [Float]
+    /// The cross-attentions without projected image tokens (`TwoWayAttentionBlock.projected`):
+    /// in the low-precision engines. fp32 keeps PyTorch's order of operations.
+    var projectedCrossAttention: Bool
+    /// Their large products in bf16, where the CPU has bf16 dot products.
+    let crossProducts: CrossAttentionProducts?
 
     public init(_ s: WeightScope, prompt: PromptEncoder) throws {
         transformer = try TwoWayTransformer(s.scope("transformer"))
@@ -55,6 +60,8 @@ public struct MaskDecoder {
         iouPredictionHead = try SAMMLP(s.scope("iou_prediction_head"), input: 256, hidden: 256, output: 4, depth: 3)
         densePE = prompt.densePE()
         noMaskEmbed = prompt.noMaskEmbed
+        projectedCrossAttention = s.precision != .fp32
+        crossProducts = s.precision != .fp32 ? CrossAttentionProducts(ht: 8 * 7, ni: 4096, dim: 256) : nil
     }
 
     /// Image-only work for an embedding [64, 64, 256].
@@ -82,12 +89,20 @@ public struct MaskDecoder {
             for i in 0..<512 { tokens.data[base + 5 * 256 + i] = sparse.data[b * 512 + i] }
         }
         var queries = tokens
-        var keys = ctx.src
+        var keys = ctx.src, image: ImageTokens? = nil
         defer { Profile.stage = "" }
         for (i, layer) in transformer.layers.enumerated() {
             Profile.stage = "t\(i) "
-            (queries, keys) = layer(queries: queries, keys: keys, queryPE: tokens, keyPE: densePE, batch: batch,
-                                    nq: nq, nk: nk, shared: i == 0 ? ctx.shared : nil)
+            if projectedCrossAttention {
+                let next: ImageTokens
+                (queries, next) = layer.projected(queries: queries, keys: keys, image: image, queryPE: tokens, keyPE: densePE,
+                                                  batch: batch, nq: nq, nk: nk, shared: i == 0 ? ctx.shared : nil,
+                                                  forNextBlock: i + 1 < transformer.layers.count, bf16: crossProducts)
+                (keys, image) = (next.keys, next)
+            } else {
+                (queries, keys) = layer(queries: queries, keys: keys, queryPE: tokens, keyPE: densePE, batch: batch,
+                                        nq: nq, nk: nk, shared: i == 0 ? ctx.shared : nil)
+            }
         }
         // Only mask token 0 (row 1 of each prompt's tokens) is read after the final attention, so
         // it alone attends to the image, its norm applied, then hypernetwork 0 -> [B, 32].

@@ -223,6 +223,105 @@ struct TwoWayAttentionBlock {
     }
 }
 
+extension TwoWayAttentionBlock {
+    /// The block with its cross-attentions as `tokensToImage` and `imageToTokens` (no image
+    /// token projected), for the low-precision engines. `image` holds the prompts' keys, or is
+    /// nil in the first block, whose keys (`keys`, shared) have their projections in `shared`.
+    /// Returns the queries and the new keys, with their positional encoding added as well when
+    /// `forNextBlock` (a last block's keys go to the final attention as they are).
+    func projected(queries: Tensor, keys: Tensor, image: ImageTokens?, queryPE: Tensor, keyPE: Tensor, batch: Int, nq: Int, nk: Int,
+                   shared: ImageProjections?, forNextBlock: Bool, bf16: CrossAttentionProducts?) -> (Tensor, ImageTokens) {
+        precondition((image == nil) == (shared != nil))
+        var queries = queries
+        if skipFirstLayerPE {
+            queries = selfAttn(q: queries, k: queries, v: queries, batch: batch, nq: nq, nk: nq)
+        } else {
+            let q = added(queries, queryPE)
+            queries = added(queries, selfAttn(q: q, k: q, v: queries, batch: batch, nq: nq, nk: nq))
+        }
+        norm1.apply(&queries)
+
+        var q = added(queries, queryPE)
+        let t2i = crossAttnTokenToImage
+        let toImage = if let shared {
+            t2i.attend(qp: t2i.qProj(q), kp: shared.t2iK, vp: shared.t2iV, batch: batch, nq: nq, nk: nk)
+        } else {
+            t2i.tokensToImage(q, image: image!, batch: batch, nq: nq, nk: nk, bf16: bf16)
+        }
+        queries = added(queries, toImage)
+        norm2.apply(&queries)
+
+        queries = added(queries, mlp(queries))
+        norm3.apply(&queries)
+
+        q = added(queries, queryPE)
+        let i2t = crossAttnImageToToken
+        var newKeys = i2t.imageToTokens(image: image, projected: shared?.i2tQ, tokensPE: q, tokens: queries,
+                                        batch: batch, ni: nk, nt: nq, bf16: bf16)
+        let next = norm4.residual(&newKeys, plus: image?.keys ?? keys, bias: i2t.outProj.biasOrZero,
+                                  thenAdd: forNextBlock ? keyPE : nil, bf16: bf16 != nil)
+        return (queries, next)
+    }
+}
+
+extension LayerNorm {
+    /// x = norm(x + residual + bias) per row, in place; `residual` and `then` are [rows, C] or
+    /// one [n, C] block repeated (as the keys of prompts sharing an image). Returns x as image
+    /// tokens, with x + `then` when given: in float, or with `bf16` both rounded to bf16.
+    func residual(_ x: inout Tensor, plus residual: Tensor, bias: [Float], thenAdd then: Tensor?, bf16: Bool) -> ImageTokens {
+        let c = features, rows = x.rows
+        precondition(x.lastDim == c && rows % residual.rows == 0 && rows % (then?.rows ?? 1) == 0 && bias.count == c)
+        var withPE = then != nil && !bf16 ? Tensor(uninitialized: x.shape) : nil
+        let n = x.count
+        var keys16 = then != nil && bf16 ? [UInt16](unsafeUninitializedCapacity: n) { $1 = n } : nil
+        var withPE16 = then != nil && bf16 ? [UInt16](unsafeUninitializedCapacity: n) { $1 = n } : nil
+        Profile.measure("layernorm") {
+            x.data.withUnsafeMutableBufferPointer { yp in
+            residual.data.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
+                let nr = residual.rows, y = yp.baseAddress!, res = rp.baseAddress!, b = bp.baseAddress!
+                Parallel.chunks(rows, minChunk: 256) { part in
+                    for r in part {
+                        let row = y + r * c, rr = res + (r % nr) * c
+                        for j in 0..<c { row[j] += rr[j] + b[j] }
+                    }
+                    self.rows(y + part.lowerBound * c, count: part.count, out: y + part.lowerBound * c)
+                }
+                guard let then else { return }
+                then.data.withUnsafeBufferPointer { tp in
+                    let nt = then.rows, t = tp.baseAddress!
+                    if bf16 {
+                        keys16!.withUnsafeMutableBufferPointer { kp in withPE16!.withUnsafeMutableBufferPointer { wp in
+                            let k16 = kp.baseAddress!, w16 = wp.baseAddress!
+                            Parallel.chunks(rows, minChunk: 256) { part in
+                                let sum = UnsafeMutablePointer<Float>.allocate(capacity: c)
+                                defer { sum.deallocate() }
+                                for r in part {
+                                    let row = y + r * c, add = t + (r % nt) * c
+                                    Bf16.round(row, count: c, to: k16 + r * c)
+                                    for j in 0..<c { sum[j] = row[j] + add[j] }
+                                    Bf16.round(sum, count: c, to: w16 + r * c)
+                                }
+                            }
+                        } }
+                    } else {
+                        withPE!.data.withUnsafeMutableBufferPointer { zp in
+                            let dst = zp.baseAddress!
+                            Parallel.chunks(rows, minChunk: 256) { part in
+                                for r in part {
+                                    let row = y + r * c, add = t + (r % nt) * c, o = dst + r * c
+                                    for j in 0..<c { o[j] = row[j] + add[j] }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            }
+        }
+        return ImageTokens(keys: x, withPE: withPE, keys16: keys16, withPE16: withPE16)
+    }
+}
+
 /// TwoWayTransformer: depth 2, width 256, 8 heads, MLP 2048, then final token->image attention.
 struct TwoWayTransformer {
     let layers: [TwoWayAttentionBlock]
