@@ -82,13 +82,14 @@ extension SAMAttention {
     /// [B*nt, dim], encoding added, for the scores; `tokens` [B*nt, dim] the values). The image
     /// tokens as queries are either `image` (their encoding added, as the scores see them) or,
     /// when the same for every prompt, already projected: `projected` [ni, internal].
-    /// Returns the attention through out_proj without out_proj's bias, [B*ni, dim].
+    /// Writes the attention through out_proj without out_proj's bias to `out` [B*ni, dim], a
+    /// block of rows at a time, calling `finish` on each block's rows (of `out`, which may run on
+    /// several workers at once) while they are in cache.
     func imageToTokens(image: ImageTokens?, projected: Tensor?, tokensPE: Tensor, tokens: Tensor, batch: Int, ni: Int, nt: Int,
-                       bf16: CrossAttentionProducts?) -> Tensor {
+                       bf16: CrossAttentionProducts?, out: UnsafeMutablePointer<Float>, finish: (Range<Int>) -> Void) {
         let dim = kProj.inFeatures, inner = internalDim, d = inner / heads, ht = heads * nt
         precondition(tokensPE.shape == [batch * nt, dim] && tokens.shape == [batch * nt, dim] && (image != nil) != (projected != nil))
         let kp = kProj.apply(tokensPE), vp = vProj.apply(tokens)   // [B*nt, inner], float
-        var out = Tensor(uninitialized: [batch * ni, dim])
         let scale = 1 / Float(d).squareRoot()
         let s = UnsafeMutablePointer<Float>.allocate(capacity: ht * ni)     // scores [(h, j), i], then weights
         let u = UnsafeMutablePointer<Float>.allocate(capacity: ht * dim)    // scale W_q,h^T k_jh, then W_o,h v_jh
@@ -97,7 +98,7 @@ extension SAMAttention {
         defer { s.deallocate(); u.deallocate(); c.deallocate(); h16.deallocate() }
         Profile.measure("attention") {
             kp.data.withUnsafeBufferPointer { kpp in vp.data.withUnsafeBufferPointer { vpp in
-            out.data.withUnsafeMutableBufferPointer { op in qProj.biasOrZero.withUnsafeBufferPointer { bq in
+            qProj.biasOrZero.withUnsafeBufferPointer { bq in
                 for b in 0..<batch {
                     let kb = kpp.baseAddress! + b * nt * inner, vb = vpp.baseAddress! + b * nt * inner
                     if let projected {
@@ -130,19 +131,25 @@ extension SAMAttention {
                     Self.softmaxDownColumns(s, heads: heads, rows: nt, columns: ni)
                     // W_o,h v_jh for every (h, j): the weights then mix these 256-vectors directly.
                     throughHeads(vb, n: nt, ldx: inner, weight: outProj.weight, transposed: true, alpha: 1, into: u)
-                    if let bf16 {
+                    if bf16 != nil {
                         Bf16.round(u, count: ht * dim, to: h16)
                         Bf16.round(s, count: ht * ni, to: h16 + ht * dim)
-                        bf16.spread(h16 + ht * dim, h16, op.baseAddress! + b * ni * dim)
-                    } else {
-                        Gemm.sgemm(m: ni, n: dim, k: ht, a: s, lda: ni, transA: true, b: u, ldb: dim, transB: false,
-                                   c: op.baseAddress! + b * ni * dim, ldc: dim)
+                    }
+                    let block = CrossAttentionProducts.spreadRows
+                    RowBlocks.run(rows: ni, blockRows: block, scratchFloats: 0) { r, _ in
+                        let dst = out + (b * ni + r.lowerBound) * dim
+                        if let bf16, r.count == block {
+                            bf16.spread(h16 + ht * dim + r.lowerBound, h16, dst)
+                        } else {
+                            Gemm.single(m: r.count, n: dim, k: ht, a: s + r.lowerBound, lda: ni, transA: true, b: u, ldb: dim, transB: false,
+                                        c: dst, ldc: dim, alpha: 1, beta: 0)
+                        }
+                        finish((b * ni + r.lowerBound)..<(b * ni + r.upperBound))
                     }
                 }
-            } }
+            }
             } }
         }
-        return out
     }
 
     /// Softmax over each column of each head's `rows` x `columns` block of scores (the blocks one
@@ -189,14 +196,17 @@ struct ImageTokens {
 
 /// The projected cross-attentions' three large products in bf16, for `ht` (head, token) rows
 /// and `ni` image tokens of `dim` channels: scores [ht, dim] x image^T, mix [ht, ni] x image,
-/// and spread [ht, ni]^T x [ht, dim]. nil where the CPU has no bf16 dot products.
+/// and spread [ht, ni]^T x [ht, dim] (by blocks of rows). nil where the CPU has no bf16 dot products.
+/// The spread runs on blocks of `spreadRows` image tokens, whose output rows are normalised
+/// while in cache.
 final class CrossAttentionProducts: @unchecked Sendable {
     let scores, mix, spread: Bf16Product
+    static let spreadRows = 1024
 
     init?(ht: Int, ni: Int, dim: Int) {
         guard let s = Bf16Product(m: ht, n: ni, k: dim, aTransposed: false, bTransposed: true),
               let m = Bf16Product(m: ht, n: dim, k: ni, aTransposed: false, bTransposed: false),
-              let p = Bf16Product(m: ni, n: dim, k: ht, aTransposed: true, bTransposed: false) else { return nil }
+              let p = Bf16Product(m: Self.spreadRows, n: dim, k: ht, aTransposed: true, bTransposed: false, lda: ni) else { return nil }
         (scores, mix, spread) = (s, m, p)
     }
 }

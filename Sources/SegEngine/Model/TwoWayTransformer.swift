@@ -256,69 +256,65 @@ extension TwoWayAttentionBlock {
 
         q = added(queries, queryPE)
         let i2t = crossAttnImageToToken
-        var newKeys = i2t.imageToTokens(image: image, projected: shared?.i2tQ, tokensPE: q, tokens: queries,
-                                        batch: batch, ni: nk, nt: nq, bf16: bf16)
-        let next = norm4.residual(&newKeys, plus: image?.keys ?? keys, bias: i2t.outProj.biasOrZero,
-                                  thenAdd: forNextBlock ? keyPE : nil, bf16: bf16 != nil)
+        let rows = batch * nk, dim = keyPE.lastDim, n = rows * dim
+        var newKeys = Tensor(uninitialized: [rows, dim])
+        // The next block's keys + encoding: float, or with the keys too in bf16 (empty when unused).
+        var withPE = [Float](unsafeUninitializedCapacity: forNextBlock && bf16 == nil ? n : 0) { $1 = $0.count }
+        var keys16 = [UInt16](unsafeUninitializedCapacity: forNextBlock && bf16 != nil ? n : 0) { $1 = $0.count }
+        var withPE16 = [UInt16](unsafeUninitializedCapacity: keys16.count) { $1 = $0.count }
+        let residual = image?.keys ?? keys
+        newKeys.data.withUnsafeMutableBufferPointer { kp in withPE.withUnsafeMutableBufferPointer { pp in
+        keys16.withUnsafeMutableBufferPointer { k16 in withPE16.withUnsafeMutableBufferPointer { p16 in
+        residual.data.withUnsafeBufferPointer { rp in keyPE.data.withUnsafeBufferPointer { ep in i2t.outProj.biasOrZero.withUnsafeBufferPointer { bp in
+            // (An empty array's buffer may still have an address.)
+            let out = KeyRows(keys: kp.baseAddress!, withPE: pp.isEmpty ? nil : pp.baseAddress,
+                              keys16: k16.isEmpty ? nil : k16.baseAddress, withPE16: p16.isEmpty ? nil : p16.baseAddress)
+            i2t.imageToTokens(image: image, projected: shared?.i2tQ, tokensPE: q, tokens: queries, batch: batch, ni: nk, nt: nq,
+                              bf16: bf16, out: kp.baseAddress!) { r in
+                norm4.finish(r, out, residual: (rp.baseAddress!, residual.rows), bias: bp.baseAddress!, keyPE: (ep.baseAddress!, keyPE.rows))
+            }
+        } } }
+        } }
+        } }
+        let next = ImageTokens(keys: newKeys, withPE: withPE.isEmpty ? nil : Tensor(shape: [rows, dim], data: withPE),
+                               keys16: keys16.isEmpty ? nil : keys16, withPE16: withPE16.isEmpty ? nil : withPE16)
         return (queries, next)
     }
 }
 
+/// Where a block's new keys go, row for row: the keys themselves (float, in place of the
+/// attention's output) and, when not nil, keys + encoding in float, or both rounded to bf16.
+struct KeyRows {
+    let keys: UnsafeMutablePointer<Float>
+    let withPE: UnsafeMutablePointer<Float>?
+    let keys16, withPE16: UnsafeMutablePointer<UInt16>?
+}
+
 extension LayerNorm {
-    /// x = norm(x + residual + bias) per row, in place; `residual` and `then` are [rows, C] or
-    /// one [n, C] block repeated (as the keys of prompts sharing an image). Returns x as image
-    /// tokens, with x + `then` when given: in float, or with `bf16` both rounded to bf16.
-    func residual(_ x: inout Tensor, plus residual: Tensor, bias: [Float], thenAdd then: Tensor?, bf16: Bool) -> ImageTokens {
-        let c = features, rows = x.rows
-        precondition(x.lastDim == c && rows % residual.rows == 0 && rows % (then?.rows ?? 1) == 0 && bias.count == c)
-        var withPE = then != nil && !bf16 ? Tensor(uninitialized: x.shape) : nil
-        let n = x.count
-        var keys16 = then != nil && bf16 ? [UInt16](unsafeUninitializedCapacity: n) { $1 = n } : nil
-        var withPE16 = then != nil && bf16 ? [UInt16](unsafeUninitializedCapacity: n) { $1 = n } : nil
-        Profile.measure("layernorm") {
-            x.data.withUnsafeMutableBufferPointer { yp in
-            residual.data.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
-                let nr = residual.rows, y = yp.baseAddress!, res = rp.baseAddress!, b = bp.baseAddress!
-                Parallel.chunks(rows, minChunk: 256) { part in
-                    for r in part {
-                        let row = y + r * c, rr = res + (r % nr) * c
-                        for j in 0..<c { row[j] += rr[j] + b[j] }
-                    }
-                    self.rows(y + part.lowerBound * c, count: part.count, out: y + part.lowerBound * c)
-                }
-                guard let then else { return }
-                then.data.withUnsafeBufferPointer { tp in
-                    let nt = then.rows, t = tp.baseAddress!
-                    if bf16 {
-                        keys16!.withUnsafeMutableBufferPointer { kp in withPE16!.withUnsafeMutableBufferPointer { wp in
-                            let k16 = kp.baseAddress!, w16 = wp.baseAddress!
-                            Parallel.chunks(rows, minChunk: 256) { part in
-                                let sum = UnsafeMutablePointer<Float>.allocate(capacity: c)
-                                defer { sum.deallocate() }
-                                for r in part {
-                                    let row = y + r * c, add = t + (r % nt) * c
-                                    Bf16.round(row, count: c, to: k16 + r * c)
-                                    for j in 0..<c { sum[j] = row[j] + add[j] }
-                                    Bf16.round(sum, count: c, to: w16 + r * c)
-                                }
-                            }
-                        } }
-                    } else {
-                        withPE!.data.withUnsafeMutableBufferPointer { zp in
-                            let dst = zp.baseAddress!
-                            Parallel.chunks(rows, minChunk: 256) { part in
-                                for r in part {
-                                    let row = y + r * c, add = t + (r % nt) * c, o = dst + r * c
-                                    for j in 0..<c { o[j] = row[j] + add[j] }
-                                }
-                            }
-                        }
-                    }
-                }
-            } }
+    /// Rows `rows` of `out.keys`, which hold the image->token attention through out_proj:
+    /// norm(them + residual + bias) in place, then the rows of `out`'s other parts. `residual`
+    /// and `keyPE` are [rows, C] or one [count, C] block repeated (the keys of prompts sharing an
+    /// image, and the encoding). Single-threaded; several blocks may run at once.
+    func finish(_ rows: Range<Int>, _ out: KeyRows, residual: (UnsafePointer<Float>, count: Int), bias: UnsafePointer<Float>,
+                keyPE: (UnsafePointer<Float>, count: Int)) {
+        let c = features, y = out.keys
+        for r in rows {
+            let row = y + r * c, res = residual.0 + (r % residual.count) * c
+            for j in 0..<c { row[j] += res[j] + bias[j] }
+        }
+        self.rows(y + rows.lowerBound * c, count: rows.count, out: y + rows.lowerBound * c)
+        if out.withPE == nil && out.withPE16 == nil { return }
+        let sum = UnsafeMutablePointer<Float>.allocate(capacity: c)
+        defer { sum.deallocate() }
+        for r in rows {
+            let row = y + r * c, pe = keyPE.0 + (r % keyPE.count) * c
+            let dst = out.withPE.map { $0 + r * c } ?? sum
+            for j in 0..<c { dst[j] = row[j] + pe[j] }
+            if let k16 = out.keys16, let p16 = out.withPE16 {
+                Bf16.round(row, count: c, to: k16 + r * c)
+                Bf16.round(sum, count: c, to: p16 + r * c)
             }
         }
-        return ImageTokens(keys: x, withPE: withPE, keys16: keys16, withPE16: withPE16)
     }
 }
 

@@ -44,17 +44,18 @@ public final class Bf16Weights: @unchecked Sendable {
 
 /// One bf16 matrix product of fixed shape with both operands given at each call:
 /// C[m][n] = A[m][k] · B[k][n] in float, A stored [m][k] (or [k][m] when `aTransposed`), B
-/// stored [k][n] (or [n][k] when `bTransposed`), C row-major [m][n].
+/// stored [k][n] (or [n][k] when `bTransposed`), C row-major [m][n]. A transposed A's columns
+/// are `lda` apart (m by default).
 final class Bf16Product: @unchecked Sendable {
     private let matmul: DnnlMatmul
     private let descs: (a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t)
 
     /// nil where oneDNN cannot build it (no bf16 on this CPU: the caller stays in float).
-    init?(m: Int, n: Int, k: Int, aTransposed: Bool, bTransposed: Bool) {
+    init?(m: Int, n: Int, k: Int, aTransposed: Bool, bTransposed: Bool, lda: Int? = nil) {
         guard CPUFeatures.bf16 else { return nil }
         let (m64, n64, k64) = (Int64(m), Int64(n), Int64(k))
         var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        guard dnnl_memory_desc_init_by_strides(&a, 2, [m64, k64], dnnl_bf16, aTransposed ? [1, m64] : [k64, 1]) == dnnl_success,
+        guard dnnl_memory_desc_init_by_strides(&a, 2, [m64, k64], dnnl_bf16, aTransposed ? [1, Int64(lda ?? m)] : [k64, 1]) == dnnl_success,
               dnnl_memory_desc_init_by_strides(&b, 2, [k64, n64], dnnl_bf16, bTransposed ? [1, k64] : [n64, 1]) == dnnl_success,
               dnnl_memory_desc_init_by_strides(&c, 2, [m64, n64], dnnl_f32, [n64, 1]) == dnnl_success,
               let matmul = DnnlMatmul(src: a, weights: b, dst: c) else { return nil }
