@@ -191,9 +191,9 @@ struct TwoWayAttentionBlock {
                                 i2tQ: crossAttnImageToToken.qProj(kpe))
     }
 
-    /// queries [B*nq, C], keys [B*nk, C] or shared [nk, C]; returns updated (queries, keys [B*nk, C]).
-    func callAsFunction(queries: Tensor, keys: Tensor, queryPE: Tensor, keyPE: Tensor, batch: Int, nq: Int, nk: Int,
-                        shared: ImageProjections? = nil) -> (Tensor, Tensor) {
+    /// The block's work on the tokens: self-attention, the token->image attention `toImage` of
+    /// the tokens with their encoding added, and the MLP, each with its residual and norm.
+    func tokens(_ queries: Tensor, queryPE: Tensor, batch: Int, nq: Int, toImage: (Tensor) -> Tensor) -> Tensor {
         var queries = queries
         if skipFirstLayerPE {
             queries = selfAttn(q: queries, k: queries, v: queries, batch: batch, nq: nq, nk: nq)
@@ -202,119 +202,29 @@ struct TwoWayAttentionBlock {
             queries = added(queries, selfAttn(q: q, k: q, v: queries, batch: batch, nq: nq, nk: nq))
         }
         norm1.apply(&queries)
-
-        var q = added(queries, queryPE)
-        let kpe = shared == nil ? addedBroadcast(keys, keyPE) : Tensor(zeros: [0])
-        let t2i = crossAttnTokenToImage
-        queries = added(queries, t2i.attend(qp: t2i.qProj(q), kp: shared?.t2iK ?? t2i.kProj(kpe),
-                                            vp: shared?.t2iV ?? t2i.vProj(keys), batch: batch, nq: nq, nk: nk))
+        queries = added(queries, toImage(added(queries, queryPE)))
         norm2.apply(&queries)
-
         queries = added(queries, mlp(queries))
         norm3.apply(&queries)
+        return queries
+    }
 
-        q = added(queries, queryPE)
+    /// queries [B*nq, C], keys [B*nk, C] or shared [nk, C]; returns updated (queries, keys [B*nk, C]).
+    func callAsFunction(queries: Tensor, keys: Tensor, queryPE: Tensor, keyPE: Tensor, batch: Int, nq: Int, nk: Int,
+                        shared: ImageProjections? = nil) -> (Tensor, Tensor) {
+        let kpe = shared == nil ? addedBroadcast(keys, keyPE) : Tensor(zeros: [0])
+        let t2i = crossAttnTokenToImage
+        let queries = tokens(queries, queryPE: queryPE, batch: batch, nq: nq) { q in
+            t2i.attend(qp: t2i.qProj(q), kp: shared?.t2iK ?? t2i.kProj(kpe), vp: shared?.t2iV ?? t2i.vProj(keys), batch: batch, nq: nq, nk: nk)
+        }
+
+        let q = added(queries, queryPE)
         let i2t = crossAttnImageToToken
         let attnOut = i2t.attend(qp: shared?.i2tQ ?? i2t.qProj(kpe), kp: i2t.kProj(q), vp: i2t.vProj(queries),
                                  batch: batch, nq: nk, nk: nq)
         var newKeys = addedBroadcast(attnOut, keys)
         norm4.apply(&newKeys)
         return (queries, newKeys)
-    }
-}
-
-extension TwoWayAttentionBlock {
-    /// The block with its cross-attentions as `tokensToImage` and `imageToTokens` (no image
-    /// token projected), for the low-precision engines. `image` holds the prompts' keys, or is
-    /// nil in the first block, whose keys (`keys`, shared) have their projections in `shared`.
-    /// Returns the queries and the new keys, with their positional encoding added as well when
-    /// `forNextBlock` (a last block's keys go to the final attention as they are).
-    func projected(queries: Tensor, keys: Tensor, image: ImageTokens?, queryPE: Tensor, keyPE: Tensor, batch: Int, nq: Int, nk: Int,
-                   shared: ImageProjections?, forNextBlock: Bool, bf16: CrossAttentionProducts?) -> (Tensor, ImageTokens) {
-        precondition((image == nil) == (shared != nil))
-        var queries = queries
-        if skipFirstLayerPE {
-            queries = selfAttn(q: queries, k: queries, v: queries, batch: batch, nq: nq, nk: nq)
-        } else {
-            let q = added(queries, queryPE)
-            queries = added(queries, selfAttn(q: q, k: q, v: queries, batch: batch, nq: nq, nk: nq))
-        }
-        norm1.apply(&queries)
-
-        var q = added(queries, queryPE)
-        let t2i = crossAttnTokenToImage
-        let toImage = if let shared {
-            t2i.attend(qp: t2i.qProj(q), kp: shared.t2iK, vp: shared.t2iV, batch: batch, nq: nq, nk: nk)
-        } else {
-            t2i.tokensToImage(q, image: image!, batch: batch, nq: nq, nk: nk, bf16: bf16)
-        }
-        queries = added(queries, toImage)
-        norm2.apply(&queries)
-
-        queries = added(queries, mlp(queries))
-        norm3.apply(&queries)
-
-        q = added(queries, queryPE)
-        let i2t = crossAttnImageToToken
-        let rows = batch * nk, dim = keyPE.lastDim, n = rows * dim
-        var newKeys = Tensor(uninitialized: [rows, dim])
-        // The next block's keys + encoding: float, or with the keys too in bf16 (empty when unused).
-        var withPE = [Float](unsafeUninitializedCapacity: forNextBlock && bf16 == nil ? n : 0) { $1 = $0.count }
-        var keys16 = [UInt16](unsafeUninitializedCapacity: forNextBlock && bf16 != nil ? n : 0) { $1 = $0.count }
-        var withPE16 = [UInt16](unsafeUninitializedCapacity: keys16.count) { $1 = $0.count }
-        let residual = image?.keys ?? keys
-        newKeys.data.withUnsafeMutableBufferPointer { kp in withPE.withUnsafeMutableBufferPointer { pp in
-        keys16.withUnsafeMutableBufferPointer { k16 in withPE16.withUnsafeMutableBufferPointer { p16 in
-        residual.data.withUnsafeBufferPointer { rp in keyPE.data.withUnsafeBufferPointer { ep in i2t.outProj.biasOrZero.withUnsafeBufferPointer { bp in
-            // (An empty array's buffer may still have an address.)
-            let out = KeyRows(keys: kp.baseAddress!, withPE: pp.isEmpty ? nil : pp.baseAddress,
-                              keys16: k16.isEmpty ? nil : k16.baseAddress, withPE16: p16.isEmpty ? nil : p16.baseAddress)
-            i2t.imageToTokens(image: image, projected: shared?.i2tQ, tokensPE: q, tokens: queries, batch: batch, ni: nk, nt: nq,
-                              bf16: bf16, out: kp.baseAddress!) { r in
-                norm4.finish(r, out, residual: (rp.baseAddress!, residual.rows), bias: bp.baseAddress!, keyPE: (ep.baseAddress!, keyPE.rows))
-            }
-        } } }
-        } }
-        } }
-        let next = ImageTokens(keys: newKeys, withPE: withPE.isEmpty ? nil : Tensor(shape: [rows, dim], data: withPE),
-                               keys16: keys16.isEmpty ? nil : keys16, withPE16: withPE16.isEmpty ? nil : withPE16)
-        return (queries, next)
-    }
-}
-
-/// Where a block's new keys go, row for row: the keys themselves (float, in place of the
-/// attention's output) and, when not nil, keys + encoding in float, or both rounded to bf16.
-struct KeyRows {
-    let keys: UnsafeMutablePointer<Float>
-    let withPE: UnsafeMutablePointer<Float>?
-    let keys16, withPE16: UnsafeMutablePointer<UInt16>?
-}
-
-extension LayerNorm {
-    /// Rows `rows` of `out.keys`, which hold the image->token attention through out_proj:
-    /// norm(them + residual + bias) in place, then the rows of `out`'s other parts. `residual`
-    /// and `keyPE` are [rows, C] or one [count, C] block repeated (the keys of prompts sharing an
-    /// image, and the encoding). Single-threaded; several blocks may run at once.
-    func finish(_ rows: Range<Int>, _ out: KeyRows, residual: (UnsafePointer<Float>, count: Int), bias: UnsafePointer<Float>,
-                keyPE: (UnsafePointer<Float>, count: Int)) {
-        let c = features, y = out.keys
-        for r in rows {
-            let row = y + r * c, res = residual.0 + (r % residual.count) * c
-            for j in 0..<c { row[j] += res[j] + bias[j] }
-        }
-        self.rows(y + rows.lowerBound * c, count: rows.count, out: y + rows.lowerBound * c)
-        if out.withPE == nil && out.withPE16 == nil { return }
-        let sum = UnsafeMutablePointer<Float>.allocate(capacity: c)
-        defer { sum.deallocate() }
-        for r in rows {
-            let row = y + r * c, pe = keyPE.0 + (r % keyPE.count) * c
-            let dst = out.withPE.map { $0 + r * c } ?? sum
-            for j in 0..<c { dst[j] = row[j] + pe[j] }
-            if let k16 = out.keys16, let p16 = out.withPE16 {
-                Bf16.round(row, count: c, to: k16 + r * c)
-                Bf16.round(sum, count: c, to: p16 + r * c)
-            }
-        }
     }
 }
 
