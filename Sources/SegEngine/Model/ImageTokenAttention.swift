@@ -27,6 +27,22 @@ extension SAMAttention {
         }
     }
 
+    /// Each head's mixed 256-vectors (rows h * n + j of `mixed`, `dim` floats each) through its
+    /// rows of W_v, plus W_v's bias: out[j][h * d + t] for n rows, `ldOut` apart. What the values'
+    /// projection gives after the mixing, since the softmax weights sum to 1.
+    func valuesThroughHeads(_ mixed: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let inner = internalDim, d = inner / heads, dim = vProj.inFeatures
+        vProj.weight.withUnsafeBufferPointer { wv in
+            for h in 0..<heads {
+                Gemm.single(m: n, n: d, k: dim, a: mixed + h * n * dim, lda: dim, transA: false,
+                            b: wv.baseAddress! + h * d * dim, ldb: dim, transB: true, c: out + h * d, ldc: ldOut, alpha: 1, beta: 0)
+            }
+        }
+        vProj.biasOrZero.withUnsafeBufferPointer { bv in
+            for j in 0..<n { let row = out + j * ldOut; for o in 0..<inner { row[o] += bv[o] } }
+        }
+    }
+
     /// Token->image attention of `nq` queries per prompt (q [B*nq, dim], positional encoding
     /// added) over the prompt's `nk` image tokens (`image.keys` the values; the scores see them
     /// with their encoding added). Returns out_proj of the attention, [B*nq, dim], as
@@ -42,8 +58,7 @@ extension SAMAttention {
         let h16 = UnsafeMutablePointer<UInt16>.allocate(capacity: hq * (dim + nk))
         defer { u.deallocate(); s.deallocate(); h16.deallocate() }
         Profile.measure("attention") {
-            qp.data.withUnsafeBufferPointer { qpp in
-            vProj.weight.withUnsafeBufferPointer { wv in mixed.data.withUnsafeMutableBufferPointer { mp in
+            qp.data.withUnsafeBufferPointer { qpp in mixed.data.withUnsafeMutableBufferPointer { mp in
                 for b in 0..<batch {
                     // q.(W_k x + b_k): the bias term is the same for every key, so the softmax drops it.
                     throughHeads(qpp.baseAddress! + b * nq * inner, n: nq, ldx: inner, weight: kProj.weight, transposed: false,
@@ -63,18 +78,10 @@ extension SAMAttention {
                             Gemm.sgemm(m: hq, n: dim, k: nk, a: s, lda: nk, b: $0.baseAddress! + b * nk * dim, ldb: dim, transB: false, c: u, ldc: dim)
                         }
                     }
-                    // Each head's mixed 256-vector through its rows of W_v (the bias after the loop).
-                    for h in 0..<heads {
-                        Gemm.single(m: nq, n: d, k: dim, a: u + h * nq * dim, lda: dim, transA: false,
-                                    b: wv.baseAddress! + h * d * dim, ldb: dim, transB: true,
-                                    c: mp.baseAddress! + b * nq * inner + h * d, ldc: inner, alpha: 1, beta: 0)
-                    }
+                    valuesThroughHeads(u, n: nq, into: mp.baseAddress! + b * nq * inner, ldOut: inner)
                 }
             } }
-            }
         }
-        let bv = vProj.biasOrZero
-        for r in 0..<(batch * nq) { for o in 0..<inner { mixed.data[r * inner + o] += bv[o] } }
         return outProj.apply(mixed)
     }
 

@@ -40,9 +40,13 @@ public struct MaskDecoder {
     let noMaskEmbed: [Float]
     /// The cross-attentions without projected image tokens (`TwoWayAttentionBlock.projected`):
     /// in the low-precision engines. fp32 keeps PyTorch's order of operations.
-    var projectedCrossAttention: Bool
+    let projectedCrossAttention: Bool
     /// Their large products in bf16, where the CPU has bf16 dot products.
     let crossProducts: CrossAttentionProducts?
+
+    /// Tokens per prompt (the IoU token, 4 mask tokens, a box's two corners) and image tokens
+    /// (the 64 x 64 embedding).
+    static let tokensPerPrompt = 7, imageTokens = 4096
 
     public init(_ s: WeightScope, prompt: PromptEncoder) throws {
         transformer = try TwoWayTransformer(s.scope("transformer"))
@@ -61,7 +65,9 @@ public struct MaskDecoder {
         densePE = prompt.densePE()
         noMaskEmbed = prompt.noMaskEmbed
         projectedCrossAttention = s.precision != .fp32
-        crossProducts = s.precision != .fp32 ? CrossAttentionProducts(ht: 8 * 7, ni: 4096, dim: 256) : nil
+        crossProducts = s.precision != .fp32
+            ? CrossAttentionProducts(ht: transformer.layers[0].crossAttnImageToToken.heads * Self.tokensPerPrompt, ni: Self.imageTokens, dim: 256)
+            : nil
     }
 
     /// Image-only work for an embedding [64, 64, 256].
@@ -79,7 +85,7 @@ public struct MaskDecoder {
     /// crops away, are -infinity. The upscaling is per embedding pixel (transposed 2x2
     /// convolutions, a per-pixel norm and GELUs), so the computed ones are unchanged.
     public func predictMasks(_ ctx: ImageContext, sparse: Tensor, within: (height: Int, width: Int)? = nil) -> Tensor {
-        let batch = sparse.rows / 2, nq = 7, nk = 4096
+        let batch = sparse.rows / 2, nq = Self.tokensPerPrompt, nk = Self.imageTokens
         // tokens = [iou_token, mask_tokens (4), sparse (2)] per prompt.
         var tokens = Tensor(zeros: [batch * nq, 256])
         for b in 0..<batch {

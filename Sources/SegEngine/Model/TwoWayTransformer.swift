@@ -75,21 +75,15 @@ extension SAMAttention {
         let mixed = UnsafeMutablePointer<Float>.allocate(capacity: heads * dim)    // sum_j p_j v_j per head
         defer { u.deallocate(); sc.deallocate(); mixed.deallocate() }
         Profile.measure("attention") {
-            kProj.weight.withUnsafeBufferPointer { wk in vProj.weight.withUnsafeBufferPointer { wv in
-            kProj.biasOrZero.withUnsafeBufferPointer { bk in vProj.biasOrZero.withUnsafeBufferPointer { bv in
+            kProj.biasOrZero.withUnsafeBufferPointer { bk in
+            qp.data.withUnsafeBufferPointer { qpp in out.data.withUnsafeMutableBufferPointer { op in
             keys.data.withUnsafeBufferPointer { kp in keyPE.data.withUnsafeBufferPointer { pe in
                 for b in 0..<batch {
-                    let qb = qp.data.withUnsafeBufferPointer { Array($0[(b * inner)..<((b + 1) * inner)]) }
-                    u.update(repeating: 0, count: heads * dim)
+                    let qb = qpp.baseAddress! + b * inner
+                    throughHeads(qb, n: 1, ldx: inner, weight: kProj.weight, transposed: false, alpha: scale, into: u)
                     for h in 0..<heads {
-                        let uh = u + h * dim
                         var c: Float = 0
-                        for t in 0..<d {
-                            let o = h * d + t, x = scale * qb[o]
-                            c += x * bk[o]
-                            let w = wk.baseAddress! + o * dim
-                            for i in 0..<dim { uh[i] = uh[i].addingProduct(x, w[i]) }
-                        }
+                        for t in 0..<d { c += scale * qb[h * d + t] * bk[h * d + t] }
                         (sc + h * nk).update(repeating: c, count: nk)
                     }
                     let kb = kp.baseAddress! + b * nk * dim
@@ -97,20 +91,11 @@ extension SAMAttention {
                     Gemm.sgemm(m: heads, n: nk, k: dim, a: u, lda: dim, b: pe.baseAddress!, ldb: dim, transB: true, c: sc, ldc: nk, beta: 1)
                     Activations.softmaxRows(sc, rows: heads, n: nk)
                     Gemm.sgemm(m: heads, n: dim, k: nk, a: sc, lda: nk, b: kb, ldb: dim, transB: false, c: mixed, ldc: dim)
-                    out.data.withUnsafeMutableBufferPointer { op in
-                        for h in 0..<heads {
-                            for t in 0..<d {
-                                let o = h * d + t, w = wv.baseAddress! + o * dim, m = mixed + h * dim
-                                var acc = bv[o]
-                                for i in 0..<dim { acc = acc.addingProduct(w[i], m[i]) }
-                                op[b * inner + o] = acc
-                            }
-                        }
-                    }
+                    valuesThroughHeads(mixed, n: 1, into: op.baseAddress! + b * inner, ldOut: inner)
                 }
             } }
             } }
-            } }
+            }
         }
         return outProj(out)
     }
