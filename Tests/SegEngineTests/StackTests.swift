@@ -100,6 +100,30 @@ final class StackTests: XCTestCase {
         }
     }
 
+    /// Once `stop` answers true (here after the 4th decode), no encode or decode starts: those
+    /// already running finish, and `run` returns with the later steps undone. (Another worker
+    /// may have asked just before the stop and start one more.)
+    func testRunnerStopsStartingWorkWhenAsked() {
+        let zs = Array(0..<30)
+        for (workers, ordered) in [(1, true), (2, true), (2, false)] {
+            let m = Monitor()
+            var decoded: [Int] = [], startedAfterStop = 0, stopped = false
+            StackRunner.run(zs: zs, ordered: ordered, workers: workers, lookahead: 4, cached: { _ in false }, encode: { z in
+                m.lock(); if stopped { startedAfterStop += 1 }; m.unlock()
+                usleep(1500)
+                return EncodedSlice(embedding: Tensor(shape: [1], data: [Float(z)]),
+                                    pre: PreprocessedGeometry(newHeight: 1, newWidth: 1, originalHeight: 1, originalWidth: 1))
+            }, decode: { k, _ in
+                m.lock(); if stopped { startedAfterStop += 1 }; m.unlock()
+                usleep(1000)
+                m.lock(); decoded.append(k); if decoded.count == 4 { stopped = true }; m.unlock()
+            }, stop: { m.lock(); defer { m.unlock() }; return stopped })
+            XCTAssertGreaterThanOrEqual(decoded.count, 4, "workers \(workers)")
+            XCTAssertLessThanOrEqual(decoded.count, 4 + workers - 1, "workers \(workers): decodes after the stop")
+            XCTAssertLessThanOrEqual(startedAfterStop, workers - 1, "workers \(workers): work started after the stop")
+        }
+    }
+
     /// Slices the cache holds are not encoded ahead (nor held): each is fetched once, when its
     /// step comes, while free workers encode the first uncached slices past them.
     func testRunnerEncodesAheadPastCachedSlices() {

@@ -87,9 +87,11 @@ public final class Segmenter: @unchecked Sendable {
     /// `slice(z)` gives slice z (called from one thread at a time, not always the caller's);
     /// `progress(done, total)` reports slice decodes (propagate: one per object and slice) or
     /// slices (per-slice). With more than one engine thread, each worker runs whole slices on
-    /// one thread (StackRunner); the masks are the same either way.
+    /// one thread (StackRunner); the masks are the same either way. Once `stop()` answers true
+    /// no further slice is started, and the labels hold the steps done (progress says how many).
     public func segment3D(depth: Int, height: Int, width: Int, slice: (Int) -> ImageU8, boxes: [StackBox],
-                          strategy: Strategy3D, progress: (Int, Int) -> Void = { _, _ in }) -> [UInt16] {
+                          strategy: Strategy3D, progress: (Int, Int) -> Void = { _, _ in },
+                          stop: () -> Bool = { false }) -> [UInt16] {
         let plane = height * width
         var labels = [UInt16](repeating: 0, count: depth * plane)
         let steps = strategy == .propagate ? StackSchedule.propagate(boxes, depth: depth) : StackSchedule.perSlice(boxes, depth: depth)
@@ -121,7 +123,7 @@ public final class Segmenter: @unchecked Sendable {
                     done += strategy == .propagate ? step.items.count : 1
                     progress(done, total)
                 }
-            })
+            }, stop: stop)
         }
         return labels
     }

@@ -13,9 +13,10 @@ enum StackRunner {
     /// that are neither held here nor `cached` (those `encode` serves from the cache when their
     /// step comes), at most `lookahead` held or being encoded at once. So while the steps of
     /// slices encoded before (propagation's down sweep over the up sweep's slices) are
-    /// decoded, the other workers encode the first slices past them.
+    /// decoded, the other workers encode the first slices past them. Once `stop()` answers
+    /// true, no encode or decode starts; those running finish, and `run` returns.
     static func run(zs: [Int], ordered: Bool, workers: Int, lookahead: Int, cached: (Int) -> Bool,
-                    encode: (Int) -> EncodedSlice, decode: (Int, EncodedSlice) -> Void) {
+                    encode: (Int) -> EncodedSlice, decode: (Int, EncodedSlice) -> Void, stop: () -> Bool = { false }) {
         let state = Monitor()
         var next = 0, decoding = 0, finished = 0
         var ready: [Int: EncodedSlice] = [:], pending: Set<Int> = []
@@ -24,7 +25,9 @@ enum StackRunner {
         func work() {
             state.lock()
             defer { state.unlock() }
-            while finished < zs.count {
+            // A worker waits only while another runs an encode or decode, which broadcasts when
+            // it ends: so every waiting worker sees the stop soon after it is asked for.
+            while finished < zs.count && !stop() {
                 let z = next < zs.count && (!ordered || decoding == 0) ? zs[next] : nil
                 let decodable = z.map { !pending.contains($0) } ?? false
                 if let z, decodable, ready[z] != nil || cached(z) || ready.count + pending.count >= limit {
