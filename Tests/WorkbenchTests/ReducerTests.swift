@@ -33,7 +33,7 @@ final class ReducerTests: XCTestCase {
         guard case .segment(let todo)? = send(&s, .char("s")).first else { return XCTFail("s must ask for segmentation") }
         XCTAssertEqual(todo.map(\.id), [o.id])
         let mask = ObjectMask(z0: 5, y0: 9, x0: 13, d: 1, h: 3, w: 4, bits: [UInt8](repeating: 1, count: 12))
-        let effects = Reducer.reduce(&s, .segmented(id: o.id, mask: mask, seconds: 0.05, slices: 1))
+        let effects = Reducer.reduce(&s, .segmented(o, mask: mask, seconds: 0.05, slices: 1))
         XCTAssertTrue(s.objects[0].mask === mask)
         XCTAssertFalse(s.objects[0].stale)
         XCTAssertTrue(effects.contains { if case .score = $0 { return true }; return false })
@@ -58,22 +58,22 @@ final class ReducerTests: XCTestCase {
         var s = makeState()
         _ = type(&s, "box 1 1 5 5")
         _ = type(&s, "box 7 7 12 12")
-        let ids = s.objects.map(\.id)
+        let sent = s.objects
         _ = type(&s, "segment")
         let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
-        _ = Reducer.reduce(&s, .segmented(id: ids[0], mask: m, seconds: 0.1, slices: 1))
-        _ = Reducer.reduce(&s, .segmented(id: ids[1], mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(sent[0], mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(sent[1], mask: m, seconds: 0.1, slices: 1))
         send(&s, .char("u"))
         XCTAssertEqual(s.objects.count, 2)
         XCTAssertTrue(s.objects.allSatisfy { $0.mask == nil && $0.stale })
         send(&s, .ctrl("r"))
         // A relabel between two results: undoing the second result keeps the relabel.
         _ = type(&s, "box 14 2 18 6")
-        let third = s.objects[2].id
+        let third = s.objects[2]
         _ = type(&s, "segment")
         s.selected = 0
         _ = type(&s, "label 7")
-        _ = Reducer.reduce(&s, .segmented(id: third, mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(third, mask: m, seconds: 0.1, slices: 1))
         send(&s, .char("u"))
         XCTAssertEqual(s.objects[0].label, 7)
         XCTAssertNil(s.objects[2].mask)
@@ -151,7 +151,7 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.status.hasPrefix("boxes not segmented or saved"), s.status)
         send(&s, .char("n"))
         // Segmented, then saved: nothing to lose.
-        _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: nil, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: nil, seconds: 0.1, slices: 1))
         guard case .save(_, _, let g1, _)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
         // A result that lands while the file is written is not in it either.
         _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g1 - 1))
@@ -206,7 +206,7 @@ final class ReducerTests: XCTestCase {
     func testUndoRescoresAndADeletedObjectsResultClearsBusy() {
         var s = makeState()
         _ = type(&s, "box 1 1 5 5")
-        _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: nil, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: nil, seconds: 0.1, slices: 1))
         s.scores = Scores(rows: [], meanDSC: 0.5, meanNSD: 0.5, gtLabels: 1, notPredicted: [])
         let effects = send(&s, .char("u"))
         XCTAssertNil(s.scores)
@@ -217,7 +217,7 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "box 2 2 6 6")
         s.busy = "segmenting label 1"
         _ = type(&s, "delete")
-        _ = Reducer.reduce(&s, .segmented(id: 999, mask: nil, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(SegObject(id: 999, label: 1, x0: 0, y0: 0, x1: 1, y1: 1, z0: 0, z1: 0, mask: nil, stale: true), mask: nil, seconds: 0.1, slices: 1))
         XCTAssertNil(s.busy)
     }
 
@@ -303,33 +303,87 @@ final class ReducerTests: XCTestCase {
     func testBusyFollowsTheObjectsBeingSegmented() {
         var s = makeState()
         _ = type(&s, "box 1 1 5 5")
-        let first = s.objects[0].id
+        let first = s.objects[0]
         _ = type(&s, "segment")
         XCTAssertNotNil(s.busy)
         _ = type(&s, "box 7 7 12 12")   // added while the first runs
-        _ = Reducer.reduce(&s, .segmentProgress(id: first, text: "segmenting label 1: 3/9 slices"))
+        _ = Reducer.reduce(&s, .segmentProgress(first, text: "segmenting label 1: 3/9 slices"))
         XCTAssertEqual(s.busy, "segmenting label 1: 3/9 slices")
         let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
-        _ = Reducer.reduce(&s, .segmented(id: first, mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(first, mask: m, seconds: 0.1, slices: 1))
         XCTAssertNil(s.busy, "the new box is not being segmented")
         XCTAssertTrue(s.status.hasPrefix("label 1: 1 voxels"), s.status)
         // Undo while a box is segmented: its queued work is dropped, its progress not shown.
-        let second = s.objects[1].id
+        let second = s.objects[1]
         _ = type(&s, "segment")
         send(&s, .char("u"))                 // the first box's mask (it came after the second box)
         XCTAssertNil(s.objects[0].mask)
         let effects = send(&s, .char("u"))   // the second box
         XCTAssertEqual(s.objects.count, 1)
-        XCTAssertTrue(effects.contains { if case .cancelSegmentation(let ids) = $0 { return ids == [second] }; return false }, "\(effects)")
+        XCTAssertTrue(effects.contains { if case .cancelSegmentation(let ids) = $0 { return ids == [second.id] }; return false }, "\(effects)")
         XCTAssertNil(s.busy)
-        _ = Reducer.reduce(&s, .segmentProgress(id: second, text: "segmenting label 2: 5/9 slices"))
+        _ = Reducer.reduce(&s, .segmentProgress(second, text: "segmenting label 2: 5/9 slices"))
         XCTAssertNil(s.busy)
         // Its result, if it was already running, comes back with the redo.
-        _ = Reducer.reduce(&s, .segmented(id: second, mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(second, mask: m, seconds: 0.1, slices: 1))
         send(&s, .ctrl("r"))
         XCTAssertEqual(s.objects.count, 2)
         XCTAssertTrue(s.objects[1].mask === m)
         XCTAssertFalse(s.objects[1].stale)
+    }
+
+    /// A 3D segmentation stopped because its box was undone: the busy mark goes, and a box
+    /// redone before the stop arrived waits unsegmented, saying so, until `s` queues it again.
+    func testStoppedSegmentationLeavesTheBoxUnsegmented() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        let sent = s.objects[0], id = sent.id
+        _ = type(&s, "segment")
+        send(&s, .char("u"))
+        send(&s, .ctrl("r"))   // back before the worker's stop came
+        _ = Reducer.reduce(&s, .segmentStopped(sent))
+        XCTAssertNil(s.busy)
+        XCTAssertTrue(s.segmenting.isEmpty)
+        XCTAssertTrue(s.objects[0].stale && s.objects[0].mask == nil)
+        XCTAssertTrue(s.status.contains("segmentation stopped"), s.status)
+        let effects = type(&s, "segment")
+        XCTAssertTrue(effects.contains { if case .segment(let objects) = $0 { return objects.map(\.id) == [id] }; return false }, "\(effects)")
+        // Stopped while gone: nothing on screen changes.
+        send(&s, .char("u"))
+        let status = s.status
+        _ = Reducer.reduce(&s, .segmentStopped(sent))
+        XCTAssertEqual(s.status, status)
+        XCTAssertNil(s.busy)
+    }
+
+    /// A box given other slices while it is segmented: the running work is stopped, and a mask
+    /// that still comes (made for the old slices) is not the box's, only the history's.
+    func testAResultForAMovedBoxIsNotItsMask() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        _ = type(&s, "zrange 2 8")
+        let sent = s.objects[0]
+        _ = type(&s, "segment")
+        XCTAssertNotNil(s.busy)
+        let effects = type(&s, "zrange 3 8")
+        XCTAssertTrue(effects.contains { if case .cancelSegmentation(let ids) = $0 { return ids == [sent.id] }; return false }, "\(effects)")
+        XCTAssertNil(s.busy)
+        let m = ObjectMask(z0: 2, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .segmentProgress(sent, text: "segmenting label 1: 2/7 slices"))
+        XCTAssertNil(s.busy)
+        _ = Reducer.reduce(&s, .segmented(sent, mask: m, seconds: 0.1, slices: 7))
+        XCTAssertNil(s.objects[0].mask)
+        XCTAssertTrue(s.objects[0].stale)
+        XCTAssertEqual(s.objects[0].z0, 3)
+        // Segmented again for 3...8; the old request's stop does not end the new one's wait.
+        _ = type(&s, "segment")
+        _ = Reducer.reduce(&s, .segmentStopped(sent))
+        XCTAssertNotNil(s.busy)
+        XCTAssertEqual(s.segmenting[sent.id], s.objects[0].place)
+        send(&s, .char("u"))   // back to slices 2...8: the mask made for them
+        XCTAssertEqual(s.objects[0].z0, 2)
+        XCTAssertTrue(s.objects[0].mask === m)
+        XCTAssertFalse(s.objects[0].stale)
     }
 
     /// Undo or redo back to what the last save wrote (or to nothing, before any save) leaves
@@ -344,7 +398,7 @@ final class ReducerTests: XCTestCase {
         send(&s, .ctrl("r"))
         XCTAssertTrue(s.dirty)
         let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
-        _ = Reducer.reduce(&s, .segmented(id: s.objects[0].id, mask: m, seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: m, seconds: 0.1, slices: 1))
         _ = Reducer.reduce(&s, .saved(path: "/tmp/x.nii.gz", seconds: 0.1, generation: s.generation))
         XCTAssertFalse(s.dirty)
         _ = type(&s, "box 7 7 12 12")

@@ -51,7 +51,15 @@ final class WorkbenchE2ETests: XCTestCase {
 
     func keys(_ k: String...) throws { _ = try tmux(["send-keys", "-t", "e2e"] + k); Thread.sleep(forTimeInterval: 0.3) }
 
-    func testOpenBoxSegmentSaveQuitOnTheDemo() throws {
+    /// A mouse event as a terminal reports it in SGR mode (1-based cell, button code: 0 press,
+    /// 32 drag with the first button, 64/65 wheel), typed into the pane.
+    func mouse(_ button: Int, col: Int, row: Int, release: Bool = false) throws {
+        _ = try tmux(["send-keys", "-t", "e2e", "-l", "\u{1B}[<\(button);\(col);\(row)\(release ? "m" : "M")"])
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+
+    /// The data home (the model and the demo) and the demo's folder; skips without them or tmux.
+    func installedDemo() throws -> (home: String, demo: String) {
         let home = ProcessInfo.processInfo.environment["MEDSEG_HOME"]
             ?? (ProcessInfo.processInfo.environment["XDG_DATA_HOME"].map { $0 + "/medseg" } ?? NSHomeDirectory() + "/.local/share/medseg")
         let demo = home + "/demo"
@@ -59,10 +67,21 @@ final class WorkbenchE2ETests: XCTestCase {
             throw XCTSkip("demo or model not installed (scripts/setup.sh installs them)")
         }
         guard FileManager.default.fileExists(atPath: "/usr/bin/tmux") else { throw XCTSkip("tmux not installed (scripts/setup.sh installs it)") }
+        return (home, demo)
+    }
+
+    /// A fresh folder holding a copy of the demo MR.
+    func demoCopy(_ demo: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-e2e-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.copyItem(atPath: demo + "/ch2.nii.gz", toPath: dir + "/ch2.nii.gz")
+        return dir
+    }
+
+    func testOpenBoxSegmentSaveQuitOnTheDemo() throws {
+        let (home, demo) = try installedDemo()
+        let dir = try demoCopy(demo)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/seg.nii.gz"
         let recovery = home + "/recovery"
         func recoveryFiles() -> [String] {
@@ -149,6 +168,78 @@ final class WorkbenchE2ETests: XCTestCase {
         // The affine of the input survives.
         let src = try Nifti.read(path: dir + "/ch2.nii.gz"), dst = try Nifti.read(path: out)
         XCTAssertEqual(src.affine, dst.affine)
+    }
+
+    /// The mouse through the real terminal: a drag draws a box (the same box dragged either
+    /// way), the wheel turns slices. Undoing a running 3D segmentation stops it: the engine goes
+    /// idle instead of finishing the 181 slices.
+    func testMouseBoxesAndUndoStopsA3DSegmentation() throws {
+        let (_, demo) = try installedDemo()
+        let dir = try demoCopy(demo)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        socket = "medseg-e2e-mouse-\(getpid())"
+        defer { _ = try? tmux(["kill-server"]) }
+        // xterm's terminfo: ncurses then reads the SGR mouse reports (as from most terminals).
+        let cmd = "TERM=xterm-256color COLORTERM=truecolor '\(CLI.executable.path)' open '\(dir)/ch2.nii.gz'; echo medseg-exited-$?; sleep 60"
+        _ = try tmux(["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "50", cmd])
+        try waitFor("model loaded")
+
+        func boxLine() throws -> String {
+            let line = try waitFor("as label", seconds: 10).split(separator: "\n").first { $0.contains("as label") } ?? ""
+            return String(line.split(separator: "s").first ?? "")   // " box X0 Y0 X1 Y1 "
+        }
+        try mouse(0, col: 40, row: 12)
+        try mouse(32, col: 55, row: 20)
+        try mouse(32, col: 70, row: 28)
+        try mouse(0, col: 70, row: 28, release: true)
+        let forward = try boxLine()
+        XCTAssertTrue(forward.hasPrefix(" box "), forward)
+        let corners = forward.split(separator: " ").dropFirst().compactMap { Int($0) }
+        XCTAssertEqual(corners.count, 4, forward)
+        if corners.count == 4 { XCTAssertTrue(corners[2] - corners[0] > 20 && corners[3] - corners[1] > 20, forward) }
+        try keys("u")
+        try waitFor("undone")
+        try mouse(0, col: 70, row: 28)
+        try mouse(32, col: 40, row: 12)
+        try mouse(0, col: 40, row: 12, release: true)
+        XCTAssertEqual(try boxLine(), forward, "the same box dragged the other way")
+        try mouse(64, col: 50, row: 20)
+        try waitFor("axial 89 of 0-180", seconds: 10)
+        try mouse(65, col: 50, row: 20)
+        try waitFor("axial 90 of 0-180", seconds: 10)
+
+        // The box over every slice, segmented, then undone while it runs.
+        try keys(":zrange 0 180", "Enter")
+        try keys("s")
+        try waitFor("segmenting label 1: ", seconds: 60)
+        let pid = try medsegPID(dir)
+        try keys("u")
+        Thread.sleep(forTimeInterval: 3)   // the step in flight, and any prefetch, end
+        let before = try cpuSeconds(pid)
+        Thread.sleep(forTimeInterval: 3)
+        let used = try cpuSeconds(pid) - before
+        XCTAssertLessThan(used, 1, "CPU seconds used in 3 s after the undo (a running propagation uses about 6)")
+        try keys("q")
+        try waitFor("quit anyway? y/n", seconds: 10)   // the undo kept the box, unsegmented
+        try keys("y")
+        try waitFor("medseg-exited-0", seconds: 10)
+    }
+
+    /// The pid of the `medseg open` of the image in `dir`.
+    func medsegPID(_ dir: String) throws -> Int32 {
+        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") {
+            guard let pid = Int32(entry), let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.count >= 3, args[0].hasSuffix("medseg"), args[1] == "open", args[2] == dir + "/ch2.nii.gz" { return pid }
+        }
+        throw NSError(domain: "no medseg process for \(dir)", code: 1)
+    }
+
+    /// User and system CPU time of a process so far (/proc/PID/stat, in clock ticks).
+    func cpuSeconds(_ pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+        return (Double(fields[11])! + Double(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     func testMissingModelIsAClearError() throws {

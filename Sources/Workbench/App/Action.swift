@@ -20,10 +20,13 @@ enum Action: Sendable {
     /// A command line, as typed after `:` (also used by tests).
     case command(String)
     case progress(String?)
-    /// How far the segmentation of object `id` has come.
-    case segmentProgress(id: Int, text: String)
-    case segmented(id: Int, mask: ObjectMask?, seconds: Double, slices: Int)
-    case segmentFailed(id: Int, message: String)
+    // The engine's answers name the object as it was sent to be segmented.
+    /// How far the segmentation of an object has come.
+    case segmentProgress(SegObject, text: String)
+    case segmented(SegObject, mask: ObjectMask?, seconds: Double, slices: Int)
+    case segmentFailed(SegObject, message: String)
+    /// The segmentation stopped before its end (the object was undone, deleted or moved).
+    case segmentStopped(SegObject)
     case embedded(total: Int)
     case scored(Scores, generation: Int)
     /// A save finished; `generation` is the object generation it wrote.
@@ -37,7 +40,8 @@ enum Action: Sendable {
 
 enum Effect: Sendable {
     case segment([SegObject])
-    /// Drop the queued segmentations of these objects (gone by undo or delete).
+    /// Drop the queued segmentations of these objects (gone or moved by an undo, a delete or a
+    /// new slice range) and stop the running one if it is among them.
     case cancelSegmentation(Set<Int>)
     case prefetch(z: Int)
     case score(objects: [SegObject], generation: Int)

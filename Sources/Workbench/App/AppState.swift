@@ -80,7 +80,9 @@ struct AppState: Sendable {
     var mode: Mode = .normal
     var status = ""
     var busy: String? = nil                     // running work shown in the status bar
-    var segmenting = Set<Int>()                 // ids of the objects sent to be segmented, not back yet
+    /// Objects sent to be segmented and not back yet: id -> the box as sent. A result for a box
+    /// since moved to other slices (or undone, or deleted) is not the object's mask.
+    var segmenting: [Int: BoxPlace] = [:]
     var scores: Scores? = nil
     var embeddedSlices = 0
     var dragStart: Voxel? = nil

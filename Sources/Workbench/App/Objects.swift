@@ -59,8 +59,16 @@ struct SegObject: Equatable, Sendable {
             && a.z0 == b.z0 && a.z1 == b.z1 && a.mask === b.mask && a.stale == b.stale
     }
 
+    /// Where the box is: what its mask depends on (the label does not).
+    var place: BoxPlace { BoxPlace(x0: x0, y0: y0, x1: x1, y1: y1, z0: z0, z1: z1) }
+
     /// The box as the engine and the challenge files take it: [x0, y0, x1, y1], corners inclusive.
     var pixelBox: [Double] { [Double(min(x0, x1)), Double(min(y0, y1)), Double(max(x0, x1)), Double(max(y0, y1))] }
+}
+
+/// A box's corners and slice range.
+struct BoxPlace: Equatable, Sendable {
+    let x0, y0, x1, y1, z0, z1: Int
 }
 
 /// Composite label map of objects in order (later over earlier).

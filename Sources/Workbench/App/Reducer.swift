@@ -13,19 +13,19 @@ enum Reducer {
         case .resize(let c, let r): s.screen = (c, r); return []
         case .command(let text): return command(&s, text)
         case .progress(let text): s.busy = text; return []
-        case .segmentProgress(let id, let text):
-            // Not for an object undone or deleted meanwhile.
-            if s.objects.contains(where: { $0.id == id }) { s.busy = text }
+        case .segmentProgress(let sent, let text):
+            // Not for an object undone, deleted or moved meanwhile.
+            if s.segmenting[sent.id] == sent.place && s.objects.contains(where: { $0.id == sent.id }) { s.busy = text }
             return []
         case .embedded(let n): s.embeddedSlices = n; return []
-        case .segmented(let id, let mask, let seconds, let slices):
-            s.segmenting.remove(id)
-            guard let i = s.objects.firstIndex(where: { $0.id == id }) else {
-                // The object was undone or deleted while it ran: a redo (or an undo of the
-                // delete) brings it back segmented.
+        case .segmented(let sent, let mask, let seconds, let slices):
+            finished(&s, sent)
+            guard let i = s.objects.firstIndex(where: { $0.id == sent.id && $0.place == sent.place }) else {
+                // The object was undone, deleted or given other slices while it ran: a redo (or
+                // an undo) back to this box brings it back segmented.
                 func fill(_ history: inout [[SegObject]]) {
                     for k in history.indices {
-                        for j in history[k].indices where history[k][j].id == id && history[k][j].stale {
+                        for j in history[k].indices where history[k][j].id == sent.id && history[k][j].place == sent.place && history[k][j].stale {
                             history[k][j].mask = mask
                             history[k][j].stale = false
                         }
@@ -33,7 +33,6 @@ enum Reducer {
                 }
                 fill(&s.redoStack)
                 fill(&s.undoStack)
-                settleBusy(&s)
                 return []
             }
             // A segmentation is a step of its own: undo brings back the box without it.
@@ -44,12 +43,18 @@ enum Reducer {
             s.dirty = true
             let what = mask == nil ? "empty mask" : "\(mask!.voxelCount) voxels"
             s.status = "label \(s.objects[i].label): \(what) in \(fmt(seconds * 1000, 0)) ms" + (slices > 1 ? " (\(slices) slices)" : "")
-            settleBusy(&s)
             return scoreEffects(s) + [.autosave(objects: s.objects)]
-        case .segmentFailed(let id, let message):
-            s.segmenting.remove(id)
-            settleBusy(&s)
-            s.status = "segmentation of object \(id) failed: \(message)"
+        case .segmentStopped(let sent):
+            finished(&s, sent)
+            // Stopped because its box went; if a redo brought that box back since, it waits,
+            // unsegmented, for the next `s`.
+            if let o = s.objects.first(where: { $0.id == sent.id && $0.place == sent.place }), s.segmenting[o.id] == nil {
+                s.status = "label \(o.label): segmentation stopped when its box was undone; s segments it"
+            }
+            return []
+        case .segmentFailed(let sent, let message):
+            finished(&s, sent)
+            s.status = "segmentation of label \(sent.label) failed: \(message)"
             return []
         case .scored(let scores, let generation):
             if generation == s.generation { s.scores = scores }
@@ -282,11 +287,12 @@ enum Reducer {
             let asked = (min(a, b), max(a, b))
             s.status = "label \(o.label): slices \(o.z0)...\(o.z1) (s segments)"
                 + (asked != (o.z0, o.z1) ? "; \(asked.0)...\(asked.1) reaches outside 0...\(s.depth - 1)" : "")
+            return dropSegmentations(&s)
         case "segment":
             let todo = s.objects.filter { $0.stale || $0.mask == nil }
             guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
             s.busy = "segmenting \(todo.count) object\(todo.count == 1 ? "" : "s")"
-            s.segmenting.formUnion(todo.map(\.id))
+            for o in todo { s.segmenting[o.id] = o.place }
             s.segmentationRecorded = false   // its masks are one new undo step
             return [.segment(todo)]
         case "save", "w":
@@ -414,13 +420,22 @@ enum Reducer {
 
     /// The busy mark ends when no object on screen waits for its mask.
     static func settleBusy(_ s: inout AppState) {
-        if !s.objects.contains(where: { s.segmenting.contains($0.id) }) { s.busy = nil }
+        if !s.objects.contains(where: { s.segmenting[$0.id] == $0.place }) { s.busy = nil }
     }
 
-    /// Objects gone (undo, delete) while waiting to be segmented: their queued work is dropped
-    /// (one already running finishes, and its mask goes to the redo history).
+    /// A segmentation came back (a mask, a stop or a failure): the object no longer waits for it,
+    /// unless a newer request for the same object (another box) is on its way.
+    static func finished(_ s: inout AppState, _ sent: SegObject) {
+        if s.segmenting[sent.id] == sent.place { s.segmenting[sent.id] = nil }
+        settleBusy(&s)
+    }
+
+    /// Requests whose box is no longer on screen (undone, deleted, or given other slices): their
+    /// queued work is dropped and a running one stops at its next slice (a single slice
+    /// finishes, and its mask goes to the history of that box). They wait no more.
     static func dropSegmentations(_ s: inout AppState) -> [Effect] {
-        let gone = s.segmenting.subtracting(s.objects.map(\.id))
+        let gone = Set(s.segmenting.filter { id, place in !s.objects.contains { $0.id == id && $0.place == place } }.keys)
+        for id in gone { s.segmenting[id] = nil }
         settleBusy(&s)
         guard !gone.isEmpty else { return [] }
         return [.cancelSegmentation(gone)]

@@ -11,6 +11,9 @@ final class SegWorker: @unchecked Sendable {
     private let post: @Sendable (Action) -> Void
     private let cond = NSCondition()
     private var jobs: [SegObject] = []
+    /// The object being segmented, and whether it was cancelled meanwhile.
+    private var runningID: Int? = nil
+    private var runningCancelled = false
     private var wantedSlice: Int? = nil
     private var stopped = false
     private var segmenter: Segmenter?
@@ -40,10 +43,16 @@ final class SegWorker: @unchecked Sendable {
         cond.signal(); cond.unlock()
     }
 
-    /// Drops the queued jobs of these objects (one already running finishes).
+    /// Drops the queued jobs of these objects; one already running stops at its next slice (a
+    /// 3D object) or finishes (a single slice).
     func cancel(_ ids: Set<Int>) {
-        cond.lock(); jobs.removeAll { ids.contains($0.id) }; cond.unlock()
+        cond.lock()
+        jobs.removeAll { ids.contains($0.id) }
+        if let r = runningID, ids.contains(r) { runningCancelled = true }
+        cond.unlock()
     }
+
+    private var cancelled: Bool { cond.lock(); defer { cond.unlock() }; return runningCancelled }
 
     func prefetch(around z: Int) {
         cond.lock(); wantedSlice = z; cond.signal(); cond.unlock()
@@ -57,8 +66,12 @@ final class SegWorker: @unchecked Sendable {
             if stopped { cond.unlock(); return }
             let job = jobs.isEmpty ? nil : jobs.removeFirst()
             let z = job == nil ? nextPrefetch() : nil
+            (runningID, runningCancelled) = (job?.id, false)
             cond.unlock()
-            if let job { run(job) } else if let z, let seg = segmenter {
+            if let job {
+                run(job)
+                cond.lock(); runningID = nil; cond.unlock()
+            } else if let z, let seg = segmenter {
                 _ = seg.encode(session.modelSlice(z), key: z)
                 post(.embedded(total: seg.cache.count))
             }
@@ -95,7 +108,7 @@ final class SegWorker: @unchecked Sendable {
 
     private func run(_ o: SegObject) {
         guard let seg = segmenter else {
-            post(.segmentFailed(id: o.id, message: modelError ?? "model not loaded"))
+            post(.segmentFailed(o, message: modelError ?? "model not loaded"))
             return
         }
         let t0 = Date()
@@ -104,22 +117,30 @@ final class SegWorker: @unchecked Sendable {
         var mask: ObjectMask?
         var slices = 1
         if !session.volume.is3D || z0 == z1 {
-            post(.segmentProgress(id: o.id, text: "segmenting label \(o.label)"))
+            post(.segmentProgress(o, text: "segmenting label \(o.label)"))
             let m = seg.segment(session.modelSlice(z0), boxes: [o.pixelBox], key: z0)[0]
             mask = m.withUnsafeBufferPointer { p in
                 ObjectMask.crop({ p[$0 - z0 * h * w] != 0 }, depth: d, height: h, width: w, zRange: z0...z0)
             }
         } else {
             slices = z1 - z0 + 1
+            var complete = false
             let labels = seg.segment3D(depth: d, height: h, width: w, slice: { self.session.modelSlice($0) },
-                                       boxes: [StackBox(box: o.pixelBox, z0: z0, z1: z1)], strategy: .propagate) { done, total in
-                self.post(.segmentProgress(id: o.id, text: "segmenting label \(o.label): \(done)/\(total) slices"))
+                                       boxes: [StackBox(box: o.pixelBox, z0: z0, z1: z1)], strategy: .propagate,
+                                       progress: { done, total in
+                complete = done == total
+                self.post(.segmentProgress(o, text: "segmenting label \(o.label): \(done)/\(total) slices"))
+            }, stop: { self.cancelled })
+            guard complete else {
+                post(.segmentStopped(o))
+                post(.embedded(total: seg.cache.count))
+                return
             }
             mask = labels.withUnsafeBufferPointer { p in
                 ObjectMask.crop({ p[$0] != 0 }, depth: d, height: h, width: w, zRange: z0...z1)
             }
         }
-        post(.segmented(id: o.id, mask: mask, seconds: Date().timeIntervalSince(t0), slices: slices))
+        post(.segmented(o, mask: mask, seconds: Date().timeIntervalSince(t0), slices: slices))
         post(.embedded(total: seg.cache.count))
     }
 }
