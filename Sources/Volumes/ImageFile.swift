@@ -36,9 +36,9 @@ public enum ImageFile {
         do {
             switch try FileFormat.detect(path: path) {
             case .npz:
-                let arrays = try Npz.read(path: path)
+                let arrays = try Npz.read(path: path, only: ["imgs", "gts", "boxes", "spacing"])
                 guard let imgs = arrays.first(where: { $0.name == "imgs" })?.array else {
-                    throw VolumeError("no `imgs` array (it has: \(arrays.map(\.name).joined(separator: ", ")))")
+                    throw VolumeError("no `imgs` array (it has: \(try Npz.names(path: path).joined(separator: ", ")))")
                 }
                 let is3D = isStack(imgs.shape, fileName: (path as NSString).lastPathComponent)
                 guard imgs.shape.count == 2 || imgs.shape.count == 3 else {

@@ -9,6 +9,7 @@ public enum FileFormat: String, Sendable {
 
     /// The format of `path`, by extension first, then by the file's first bytes.
     public static func detect(path: String) throws -> FileFormat {
+        try requireRegularFile(path)
         let lower = path.lowercased()
         if lower.hasSuffix(".npz") { return .npz }
         if lower.hasSuffix(".npy") { return .npy }
@@ -22,6 +23,19 @@ public enum FileFormat: String, Sendable {
         if head.count >= 348, head[344..<347].elementsEqual(Array("n+1".utf8)) { return .nifti }
         if head.count >= 8, head[4..<7].elementsEqual(Array("n+2".utf8)) { return .nifti }
         throw VolumeError("not a file medseg reads (npz, npy, NIfTI .nii/.nii.gz, PNG)", path: path)
+    }
+
+    /// Throws unless `path` is a regular file (or a link to one): reading a pipe would wait for a
+    /// writer forever, and a directory or a device is no image.
+    public static func requireRegularFile(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw VolumeError(String(cString: strerror(errno)), path: path) }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: throw VolumeError("is a directory, not a file", path: path)
+        case S_IFIFO: throw VolumeError("is a pipe, not a file", path: path)
+        default: throw VolumeError("is not a regular file", path: path)
+        }
     }
 
     /// Up to `count` first bytes of a file; a clear error when it cannot be opened.
@@ -45,9 +59,10 @@ public enum LabelFile {
         do {
             switch try FileFormat.detect(path: path) {
             case .npz:
-                let arrays = try Npz.read(path: path)
+                // Only what is used: other arrays (a `modality` string, ...) are never read.
+                let arrays = try Npz.read(path: path, only: Set(keys + ["spacing"]))
                 guard let hit = keys.lazy.compactMap({ k in arrays.first { $0.name == k } }).first else {
-                    let have = arrays.map(\.name).joined(separator: ", ")
+                    let have = try Npz.names(path: path).joined(separator: ", ")
                     throw VolumeError("no \(keys.map { "`\($0)`" }.joined(separator: " or ")) array (it has: \(have.isEmpty ? "nothing" : have))")
                 }
                 let shape = hit.array.shape
@@ -57,12 +72,16 @@ public enum LabelFile {
                 var spacing = [Double](repeating: 1, count: shape.count)
                 if shape.count == 3, let s = arrays.first(where: { $0.name == "spacing" })?.array {
                     let v = s.doubles()
-                    guard v.count == 3, v.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-                        throw VolumeError("`spacing` is \(v); expected three positive numbers")
+                    guard v.count == 3, v.allSatisfy({ $0.isFinite && $0 >= 1e-6 && $0 <= 1e6 }) else {
+                        throw VolumeError("`spacing` is \(v); expected three voxel sizes from 1e-6 to 1e6 mm")
                     }
                     spacing = v
                 }
-                return LabelMap(shape: shape, labels: try LabelMap.labels(from: hit.array), spacing: spacing)
+                var map = LabelMap(shape: shape, labels: try LabelMap.labels(from: hit.array), spacing: spacing)
+                if shape.count == 3 && !arrays.contains(where: { $0.name == "spacing" }) {
+                    map.spacingNote = "no `spacing` array; voxels taken as 1 mm"
+                }
+                return map
             case .npy:
                 let a = try Npy.read(path: path)
                 guard a.shape.count == 2 || a.shape.count == 3 else {
@@ -79,8 +98,14 @@ public enum LabelFile {
                 let scaled = slope.isFinite && slope != 0 && !(slope == 1 && n.sclInter == 0)
                 let values = try LabelMap.labels(from: scaled
                     ? NDArray(shape: n.data.shape, values: n.scaledValues()) : n.data)
-                return LabelMap(shape: shape, labels: values, spacing: Array(n.spacing.suffix(shape.count)),
-                                affine: n.geometry.orientationKnown ? n.affine : nil)
+                var map = LabelMap(shape: shape, labels: values, spacing: Array(n.spacing.suffix(shape.count)),
+                                   affine: n.geometry.orientationKnown ? n.affine : nil)
+                // pixdim[1...] per NIfTI axis (x first); n.spacing took 1 mm where one was unusable.
+                let given = n.geometry.pixdim.prefix(shape.count)
+                if given.contains(where: { !($0.isFinite && $0 != 0) }) {
+                    map.spacingNote = "voxel size (pixdim) \(Array(given)) is 0 or not a number on some axis; 1 mm taken there"
+                }
+                return map
             case .png:
                 let a = try PNGFile.read(path: path)
                 guard a.shape.count == 2 else {

@@ -25,6 +25,11 @@ public enum Npz {
         }
     }
 
+    /// The arrays' names, in archive order, reading nothing of them.
+    public static func names(path: String) throws -> [String] {
+        try withArchive(path) { za in try members(za, path: path).map(\.name) }
+    }
+
     /// Names, dtypes and shapes of the arrays, reading only their headers.
     public static func listArrays(path: String) throws -> [(name: String, dtype: DType, shape: [Int])] {
         try withArchive(path) { za in

@@ -40,6 +40,8 @@ public struct LabelMap: Sendable, Equatable {
     /// Where the voxels lie in the world (a NIfTI's affine, when its qform or sform code says
     /// it is known); nil for formats without one.
     public var affine: [[Double]]?
+    /// Set when the file gave no usable voxel size for some axis and 1 mm was assumed there.
+    public var spacingNote: String? = nil
 
     public init(shape: [Int], labels: [UInt16], spacing: [Double], affine: [[Double]]? = nil) {
         self.shape = shape

@@ -58,5 +58,30 @@ final class ModelFileTests: XCTestCase {
         XCTAssertTrue(message(old).contains("version 9"), message(old))
         XCTAssertTrue(message(bad).contains("bad magic"), message(bad))
         XCTAssertFalse(ModelFile.isModelFile(bad))
+
+        // Fields of the header and of the table's first entry set to absurd values: each is an
+        // error, never an overflow trap. The entry: name length u16, name, dtype u8, rank u8,
+        // shape i64 x rank, data offset u64, data size u64 (docs/MODEL_FILE.md).
+        let nameLength = Int(bytes[32]) | Int(bytes[33]) << 8
+        let dtypeAt = 34 + nameLength, rank = Int(bytes[dtypeAt + 1]), shapeAt = dtypeAt + 2
+        let offsetAt = shapeAt + 8 * rank, sizeAt = offsetAt + 8
+        func little(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+        let firstOffset = bytes[offsetAt..<(offsetAt + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let cases: [(what: String, at: Int, value: [UInt8], says: String)] = [
+            ("table offset", 16, little(UInt64.max - 7), "damaged model file"),
+            ("data offset", offsetAt, little(UInt64.max - 63), "damaged model file"),
+            ("data size", sizeAt, little(UInt64.max), "damaged model file"),
+            ("a dimension", shapeAt, little(1 << 62), "damaged model file"),
+            ("the rank", dtypeAt + 1, [200], "rank 200"),
+            ("an offset off its alignment", offsetAt, little(firstOffset + 1), "alignment"),
+        ]
+        let damaged = tempPath("damaged.medseg")
+        defer { try? FileManager.default.removeItem(atPath: damaged) }
+        for c in cases {
+            var d = bytes
+            d.replaceSubrange(c.at..<(c.at + c.value.count), with: c.value)
+            try d.write(to: URL(fileURLWithPath: damaged))
+            XCTAssertTrue(message(damaged).contains(c.says), "\(c.what): \(message(damaged))")
+        }
     }
 }

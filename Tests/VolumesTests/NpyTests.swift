@@ -142,6 +142,32 @@ final class NpyTests: XCTestCase {
         assertFails("/nonexistent/x.npz", "No such file") { try Npz.read(path: $0) }
     }
 
+    /// A ground truth with arrays medseg cannot read (a string, a pickle) beside `gts`: the label
+    /// map is read, since those arrays are never opened; asked for alone, they are refused.
+    func testLabelMapIgnoresArraysItDoesNotUse() throws {
+        let path = fixture("3DBox_extra_keys.npz")
+        XCTAssertEqual(try Npz.names(path: path), ["gts", "spacing", "modality", "meta"])
+        let map = try LabelFile.read(path: path, keys: ["gts"])
+        XCTAssertEqual(map.shape, [2, 3, 4])
+        XCTAssertEqual(map.spacing, [3, 1, 1])
+        XCTAssertEqual(map.labelCounts().map(\.count), [2, 1])
+        XCTAssertNil(map.spacingNote)
+        assertFails(path, "unsupported dtype") { try Npz.read(path: $0, only: ["modality"]) }
+        assertFails(path, "pickles") { try Npz.read(path: $0, only: ["meta"]) }
+    }
+
+    /// A file that is not a regular file is refused at once: reading a pipe would wait forever.
+    func testPipesAndDirectoriesAreNotFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("labels.nii").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        assertFails(fifo, "is a pipe, not a file") { try LabelFile.read(path: $0, keys: ["gts"]) }
+        assertFails(fifo, "is a pipe, not a file") { try ImageFile.open(path: $0) }
+        assertFails(dir.path, "is a directory, not a file") { try FileFormat.detect(path: $0) }
+    }
+
     func firstIndex(of needle: [UInt8], in hay: [UInt8]) -> Int? {
         guard hay.count >= needle.count else { return nil }
         for i in 0...(hay.count - needle.count) where hay[i..<(i + needle.count)].elementsEqual(needle) { return i }

@@ -110,6 +110,53 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("values 2.5 x 0.7 x 0.7"), r.stdout)
     }
 
+    /// Arrays medseg cannot read (a string, a pickle) beside a ground truth: info describes the
+    /// others and says which it could not read; eval scores the case. A 3D ground truth without
+    /// `spacing` is scored at 1 mm, with a warning; a pipe is refused, not waited on.
+    func testInfoAndEvalReadAroundWhatTheyCannotRead() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("VolumesTests/Fixtures/npy/3DBox_extra_keys.npz").path
+        let info = try CLI.run(["info", fixture])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("2 labels: 1 (2 voxels) 2 (1)"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("modality not read:") && info.stdout.contains("unsupported dtype"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("meta     not read:"), info.stdout)
+        let dir = try temporaryDirectory(self)
+        var labels = [UInt8](repeating: 0, count: 24)
+        (labels[5], labels[6], labels[23]) = (1, 1, 2)
+        let pred = dir.appendingPathComponent("p.npz").path
+        try Npz.write([(name: "segs", array: NDArray(shape: [2, 3, 4], values: labels))], to: pred)
+        let e = try CLI.run(["eval", "--pred", pred, "--gt", fixture])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertTrue(e.stdout.contains("mean  1.0000  1.0000"), e.stdout)
+        XCTAssertFalse(e.stderr.contains("spacing"), e.stderr)
+        let bare = dir.appendingPathComponent("gt.npz").path
+        try Npz.write([(name: "gts", array: NDArray(shape: [2, 3, 4], values: labels))], to: bare)
+        let w = try CLI.run(["eval", "--pred", pred, "--gt", bare])
+        XCTAssertEqual(w.status, 0, w.stderr)
+        XCTAssertTrue(w.stderr.contains("gt.npz: no `spacing` array; voxels taken as 1 mm for NSD"), w.stderr)
+        let fifo = dir.appendingPathComponent("labels.nii").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let f = try CLI.run(["info", fifo])
+        XCTAssertEqual(f.status, 1)
+        XCTAssertTrue(f.stderr.contains("labels.nii: is a pipe, not a file"), f.stderr)
+        let m = try CLI.run(["segment", bare, "-o", dir.appendingPathComponent("o").path, "--model", fifo])
+        XCTAssertEqual(m.status, 1)
+        XCTAssertTrue(m.stderr.contains("is a pipe, not a file"), m.stderr)
+    }
+
+    /// `convert --output` replaces an earlier model file only, never a checkpoint or any other file.
+    func testConvertReplacesOnlyAModelFile() throws {
+        let dir = try temporaryDirectory(self)
+        let checkpoint = dir.appendingPathComponent("ck.pth").path, other = dir.appendingPathComponent("finetuned.pth").path
+        try Data("a checkpoint".utf8).write(to: URL(fileURLWithPath: checkpoint))
+        try Data("someone's weights".utf8).write(to: URL(fileURLWithPath: other))
+        let r = try CLI.run(["convert", "--checkpoint", checkpoint, "--output", other])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("exists and is not a medseg model file; it is left as it is"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: other, encoding: .utf8), "someone's weights")
+    }
+
     func testInfoOnBadFilesFailsWithOneLinePerFile() throws {
         let dir = try temporaryDirectory(self)
         let junk = dir.appendingPathComponent("junk.npz").path

@@ -33,7 +33,8 @@ final class SegmentCLITests: XCTestCase {
         let r = try CLI.run(["segment", input, "--output-dir", out, "--max-batch", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("box 2 has inverted corners; reordered"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("box 3 lies outside the image; skipped"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("box 3 [200, 10, 300, 50] lies outside the 128x96 image; skipped"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("box 3 [200, 10, 300, 50] reaches outside"), r.stderr)
         XCTAssertTrue(r.stderr.contains("box 4 [-10, -10, 20, 20] reaches outside the 128x96 image; clipped"), r.stderr)
         XCTAssertTrue(r.stdout.contains("1 of 1 case segmented"), r.stdout)
         let segs = try Npz.read(path: out + "/2DBox_disc.npz")
@@ -49,6 +50,51 @@ final class SegmentCLITests: XCTestCase {
             if inDisc { disc += 1 }; if inMask { mask += 1 }; if inDisc && inMask { inter += 1 }
         } }
         XCTAssertGreaterThan(2 * Double(inter) / Double(disc + mask), 0.9)
+    }
+
+    /// The challenge keeps imgs/ and gts/ under one set of names: segmenting into the gts folder
+    /// must not replace a ground truth; an earlier output is replaced.
+    func testOutputsReplaceOnlyEarlierOutputs() throws {
+        try modelInstalled()
+        let dir = try temporaryDirectory(self)
+        let imgs = dir.appendingPathComponent("imgs").path, gts = dir.appendingPathComponent("gts").path
+        for d in [imgs, gts] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        let img = NDArray(shape: [32, 32], values: (0..<1024).map { UInt8($0 % 7 * 30) })
+        try Npz.write([(name: "imgs", array: img), (name: "boxes", array: NDArray(shape: [1, 4], values: [4.0, 4, 20, 20]))],
+                      to: imgs + "/2DBox_a.npz")
+        try Npz.write([(name: "imgs", array: img), (name: "gts", array: NDArray(shape: [32, 32], values: [UInt8](repeating: 1, count: 1024)))],
+                      to: gts + "/2DBox_a.npz")
+        let before = try Data(contentsOf: URL(fileURLWithPath: gts + "/2DBox_a.npz"))
+        let r = try CLI.run(["segment", imgs, "-o", gts])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("already holds 2DBox_a.npz (with `imgs`, `gts`), not an earlier segmentation"), r.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: gts + "/2DBox_a.npz")), before)
+        let out = dir.appendingPathComponent("out").path
+        for _ in 0..<2 {
+            let s = try CLI.run(["segment", imgs, "-o", out])
+            XCTAssertEqual(s.status, 0, s.stderr)
+        }
+    }
+
+    /// Input the model cannot take is refused in one line: an image with no finite value, a 2D
+    /// case with one channel, more boxes than the uint16 output has labels.
+    func testUnusableImagesAndTooManyBoxesAreRefused() throws {
+        try modelInstalled()
+        let dir = try temporaryDirectory(self)
+        let box = NDArray(shape: [1, 4], values: [2.0, 2, 8, 8])
+        let nan = dir.appendingPathComponent("2DBox_nan.npz").path, c1 = dir.appendingPathComponent("2DBox_c1.npz").path
+        let many = dir.appendingPathComponent("2DBox_many.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [16, 16], values: [Float](repeating: .nan, count: 256))), (name: "boxes", array: box)], to: nan)
+        try Npz.write([(name: "imgs", array: NDArray(shape: [16, 16, 1], values: [UInt8](repeating: 9, count: 256))), (name: "boxes", array: box)], to: c1)
+        try Npz.write([(name: "imgs", array: NDArray(shape: [16, 16], values: [UInt8](repeating: 9, count: 256))),
+                       (name: "boxes", array: NDArray(shape: [65536, 4], values: [Double](repeating: 3, count: 65536 * 4)))], to: many)
+        for (file, says) in [(nan, "`imgs` holds no finite value"), (c1, "`imgs` has shape [16, 16, 1]; a 2D case's image is (H,W) or (H,W,3)"),
+                             (many, "65536 boxes; at most 65535 labels fit the uint16 `segs`")] {
+            let r = try CLI.run(["segment", file, "-o", dir.appendingPathComponent("o").path])
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("medseg: error: \(file): \(says)"), r.stderr)
+            XCTAssertLessThan(r.stderr.count, 400, "no flood of warnings: \(r.stderr.prefix(400))")
+        }
     }
 
     func testMissingKeysAndBadArgumentsFailClearly() throws {

@@ -107,11 +107,17 @@ public enum ModelFile {
             guard at >= 0, at + MemoryLayout<T>.size <= size else { throw ModelFileError(path, "truncated model file") }
             return T(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: T.self))
         }
+        // A 64-bit count or offset read as a position in the file: refused unless it lies within it.
+        func within(_ at: Int) throws -> Int {
+            let v = try u(at, UInt64.self)
+            guard v <= UInt64(size) else { throw ModelFileError(path, "damaged model file (an offset or size beyond its \(size) bytes)") }
+            return Int(v)
+        }
         guard Array(bytes[0..<8]) == magic else { throw ModelFileError(path, "not a medseg model file (bad magic)") }
         let v = try u(8, UInt32.self)
         guard v == version else { throw ModelFileError(path, "model file version \(v); this medseg reads version \(version): run 'medseg convert' again") }
-        let count = Int(try u(12, UInt32.self)), tableAt = Int(try u(16, UInt64.self))
-        var at = tableAt
+        let count = Int(try u(12, UInt32.self))
+        var at = try within(16)
         var tensors: [String: TensorData] = [:], order: [String] = []
         var int8Values: [Int: (shape: [Int], values: [Int8])] = [:], int8Scales: [Int: [Float]] = [:]
         for _ in 0..<count {
@@ -119,19 +125,27 @@ public enum ModelFile {
             guard at + n + 2 <= size, let name = String(bytes: bytes[at..<(at + n)], encoding: .utf8) else { throw ModelFileError(path, "damaged tensor table") }
             at += n
             let dtype = try u(at, UInt8.self), rank = Int(try u(at + 1, UInt8.self)); at += 2
+            guard rank <= 8 else { throw ModelFileError(path, "damaged tensor table (tensor '\(name)' of rank \(rank))") }
             var shape: [Int] = []
-            for _ in 0..<rank { shape.append(Int(try u(at, Int64.self))); at += 8 }
-            let off = Int(try u(at, UInt64.self)), len = Int(try u(at + 8, UInt64.self)); at += 16
-            let elements = shape.reduce(1, *)
-            guard shape.allSatisfy({ $0 >= 0 }), off >= 0, len >= 0, off <= size, len <= size - off,
-                  len == elements * (dtype == 1 ? 1 : 4), dtype <= 1 else {
-                throw ModelFileError(path, "tensor '\(name)' lies outside the file or has a bad size")
+            for _ in 0..<rank { shape.append(try within(at)); at += 8 }
+            let off = try within(at), len = try within(at + 8); at += 16
+            // Every dimension is at most the file's size, so the product is checked as it grows.
+            var elements = 1
+            for d in shape {
+                let (p, overflow) = elements.multipliedReportingOverflow(by: d)
+                guard !overflow, p <= size else { throw ModelFileError(path, "tensor '\(name)' has a bad shape \(shape)") }
+                elements = p
+            }
+            guard dtype <= 1, off % 64 == 0, len <= size - off, len == elements * (dtype == 1 ? 1 : 4) else {
+                throw ModelFileError(path, "tensor '\(name)' lies outside the file, off its 64-byte alignment, or has a bad size")
             }
             let raw = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + len)])
-            if name.hasPrefix("int8."), let i = Int(name.split(separator: ".")[1]) {
-                if name.hasSuffix(".values") { int8Values[i] = (shape, Array(raw.bindMemory(to: Int8.self))) }
-                else { int8Scales[i] = (0..<elements).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+            if name.hasPrefix("int8."), let i = name.split(separator: ".").dropFirst().first.flatMap({ Int($0) }), i >= 0 {
+                if name.hasSuffix(".values") && dtype == 1 { int8Values[i] = (shape, Array(raw.bindMemory(to: Int8.self))) }
+                else if name.hasSuffix(".scales") && dtype == 0 { int8Scales[i] = (0..<elements).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+                else { throw ModelFileError(path, "damaged tensor table (tensor '\(name)')") }
             } else {
+                guard dtype == 0 else { throw ModelFileError(path, "damaged tensor table (tensor '\(name)' is not float)") }
                 let values = [Float](unsafeUninitializedCapacity: elements) { buf, n in
                     UnsafeMutableRawBufferPointer(buf).copyMemory(from: raw); n = elements
                 }

@@ -14,7 +14,8 @@ enum ConvertCommand {
         ],
         details: """
         The file's layout is documented in docs/MODEL_FILE.md. It holds the checkpoint's float
-        tensors too, so --precision fp32 can load it as well. Written atomically.
+        tensors too, so --precision fp32 can load it as well. Written atomically; an existing
+        --output is replaced only when it is a medseg model file.
         """)
 
     static let command = Subcommand(spec: spec) { args in
@@ -23,6 +24,10 @@ enum ConvertCommand {
         let output = args.value("--output") ?? DataHome.convertedModel
         try OutputPaths.makeDirectory((output as NSString).deletingLastPathComponent, for: "the model file's directory")
         try OutputPaths.refuseOverwriting([checkpoint], with: output, flag: "--output")
+        // Only an earlier model file is replaced: never a checkpoint or anything else.
+        if FileManager.default.fileExists(atPath: output) && !ModelFile.isModelFile(output) {
+            throw CLIError("--output \(output) exists and is not a medseg model file; it is left as it is (choose another --output, or move the file away)")
+        }
         Engine.configure(threads: 2)
         let t0 = Date()
         try ModelFile.convert(checkpoint: checkpoint, output: output)

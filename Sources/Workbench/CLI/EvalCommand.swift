@@ -57,6 +57,7 @@ enum EvalCommand {
                 if let why = LabelMap.gridMismatch(gtMap.affine, predMap.affine) {
                     throw VolumeError("prediction does not lie on the ground truth's grid: \(why)", path: pred)
                 }
+                if let note = gtMap.spacingNote, gtMap.is3D { Stderr.warn("\(p.gt): \(note) for NSD") }
             } catch {
                 // One bad case does not stop the others: it is reported and scored 0, like a missing one.
                 Stderr.write("medseg: error: \(error)\n")

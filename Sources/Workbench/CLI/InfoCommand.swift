@@ -26,7 +26,7 @@ enum InfoCommand {
             do {
                 print(try describe(path: path, labels: mode), terminator: "")
             } catch {
-                Stderr.write("medseg: error: \(error)\n")
+                Stderr.write("medseg: error: \((error as? VolumeError)?.at(path) ?? error)\n")
                 status = 1
             }
         }
@@ -41,17 +41,29 @@ enum InfoCommand {
         func row(_ k: String, _ v: String) { out += "  " + k.padding(toLength: 9, withPad: " ", startingAt: 0) + v + "\n" }
         switch try FileFormat.detect(path: path) {
         case .npz:
-            let arrays = try Npz.read(path: path)
+            // Each array on its own: one medseg cannot read (a string, a pickle) is said so, and
+            // the others are still described.
+            let arrays: [(name: String, array: Result<NDArray, Error>)] = try Npz.names(path: path).map { name in
+                (name, Result { guard let a = try Npz.read(path: path, only: [name]).first?.array else { throw VolumeError("cannot be read") }; return a })
+            }
+            let imgs = arrays.first { $0.name == "imgs" }.flatMap { try? $0.array.get() }
             // (H, W, 3) is an RGB 2D case unless the file is named 3D*, as `segment` and `open` read it.
-            let is3D = arrays.first { $0.name == "imgs" }.map { ImageFile.isStack($0.array.shape, fileName: (path as NSString).lastPathComponent) } ?? false
-            let kind = arrays.contains { $0.name == "imgs" } ? " (challenge case, \(is3D ? "3D" : "2D"))" : ""
+            let is3D = imgs.map { ImageFile.isStack($0.shape, fileName: (path as NSString).lastPathComponent) } ?? false
+            let kind = imgs != nil ? " (challenge case, \(is3D ? "3D" : "2D"))" : ""
             row("format", "npz\(kind)")
-            for (name, a) in arrays {
+            for (name, result) in arrays {
+                let a: NDArray
+                do { a = try result.get() } catch {
+                    row(name, "not read: \((error as? VolumeError)?.problem ?? "\(error)")")
+                    continue
+                }
                 row(name, arraySummary(a))
                 let labelLike = name == "gts" || name == "segs"
                 // Box coordinates are not labels (their boxes are listed instead), nor is a case's
                 // image, however few its gray levels (an RGB one would count each pixel thrice).
-                if (name != "boxes" && name != "imgs") || mode == .always, wantsLabels(a, labelLike: labelLike, mode: mode) { row("", try labelSummary(a)) }
+                if (name != "boxes" && name != "imgs") || (name != "boxes" && mode == .always), wantsLabels(a, labelLike: labelLike, mode: mode) {
+                    row("", labelsOrWhyNot(a))
+                }
                 if name == "boxes" {
                     do {
                         for (i, b) in try Boxes.parse(a).enumerated() { row("", "box \(i + 1): \(boxText(b))") }
@@ -65,7 +77,7 @@ enum InfoCommand {
             let a = try Npy.read(path: path)
             row("format", "npy")
             row("array", arraySummary(a))
-            if wantsLabels(a, labelLike: false, mode: mode) { row("labels", try labelSummary(a)) }
+            if wantsLabels(a, labelLike: false, mode: mode) { row("labels", labelsOrWhyNot(a)) }
         case .nifti:
             let n = try Nifti.read(path: path)
             row("format", "NIfTI-\(n.niftiVersion)\(path.lowercased().hasSuffix(".gz") ? ", gzip-compressed" : "")")
@@ -78,12 +90,12 @@ enum InfoCommand {
             for r in n.affine { row("", r.map { fmt($0).leftPad(9) }.joined(separator: " ")) }
             row("axes", axesSummary(n))
             if let r = n.data.range() { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)") }
-            if wantsLabels(n.data, labelLike: false, mode: mode) { row("labels", try labelSummary(n.data)) }
+            if wantsLabels(n.data, labelLike: false, mode: mode) { row("labels", labelsOrWhyNot(n.data)) }
         case .png:
             let a = try PNGFile.read(path: path)
             row("format", "PNG")
             row("array", arraySummary(a))
-            if wantsLabels(a, labelLike: false, mode: mode), a.shape.count == 2 { row("labels", try labelSummary(a)) }
+            if wantsLabels(a, labelLike: false, mode: mode), a.shape.count == 2 { row("labels", labelsOrWhyNot(a)) }
         }
         return out
     }
@@ -114,6 +126,11 @@ enum InfoCommand {
             if seen.count > 128 { return false }
         }
         return true
+    }
+
+    /// `labelSummary`, or why the values are no label map.
+    static func labelsOrWhyNot(_ a: NDArray) -> String {
+        do { return try labelSummary(a) } catch { return "not listed as labels: \((error as? VolumeError)?.problem ?? "\(error)")" }
     }
 
     /// "3 labels: 1 (1204 voxels), 2 (899), 3 (12)".

@@ -1,6 +1,7 @@
 // Where medseg finds its data: $MEDSEG_HOME, else ${XDG_DATA_HOME:-~/.local/share}/medseg.
 import Foundation
 import SegEngine
+import Volumes
 
 enum DataHome {
     static var path: String {
@@ -22,6 +23,7 @@ enum DataHome {
             if explicit != nil { throw CLIError("\(p): no such model file", status: 1) }
             throw CLIError("no model at \(p): run scripts/setup.sh (or 'make setup'), or pass --model PATH")
         }
+        do { try FileFormat.requireRegularFile(p) } catch { throw CLIError("\(error)", status: 1) }
         return p
     }
 

@@ -69,6 +69,22 @@ enum OutputPaths {
         return (full as NSString).standardizingPath
     }
 
+    /// Throws when `output` exists and is not a file `segment` wrote (an npz holding `segs` and
+    /// nothing else): a ground-truth case of the same name (the challenge keeps imgs/ and gts/
+    /// under one set of names), or anything else, is never replaced.
+    static func refuseReplacingOtherThanSegs(_ output: String, flag: String, given: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: output, isDirectory: &isDir) else { return }
+        let name = (output as NSString).lastPathComponent
+        guard !isDir.boolValue else { throw CLIError("\(flag) \(given) holds a directory named \(name); its output cannot go there") }
+        let keys = (try? Npz.listArrays(path: output).map(\.name)) ?? nil
+        guard keys == ["segs"] else {
+            let holds = keys.map { $0.isEmpty ? "no arrays" : "`" + $0.joined(separator: "`, `") + "`" } ?? "something other than an npz"
+            throw CLIError("\(flag) \(given) already holds \(name) (with \(holds)), not an earlier segmentation; "
+                + "it is left as it is (choose another \(flag), or move the file away)")
+        }
+    }
+
     /// Throws when writing `output` would replace one of `inputs`; `given` is what the user
     /// typed for it when that differs (the directory, for `segment -o`).
     static func refuseOverwriting(_ inputs: [String], with output: String, flag: String, given: String? = nil) throws {

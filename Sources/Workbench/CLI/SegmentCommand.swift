@@ -22,7 +22,8 @@ enum SegmentCommand {
         (N,6)) or a directory of them. Output `segs` has the shape of `imgs` without channels,
         label i for box i (later boxes over earlier ones), uint8 (uint16 above 255 boxes).
         Boxes are clipped to the image; inverted ones are reordered; boxes that miss the image and
-        masks that come out empty are reported. An output never replaces an input case.
+        masks that come out empty are reported. An output never replaces an input case, nor any
+        file but an earlier output (an npz holding only `segs`).
         """)
 
     static let command = Subcommand(spec: spec) { args in
@@ -38,8 +39,9 @@ enum SegmentCommand {
         let cacheMB = try args.int("--cache-mb", default: 512, range: 16...1 << 20)
         let inputs = try collectInputs(args.positionals)
         for path in inputs {
-            try OutputPaths.refuseOverwriting([path], with: (outDir as NSString).appendingPathComponent((path as NSString).lastPathComponent),
-                                              flag: "--output-dir", given: outDir)
+            let out = (outDir as NSString).appendingPathComponent((path as NSString).lastPathComponent)
+            try OutputPaths.refuseOverwriting([path], with: out, flag: "--output-dir", given: outDir)
+            try OutputPaths.refuseReplacingOtherThanSegs(out, flag: "--output-dir", given: outDir)
         }
         try OutputPaths.makeDirectory(outDir, for: "the output directory")
         Engine.configure(threads: threads)
@@ -122,8 +124,15 @@ enum SegmentCommand {
         guard let boxArray = arrays.first(where: { $0.name == "boxes" })?.array else {
             throw VolumeError("no `boxes` array: nothing to segment", path: path)
         }
+        // A file named 2D* is a 2D case whatever its third axis, as the challenge names them.
+        if (path as NSString).lastPathComponent.hasPrefix("2D"), imgs.shape.count == 3, imgs.shape[2] != 3 {
+            throw VolumeError("`imgs` has shape \(imgs.shape); a 2D case's image is (H,W) or (H,W,3)", path: path)
+        }
         let pixels = try uint8Pixels(imgs, path: path)
         let parsed = try Boxes.parse(boxArray)
+        guard parsed.count <= Int(UInt16.max) else {
+            throw VolumeError("\(parsed.count) boxes; at most \(UInt16.max) labels fit the uint16 `segs`", path: path)
+        }
         let name = (path as NSString).lastPathComponent
         if ImageFile.isStack(imgs.shape, fileName: name) {
             let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
@@ -207,13 +216,14 @@ enum SegmentCommand {
     static func clip(_ b: Box2D, height h: Int, width w: Int, what: String, path: String) -> PixelBox? {
         let (x0, y0, x1, y1) = (min(b.x0, b.x1), min(b.y0, b.y1), max(b.x0, b.x1), max(b.y0, b.y1))
         let name = (path as NSString).lastPathComponent
+        let corners = "[\(fmt(b.x0)), \(fmt(b.y0)), \(fmt(b.x1)), \(fmt(b.y1))]"
+        guard x0 < Double(w), y0 < Double(h), x1 >= 0, y1 >= 0 else {
+            Stderr.warn("\(name): \(what) \(corners) lies outside the \(w)x\(h) image; skipped")
+            return nil
+        }
         if b.x0 > b.x1 || b.y0 > b.y1 { Stderr.warn("\(name): \(what) has inverted corners; reordered") }
         if x0 < 0 || y0 < 0 || x1 > Double(w) || y1 > Double(h) {
-            Stderr.warn("\(name): \(what) [\(fmt(b.x0)), \(fmt(b.y0)), \(fmt(b.x1)), \(fmt(b.y1))] reaches outside the \(w)x\(h) image; clipped")
-        }
-        guard x0 < Double(w), y0 < Double(h), x1 >= 0, y1 >= 0 else {
-            Stderr.warn("\(name): \(what) lies outside the image; skipped")
-            return nil
+            Stderr.warn("\(name): \(what) \(corners) reaches outside the \(w)x\(h) image; clipped")
         }
         return [max(0, x0), max(0, y0), min(Double(w), x1), min(Double(h), y1)]
     }
@@ -224,7 +234,11 @@ enum SegmentCommand {
             throw VolumeError("`imgs` has shape \(imgs.shape); expected (H,W), (H,W,3) or (D,H,W)", path: path)
         }
         if let u8 = imgs.values(as: UInt8.self) { return u8 }
-        Stderr.warn("\((path as NSString).lastPathComponent): `imgs` is \(imgs.dtype.numpyName), not uint8; windowed to 0-255 (0.5-99.5 percentiles)")
-        return Windowing.applyPercentile(imgs.floats())
+        let name = (path as NSString).lastPathComponent, values = imgs.floats()
+        let nonFinite = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        guard nonFinite < values.count else { throw VolumeError("`imgs` holds no finite value (all NaN or infinite)", path: path) }
+        if nonFinite > 0 { Stderr.warn("\(name): \(nonFinite) values of `imgs` are NaN or infinite; NaN is taken as 0, infinities as the ends of the window") }
+        Stderr.warn("\(name): `imgs` is \(imgs.dtype.numpyName), not uint8; windowed to 0-255 (0.5-99.5 percentiles)")
+        return Windowing.applyPercentile(values)
     }
 }
