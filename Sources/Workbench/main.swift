@@ -3,4 +3,7 @@
 import Glibc
 #endif
 
+// One line at a time even into a pipe or file, so a run that is interrupted keeps the lines
+// of the cases it finished (`segment`'s "-> output" lines).
+setvbuf(stdout, nil, _IOLBF, 0)
 exit(MedsegCLI.run(Array(CommandLine.arguments.dropFirst())))
