@@ -107,9 +107,9 @@ public enum LabelFile {
                 }
                 return map
             case .png:
-                let a = try PNGFile.read(path: path)
+                let a = try PNGFile.read(path: path, paletteIndices: true)
                 guard a.shape.count == 2 else {
-                    throw VolumeError("a PNG label map must be grayscale, this one has shape \(a.shape)")
+                    throw VolumeError("a PNG label map must be grayscale or a palette image, this one has shape \(a.shape)")
                 }
                 return LabelMap(shape: a.shape, labels: try LabelMap.labels(from: a), spacing: [1, 1])
             }

@@ -11,8 +11,10 @@ public enum PNGFile {
     static let linear = UInt32(PNG_FORMAT_FLAG_LINEAR), colormap = UInt32(PNG_FORMAT_FLAG_COLORMAP)
 
     /// uint8 or uint16 pixels: [H, W] gray, [H, W, 2] gray+alpha, [H, W, 3] RGB, [H, W, 4] RGBA.
-    /// Palette images are expanded to RGB (RGBA when they carry transparency).
-    public static func read(path: String) throws -> NDArray {
+    /// Palette images are expanded to RGB (RGBA when they carry transparency), unless
+    /// `paletteIndices`: then they come back as their indices [H, W] (a label map stored with a
+    /// colour per label, as many tools write them).
+    public static func read(path: String, paletteIndices: Bool = false) throws -> NDArray {
         guard access(path, R_OK) == 0 else { throw VolumeError(String(cString: strerror(errno)), path: path) }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -20,6 +22,19 @@ public enum PNGFile {
             throw VolumeError("not a PNG, or a damaged one: \(message(&image))", path: path)
         }
         defer { png_image_free(&image) }
+        if paletteIndices && image.format & colormap != 0 {
+            // The file's own palette order: libpng keeps a palette image's indices when asked
+            // for a colour-mapped result in the palette's format.
+            let (h, w) = (Int(image.height), Int(image.width))
+            let (count, overflow) = NDArray.elementCount([h, w])
+            guard !overflow, count <= 1 << 33 else { throw VolumeError("PNG size \(w)x\(h) is absurd", path: path) }
+            let entryBytes = Int((image.format & color != 0 ? 3 : 1) + (image.format & alpha != 0 ? 1 : 0))
+            var map = [UInt8](repeating: 0, count: 256 * entryBytes)
+            var buffer = [UInt8](repeating: 0, count: count)
+            let ok = buffer.withUnsafeMutableBytes { b in map.withUnsafeMutableBytes { png_image_finish_read(&image, nil, b.baseAddress, 0, $0.baseAddress) } }
+            guard ok != 0 else { throw VolumeError("damaged PNG: \(message(&image))", path: path) }
+            return try NDArray(dtype: .uint8, shape: [h, w], storage: buffer)
+        }
         var format = image.format & ~colormap
         let sixteen = format & linear != 0
         if sixteen && format & alpha != 0 {

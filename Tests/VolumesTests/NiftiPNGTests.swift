@@ -86,12 +86,18 @@ final class NiftiPNGTests: XCTestCase {
     }
 
     func testPNGEveryKind() throws {
-        for (name, e) in try expected("png") {
-            let a = try PNGFile.read(path: path("png/\(name)"))
-            XCTAssertEqual(a.shape, e["shape"] as! [Int], name)
-            XCTAssertEqual(Int(a.doubles().reduce(0, +)), e["sum"] as! Int, name)
-            XCTAssertEqual(a.doubles().prefix(6).map { Int($0) }, e["first"] as! [Int], name)
-            XCTAssertEqual(a.dtype, name == "gray16.png" ? .uint16 : .uint8, name)
+        for (key, e) in try expected("png") {
+            // "palette.png/indices": the palette image read as its indices (as a label map is).
+            let name = String(key.split(separator: "/")[0]), indices = key.hasSuffix("/indices")
+            let a = try PNGFile.read(path: path("png/\(name)"), paletteIndices: indices)
+            XCTAssertEqual(a.shape, e["shape"] as! [Int], key)
+            XCTAssertEqual(Int(a.doubles().reduce(0, +)), e["sum"] as! Int, key)
+            XCTAssertEqual(a.doubles().prefix(6).map { Int($0) }, e["first"] as! [Int], key)
+            XCTAssertEqual(a.dtype, name == "gray16.png" ? .uint16 : .uint8, key)
+            if indices {
+                let labels = try LabelFile.read(path: path("png/\(name)"), keys: [])
+                XCTAssertEqual(labels.labels.map(Double.init), a.doubles(), key)
+            }
         }
     }
 
