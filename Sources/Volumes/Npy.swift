@@ -180,7 +180,7 @@ extension Npy {
         var shape: [Int] = []
         for v in dims {
             guard case .int(let n) = v else { throw VolumeError("npy shape holds a non-integer") }
-            guard n >= 0 else { throw VolumeError("npy shape \(dims.map { "\($0)" }) has a negative dimension") }
+            guard n >= 0 else { throw VolumeError("npy shape has a negative dimension (\(n))") }
             shape.append(n)
         }
         let (count, overflow) = NDArray.elementCount(shape)

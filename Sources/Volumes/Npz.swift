@@ -82,7 +82,9 @@ public enum Npz {
             var ze = zip_error_t()
             zip_error_init_with_code(&ze, err)
             defer { zip_error_fini(&ze) }
-            let what = err == ZIP_ER_NOZIP ? "not an npz (zip) archive" : "damaged zip archive: \(String(cString: zip_error_strerror(&ze)))"
+            let what = err == ZIP_ER_NOZIP ? "not an npz (zip) archive"
+                : err == ZIP_ER_EXISTS ? "damaged npz: two of its members have one name"
+                : "damaged zip archive: \(String(cString: zip_error_strerror(&ze)))"
             throw VolumeError(what, path: path)
         }
         defer { zip_discard(za) }

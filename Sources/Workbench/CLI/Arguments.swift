@@ -127,6 +127,7 @@ extension CommandSpec {
                 v = args[i]
                 i += 1
             }
+            guard !v.isEmpty else { throw CLIError("\(spec.name) needs a value (\(spec.value!)), not an empty one") }
             if !spec.repeatable, out.values[spec.name] != nil {
                 throw CLIError("\(spec.name) is given more than once")
             }

@@ -80,7 +80,9 @@ enum InfoCommand {
             if wantsLabels(a, labelLike: false, mode: mode) { row("labels", labelsOrWhyNot(a)) }
         case .nifti:
             let n = try Nifti.read(path: path)
-            row("format", "NIfTI-\(n.niftiVersion)\(path.lowercased().hasSuffix(".gz") ? ", gzip-compressed" : "")")
+            // libnifti reads a header without the NIfTI magic as ANALYZE 7.5 (version 0).
+            let kind = n.niftiVersion == 0 ? "ANALYZE 7.5 (no NIfTI magic)" : "NIfTI-\(n.niftiVersion)"
+            row("format", kind + (path.lowercased().hasSuffix(".gz") ? ", gzip-compressed" : ""))
             row("array", "\(n.data.dtype.numpyName), \(n.data.shape.reversed().map(String.init).joined(separator: " x ")) (x, y, z order)")
             row("spacing", n.spacing.reversed().map { fmt($0) }.joined(separator: " x ") + " mm (x, y, z)")
             if n.sclSlope.isFinite, n.sclSlope != 0, !(n.sclSlope == 1 && n.sclInter == 0) {
@@ -104,6 +106,10 @@ enum InfoCommand {
     /// or why that is not known.
     static func axesSummary(_ n: NiftiImage) -> String {
         guard n.geometry.orientationKnown else { return "orientation unknown (no qform or sform code)" }
+        let columns = (0..<3).map { c in (0..<3).map { n.affine[$0][c] } }
+        if columns.contains(where: { col in col.contains { !$0.isFinite } || col.allSatisfy { $0 == 0 } }) {
+            return "unusable affine (an axis of zero length or not a number)"
+        }
         let sides = (0..<3).map { ViewAxis.side(affine: n.affine, axis: $0, sign: 1)?.letter }
         guard let x = sides[0], let y = sides[1], let z = sides[2] else { return "oblique: an axis lies halfway between two sides" }
         return "\(x)\(y)\(z) (x towards \(x), y towards \(y), z towards \(z))"

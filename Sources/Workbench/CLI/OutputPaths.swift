@@ -40,6 +40,7 @@ enum OutputPaths {
         case NSFileWriteFileExistsError: return "a file of that name is in the way"
         case NSFileWriteVolumeReadOnlyError: return "Read-only file system"
         case NSFileWriteNoPermissionError: return "Permission denied"
+        case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "No such file or directory"
         default: return ns.localizedDescription
         }
     }
