@@ -100,10 +100,8 @@ public enum LabelFile {
                     ? NDArray(shape: n.data.shape, values: n.scaledValues()) : n.data)
                 var map = LabelMap(shape: shape, labels: values, spacing: Array(n.spacing.suffix(shape.count)),
                                    affine: n.geometry.orientationKnown ? n.affine : nil)
-                // pixdim[1...] per NIfTI axis (x first); n.spacing took 1 mm where one was unusable.
-                let given = n.geometry.pixdim.prefix(shape.count)
-                if given.contains(where: { !($0.isFinite && $0 != 0) }) {
-                    map.spacingNote = "voxel size (pixdim) \(Array(given)) is 0 or not a number on some axis; 1 mm taken there"
+                if !n.spacingStored {
+                    map.spacingNote = "voxel size (pixdim) \(n.storedPixdim) is 0 or not a number on some axis; 1 mm taken there"
                 }
                 return map
             case .png:

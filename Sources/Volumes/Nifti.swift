@@ -33,8 +33,13 @@ public struct NiftiImage: Sendable {
     /// Stored scaling; a slope of 0 (or a non-finite one, which libnifti turns into 0) means none.
     public var sclSlope: Double
     public var sclInter: Double
-    /// Voxel size per array axis (same order as `data.shape`), e.g. [dz, dy, dx].
+    /// Voxel size per array axis (same order as `data.shape`), e.g. [dz, dy, dx]; 1 where the
+    /// header's pixdim is 0 or not a number (libnifti's rule).
     public var spacing: [Double]
+    /// The header's pixdim[1...ndim] as stored (x first), before libnifti replaces a 0 or NaN by 1.
+    public var storedPixdim: [Double] = []
+    /// Whether `spacing` is the stored voxel size on every axis.
+    public var spacingStored: Bool { storedPixdim.allSatisfy { $0.isFinite && $0 != 0 } }
     /// Voxel (i, j, k) -> world mm: sform when sform_code > 0, else qform when qform_code > 0,
     /// else the voxel size on the diagonal (nibabel's order of preference for the first two).
     public var affine: [[Double]]
@@ -154,8 +159,23 @@ public enum Nifti {
         if n.sform_code > 0 { affine = matrix(n.sto_xyz) } else if n.qform_code > 0 { affine = matrix(n.qto_xyz) } else {
             affine = (0..<4).map { r in (0..<4).map { c in r == c ? (r < 3 ? (r < ndim ? abs(pix[r + 1]) : 1) : 1) : 0 } }
         }
-        return NiftiImage(data: array, sclSlope: n.scl_slope, sclInter: n.scl_inter, spacing: spacing,
-                          affine: affine, geometry: geometry)
+        var image = NiftiImage(data: array, sclSlope: n.scl_slope, sclInter: n.scl_inter, spacing: spacing,
+                               affine: affine, geometry: geometry)
+        image.storedPixdim = Array((storedPixdim(lib) ?? pix.map { $0 }).dropFirst().prefix(ndim))
+        return image
+    }
+
+    /// pixdim[0...7] as the header stores them (byte order fixed), or nil if it cannot be read.
+    static func storedPixdim(_ path: String) -> [Double]? {
+        var nver: Int32 = 1
+        guard let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) else { return nil }
+        defer { free(h) }
+        if nver == 2 {
+            let p = h.assumingMemoryBound(to: nifti_2_header.self).pointee.pixdim
+            return withUnsafeBytes(of: p) { Array($0.bindMemory(to: Double.self)) }
+        }
+        let p = h.assumingMemoryBound(to: nifti_1_header.self).pointee.pixdim
+        return withUnsafeBytes(of: p) { $0.bindMemory(to: Float.self).map(Double.init) }
     }
 
     /// 1 or 2, from the header's size (libnifti's nifti_type does not tell NIfTI-2 single files apart).

@@ -85,6 +85,24 @@ final class NiftiPNGTests: XCTestCase {
         }
     }
 
+    /// A voxel size of NaN or 0 in the header: libnifti takes 1, and the label map says so (eval
+    /// warns that NSD used 1 mm there).
+    func testUnusableVoxelSizeIsNoted() throws {
+        let dir = try scratchDir()
+        let good = dir.appendingPathComponent("good.nii").path, bad = dir.appendingPathComponent("bad.nii").path
+        try Nifti.write(NDArray(shape: [2, 3, 4], values: [UInt8](0..<24)), to: good, geometry: nil, spacing: [2.5, 0.8, 0.7])
+        XCTAssertTrue(try Nifti.read(path: good).spacingStored)
+        XCTAssertNil(try LabelFile.read(path: good, keys: []).spacingNote)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { bytes.replaceSubrange(80..<84, with: $0) }   // pixdim[1]
+        try bytes.write(to: URL(fileURLWithPath: bad))
+        let n = try Nifti.read(path: bad)
+        XCTAssertFalse(n.spacingStored)
+        XCTAssertEqual(n.spacing, [2.5, Double(Float(0.8)), 1])   // stored as float32
+        let map = try LabelFile.read(path: bad, keys: [])
+        XCTAssertTrue(map.spacingNote?.contains("0 or not a number") ?? false, "\(String(describing: map.spacingNote))")
+    }
+
     func testPNGEveryKind() throws {
         for (key, e) in try expected("png") {
             // "palette.png/indices": the palette image read as its indices (as a label map is).

@@ -84,9 +84,8 @@ enum InfoCommand {
             let kind = n.niftiVersion == 0 ? "ANALYZE 7.5 (no NIfTI magic)" : "NIfTI-\(n.niftiVersion)"
             row("format", kind + (path.lowercased().hasSuffix(".gz") ? ", gzip-compressed" : ""))
             row("array", "\(n.data.dtype.numpyName), \(n.data.shape.reversed().map(String.init).joined(separator: " x ")) (x, y, z order)")
-            let unusable = n.geometry.pixdim.prefix(n.spacing.count).contains { !($0.isFinite && $0 != 0) }
             row("spacing", n.spacing.reversed().map { fmt($0) }.joined(separator: " x ") + " mm (x, y, z)"
-                + (unusable ? "; pixdim " + n.geometry.pixdim.prefix(n.spacing.count).map { fmt($0) }.joined(separator: " ") + " holds 0 or NaN, taken as 1" : ""))
+                + (n.spacingStored ? "" : "; the header's pixdim " + n.storedPixdim.map { fmt($0) }.joined(separator: " ") + " holds 0 or NaN, taken as 1"))
             if n.sclSlope.isFinite, n.sclSlope != 0, !(n.sclSlope == 1 && n.sclInter == 0) {
                 row("scaling", "value * \(fmt(n.sclSlope)) + \(fmt(n.sclInter))")
             }
