@@ -44,6 +44,14 @@ public struct ViewGeometry: Equatable, Sendable {
         return (x, y)
     }
 
+    /// The pixel nearest a cell anywhere on the screen: the cell is first brought inside the
+    /// view, then the point inside the image (a drag released past the image's edge ends on it).
+    public func nearestPixel(col: Int, halfRow: Int) -> (x: Int, y: Int) {
+        let c = max(0, min(cols - 1, col)), r = max(0, min(2 * rows - 1, halfRow))
+        let x = Int(imageX(Double(c) + 0.5).rounded(.down)), y = Int(imageY(Double(r) + 0.5).rounded(.down))
+        return (max(0, min(imageWidth - 1, x)), max(0, min(imageHeight - 1, y)))
+    }
+
     public func halfCell(x: Int, y: Int) -> (col: Int, halfRow: Int) {
         let c = (Double(x) + 0.5 - centerX) / pixelsPerHalfCellX + Double(cols) / 2
         let r = (Double(y) + 0.5 - centerY) / pixelsPerHalfCellY + Double(rows)

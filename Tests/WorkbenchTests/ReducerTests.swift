@@ -189,6 +189,15 @@ final class ReducerTests: XCTestCase {
         // A cell holds two half-rows: the row's pixel is the top half's.
         XCTAssertEqual(o.x0, 3); XCTAssertEqual(o.x1, 12)
         XCTAssertLessThanOrEqual(abs(o.y0 - 4), 1); XCTAssertLessThanOrEqual(abs(o.y1 - 15), 1)
+        // Released past the image (over the panel, below the view): the box ends at the edges.
+        _ = Reducer.reduce(&s, .mouse(.press, col: a.col, row: layout.viewRow + a.halfRow / 2))
+        _ = Reducer.reduce(&s, .mouse(.release, col: 10_000, row: 10_000))
+        XCTAssertEqual(s.objects.count, 2)
+        XCTAssertEqual([s.objects[1].x1, s.objects[1].y1], [s.width - 1, s.height - 1])
+        // A press off the image starts nothing.
+        _ = Reducer.reduce(&s, .mouse(.press, col: 10_000, row: 1))
+        _ = Reducer.reduce(&s, .mouse(.release, col: a.col, row: layout.viewRow + a.halfRow / 2))
+        XCTAssertEqual(s.objects.count, 2)
     }
 
     func testStaleScoresAreIgnored() {
@@ -206,6 +215,7 @@ final class ReducerTests: XCTestCase {
     func testUndoRescoresAndADeletedObjectsResultClearsBusy() {
         var s = makeState()
         _ = type(&s, "box 1 1 5 5")
+        _ = type(&s, "segment")
         _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: nil, seconds: 0.1, slices: 1))
         s.scores = Scores(rows: [], meanDSC: 0.5, meanNSD: 0.5, gtLabels: 1, notPredicted: [])
         let effects = send(&s, .char("u"))
@@ -313,18 +323,19 @@ final class ReducerTests: XCTestCase {
         _ = Reducer.reduce(&s, .segmented(first, mask: m, seconds: 0.1, slices: 1))
         XCTAssertNil(s.busy, "the new box is not being segmented")
         XCTAssertTrue(s.status.hasPrefix("label 1: 1 voxels"), s.status)
-        // Undo while a box is segmented: its queued work is dropped, its progress not shown.
+        // Undo while a box is segmented: the work under way stops, its progress is not shown.
         let second = s.objects[1]
         _ = type(&s, "segment")
-        send(&s, .char("u"))                 // the first box's mask (it came after the second box)
+        let effects = send(&s, .char("u"))   // the first box's mask (it came after the second box)
         XCTAssertNil(s.objects[0].mask)
-        let effects = send(&s, .char("u"))   // the second box
-        XCTAssertEqual(s.objects.count, 1)
         XCTAssertTrue(effects.contains { if case .cancelSegmentation(let ids) = $0 { return ids == [second.id] }; return false }, "\(effects)")
+        XCTAssertTrue(s.status.hasSuffix("segmentation stopped (s segments)"), s.status)
+        send(&s, .char("u"))                 // the second box
+        XCTAssertEqual(s.objects.count, 1)
         XCTAssertNil(s.busy)
         _ = Reducer.reduce(&s, .segmentProgress(second, text: "segmenting label 2: 5/9 slices"))
         XCTAssertNil(s.busy)
-        // Its result, if it was already running, comes back with the redo.
+        // Its result, if that part finished anyway, comes back with the redo.
         _ = Reducer.reduce(&s, .segmented(second, mask: m, seconds: 0.1, slices: 1))
         send(&s, .ctrl("r"))
         XCTAssertEqual(s.objects.count, 2)
@@ -354,6 +365,32 @@ final class ReducerTests: XCTestCase {
         _ = Reducer.reduce(&s, .segmentStopped(sent))
         XCTAssertEqual(s.status, status)
         XCTAssertNil(s.busy)
+    }
+
+    /// Undo while one `s` is still running (one mask came, another box propagates): the work
+    /// stops; a result that still comes belongs to its box in every state of the history, so
+    /// redo and undo never drop it nor swap masks.
+    func testUndoDuringABatchKeepsTheHistoryConsistent() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        _ = type(&s, "box 7 7 12 12 2 8")
+        let (a, b) = (s.objects[0], s.objects[1])
+        _ = type(&s, "segment")
+        let ma = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        let mb = ObjectMask(z0: 2, y0: 7, x0: 7, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .segmented(a, mask: ma, seconds: 0.1, slices: 1))
+        let effects = send(&s, .char("u"))
+        XCTAssertTrue(effects.contains { if case .cancelSegmentation(let ids) = $0 { return ids == [b.id] }; return false }, "\(effects)")
+        XCTAssertNil(s.objects[0].mask)
+        _ = Reducer.reduce(&s, .segmented(b, mask: mb, seconds: 0.1, slices: 7))   // finished anyway
+        XCTAssertTrue(s.objects[1].mask === mb)
+        XCTAssertNil(s.objects[0].mask)
+        send(&s, .ctrl("r"))
+        XCTAssertTrue(s.objects[0].mask === ma)
+        XCTAssertTrue(s.objects[1].mask === mb)
+        send(&s, .char("u"))
+        XCTAssertNil(s.objects[0].mask)
+        XCTAssertTrue(s.objects[1].mask === mb)
     }
 
     /// A box given other slices while it is segmented: the running work is stopped, and a mask

@@ -74,14 +74,14 @@ final class ScreenTests: XCTestCase {
                                 UInt8((0.55 * 12 + 0.45 * Double(Palette.label(2).b)).rounded())))
     }
 
-    /// The count of gt labels without an object fits the panel whole, even for an atlas (116 labels).
+    /// The count of gt labels without a mask fits the panel whole, even for an atlas (116 labels).
     func testUnboxedLabelCountFitsThePanel() throws {
         let session = try makeSession()
         var s = makeState(session, cols: 80, rows: 12)
         s.objects = [SegObject(id: 1, label: 1, x0: 0, y0: 0, x1: 7, y1: 7, z0: 1, z1: 1, mask: nil, stale: true)]
         s.scores = Scores(rows: [], meanDSC: .nan, meanNSD: .nan, gtLabels: 116, notPredicted: Array(2...116))
         let text = Screen.draw(s, session, mode: .trueColor).text()
-        XCTAssertTrue(text.contains("  115/116 gt labels not boxed"), text)
+        XCTAssertTrue(text.contains("  115/116 gt labels no mask"), text)   // without a mask yet, boxed or not
     }
 
     func testTooSmallTerminalShowsAMessage() throws {

@@ -61,6 +61,12 @@ enum Persistence {
         return false
     }
 
+    /// At a clean exit: the lock file of a recovery this process claimed goes (the lock ends
+    /// with the process anyway; this keeps the folder from filling with them).
+    static func releaseRecovery(for session: Session) {
+        unlink(recoveryPath(for: session.path) + ".lock")
+    }
+
     /// Stores the objects (boxes, labels, ranges) and their composite mask.
     static func autosave(_ objects: [SegObject], session: Session) throws {
         let path = recoveryPath(for: session.path)

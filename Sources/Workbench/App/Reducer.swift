@@ -1,5 +1,6 @@
 // reduce(state, action) -> effects: the only place UI state changes. Pure (no I/O), so tests
 // drive it directly; slow work is requested as effects and comes back as actions.
+import Foundation
 import Render
 import Volumes
 
@@ -19,21 +20,28 @@ enum Reducer {
             return []
         case .embedded(let n): s.embeddedSlices = n; return []
         case .segmented(let sent, let mask, let seconds, let slices):
+            let awaited = s.segmenting[sent.id] == sent.place
             finished(&s, sent)
-            guard let i = s.objects.firstIndex(where: { $0.id == sent.id && $0.place == sent.place }) else {
-                // The object was undone, deleted or given other slices while it ran: a redo (or
-                // an undo) back to this box brings it back segmented.
-                func fill(_ history: inout [[SegObject]]) {
-                    for k in history.indices {
-                        for j in history[k].indices where history[k][j].id == sent.id && history[k][j].place == sent.place && history[k][j].stale {
-                            history[k][j].mask = mask
-                            history[k][j].stale = false
-                        }
+            guard awaited, let i = s.objects.firstIndex(where: { $0.id == sent.id && $0.place == sent.place }) else {
+                // A result no longer waited for (an undo or redo stopped the work, or the box was
+                // deleted or given other slices, but this part finished): wherever this box is
+                // unsegmented, in the history and on screen, it is segmented now, with no undo
+                // step of its own, so undo and redo stay consistent.
+                func fill(_ objects: inout [SegObject]) -> Bool {
+                    var changed = false
+                    for j in objects.indices where objects[j].id == sent.id && objects[j].place == sent.place && objects[j].stale {
+                        objects[j].mask = mask
+                        objects[j].stale = false
+                        changed = true
                     }
+                    return changed
                 }
-                fill(&s.redoStack)
-                fill(&s.undoStack)
-                return []
+                for k in s.redoStack.indices { _ = fill(&s.redoStack[k]) }
+                for k in s.undoStack.indices { _ = fill(&s.undoStack[k]) }
+                guard fill(&s.objects) else { return [] }
+                s.generation += 1
+                s.dirty = true
+                return scoreEffects(s) + [.autosave(objects: s.objects)]
             }
             // A segmentation is a step of its own: undo brings back the box without it.
             if !s.segmentationRecorded { record(&s); s.segmentationRecorded = true }
@@ -46,10 +54,10 @@ enum Reducer {
             return scoreEffects(s) + [.autosave(objects: s.objects)]
         case .segmentStopped(let sent):
             finished(&s, sent)
-            // Stopped because its box went; if a redo brought that box back since, it waits,
+            // Stopped by an undo or redo (or its box went); a box still on screen waits,
             // unsegmented, for the next `s`.
-            if let o = s.objects.first(where: { $0.id == sent.id && $0.place == sent.place }), s.segmenting[o.id] == nil {
-                s.status = "label \(o.label): segmentation stopped when its box was undone; s segments it"
+            if let o = s.objects.first(where: { $0.id == sent.id && $0.place == sent.place }), s.segmenting[o.id] == nil, o.stale {
+                s.status = "label \(o.label): segmentation stopped by the undo or redo; s segments it"
             }
             return []
         case .segmentFailed(let sent, let message):
@@ -98,9 +106,12 @@ enum Reducer {
             s.mode = .normal
             return []
         case .confirmQuit:
-            // Quitting without saving discards the work, its recovery file too.
+            // Quitting without saving discards the work, its recovery file too; w and s do
+            // what the question offers.
             if isYes(k) { s.quit = true; return [.discardRecovery] }
             s.mode = .normal; s.status = "quit cancelled"
+            if k == .char("w") { return command(&s, "save") }
+            if k == .char("s") { return command(&s, "segment") }
             return []
         case .confirmOverwrite(let path):
             s.mode = .normal
@@ -202,9 +213,10 @@ enum Reducer {
         default: break
         }
         let layout = Layout(s)
-        guard let g = layout.geometry,
-              let p = g.pixel(col: col - layout.viewCol, halfRow: 2 * (row - layout.viewRow)) else {
-            if kind == .release, s.dragStart != nil { s.dragStart = nil; s.mode = .normal }
+        guard let g = layout.geometry else { return [] }
+        let (cc, hr) = (col - layout.viewCol, 2 * (row - layout.viewRow))
+        // A press starts on the image only; a drag or release outside it ends at its edge.
+        guard let p = g.pixel(col: cc, halfRow: hr) ?? (s.dragStart != nil && kind != .press ? g.nearestPixel(col: cc, halfRow: hr) : nil) else {
             return []
         }
         let v = s.frame.voxel(PlanePoint(u: p.x, v: p.y), through: s.cursor)
@@ -234,12 +246,13 @@ enum Reducer {
         s.status = ""   // the last command's message (a usage line, say) is not this one's
         let nums = words.dropFirst().map { Double($0) }
         func ints(_ n: Int) -> [Int]? {
-            guard words.count - 1 == n, nums.allSatisfy({ $0 != nil && $0!.isFinite && abs($0!) < 1e9 }) else { return nil }
+            // Voxel coordinates and slices are whole numbers: 1.5 is a typing slip, not slice 2.
+            guard words.count - 1 == n, nums.allSatisfy({ $0 != nil && $0!.isFinite && abs($0!) < 1e9 && $0! == $0!.rounded() }) else { return nil }
             return nums.map { Int($0!.rounded()) }
         }
         switch verb {
-        case "q", "quit":
-            let force = words.count > 1 && words[1] == "!"
+        case "q", "quit", "q!", "quit!":
+            let force = verb.hasSuffix("!") || (words.count > 1 && words[1] == "!")
             if s.dirty && !force {
                 s.mode = .confirmQuit
                 s.status = s.objects.contains(where: \.stale) ? "boxes not segmented or saved: quit anyway? y/n (s segments, w saves)"
@@ -258,6 +271,7 @@ enum Reducer {
             guard let n = ints(2) ?? ints(3) else { s.status = "usage: goto X Y [Z]"; return [] }
             let want = Voxel(x: n[0], y: n[1], z: n.count == 3 ? n[2] : s.cursor.z)
             s.cursor = clampVoxel(s, want)
+            centreOnCursorIfHidden(&s)
             if s.cursor != want { s.status = "\(want.x) \(want.y) \(want.z) is outside the \(s.width)x\(s.height)x\(s.depth) volume; at \(s.cursor.x) \(s.cursor.y) \(s.cursor.z)" }
             return prefetch(s)
         case "box":
@@ -282,6 +296,7 @@ enum Reducer {
             let a = words[1] == "keep" ? o.z0 : Int(words[1]), b = words[2] == "keep" ? o.z1 : Int(words[2])
             guard let a, let b else { s.status = "usage: zrange Z0 Z1"; return [] }
             o.z0 = max(0, min(a, b)); o.z1 = min(s.depth - 1, max(a, b))
+            guard o.place != s.objects[i].place else { s.status = "label \(o.label): slices \(o.z0)...\(o.z1), unchanged"; return [] }
             o.stale = true
             edit(&s) { $0.objects[i] = o }
             let asked = (min(a, b), max(a, b))
@@ -297,7 +312,9 @@ enum Reducer {
             return [.segment(todo)]
         case "save", "w":
             s.status = "saving..."
-            return [.save(path: words.count > 1 ? words.dropFirst().joined(separator: " ") : nil, objects: s.objects, generation: s.generation)]
+            // ~ is the home directory, as in the shell.
+            let path = words.count > 1 ? words.dropFirst().joined(separator: " ") : nil
+            return [.save(path: path.map { $0.hasPrefix("~") ? ($0 as NSString).expandingTildeInPath : $0 }, objects: s.objects, generation: s.generation)]
         case "window":
             guard words.count == 3, let w = nums[0], let l = nums[1], w > 0, w.isFinite, l.isFinite else {
                 s.status = "usage: window WIDTH LEVEL"; return []
@@ -415,7 +432,18 @@ enum Reducer {
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
         s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))" + (s.dirty ? "" : ", as saved")
-        return scoreEffects(s) + [s.dirty ? .autosave(objects: s.objects) : .discardRecovery] + dropSegmentations(&s)
+        return scoreEffects(s) + [s.dirty ? .autosave(objects: s.objects) : .discardRecovery] + stopSegmentations(&s)
+    }
+
+    /// An undo or redo stops every segmentation under way: its result would land on a state
+    /// the user has left. Boxes still unsegmented wait for the next `s`.
+    static func stopSegmentations(_ s: inout AppState) -> [Effect] {
+        let all = Set(s.segmenting.keys)
+        s.segmenting = [:]
+        settleBusy(&s)
+        guard !all.isEmpty else { return [] }
+        s.status += "; segmentation stopped (s segments)"
+        return [.cancelSegmentation(all)]
     }
 
     /// The busy mark ends when no object on screen waits for its mask.

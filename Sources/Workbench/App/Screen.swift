@@ -132,7 +132,7 @@ enum Screen {
             line("  label \(String(row.label).padding(toLength: 8, withPad: " ", startingAt: 0)) \(score(row.dsc))  \(score(row.nsd))")
         }
         if !sc.rows.isEmpty { line("  mean           \(score(sc.meanDSC))  \(score(sc.meanNSD))", text, bold: true) }
-        line("  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels not boxed", dim)   // fits the 30-column panel
+        line("  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", dim)   // fits the 30-column panel
     }
 
     static func score(_ v: Double) -> String { v.isNaN ? "  -  " : String(format: "%.3f", v) }

@@ -19,6 +19,12 @@ final class Terminal {
         raw()
         noecho()
         keypad(stdscr, true)
+        // Home and End as terminals send them whatever TERM says (PuTTY, tmux, rxvt, xterm's
+        // two modes): without these, ESC [ 1 ~ read as Esc, then `[` (previous slice), ...
+        for (sequence, key) in [("\u{1B}[1~", KEY_HOME), ("\u{1B}[4~", KEY_END), ("\u{1B}[7~", KEY_HOME), ("\u{1B}[8~", KEY_END),
+                                ("\u{1B}[H", KEY_HOME), ("\u{1B}[F", KEY_END), ("\u{1B}OH", KEY_HOME), ("\u{1B}OF", KEY_END)] {
+            define_key(sequence, key)
+        }
         set_escdelay(25)
         curs_set(0)
         mouseinterval(0)

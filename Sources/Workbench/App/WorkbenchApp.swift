@@ -66,7 +66,10 @@ final class WorkbenchApp: @unchecked Sendable {
 
     func run() throws -> Int32 {
         try terminal.open()
-        defer { terminal.close() }
+        defer {
+            terminal.close()
+            if !state.recoveryOff { Persistence.releaseRecovery(for: session) }
+        }
         let mode = ColorMode.detect(environment: ProcessInfo.processInfo.environment, terminalColors: terminal.terminfoColors)
         state.screen = terminal.size
         worker.start()
