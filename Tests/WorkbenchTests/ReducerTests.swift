@@ -176,6 +176,28 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.quit)
     }
 
+    /// Up and Down in the command line recall the lines entered before, as a shell does.
+    func testCommandLineHistory() {
+        var s = makeState()
+        for line in ["slice 3", "goto 4 5", "goto 4 5"] {
+            send(&s, .char(":"))
+            for c in line { send(&s, .char(c)) }
+            send(&s, .enter)
+        }
+        XCTAssertEqual(s.commandHistory, ["slice 3", "goto 4 5"])
+        send(&s, .char(":"), .up)
+        XCTAssertEqual(s.mode, .command("goto 4 5"))
+        send(&s, .up, .up)
+        XCTAssertEqual(s.mode, .command("slice 3"))
+        send(&s, .down)
+        XCTAssertEqual(s.mode, .command("goto 4 5"))
+        send(&s, .down)
+        XCTAssertEqual(s.mode, .command(""))
+        send(&s, .up, .backspace, .char("7"), .enter)   // goto X Y: the recalled line, edited
+        XCTAssertEqual([s.cursor.x, s.cursor.y, s.cursor.z], [4, 7, 3])
+        XCTAssertEqual(s.commandHistory.last, "goto 4 7")
+    }
+
     func testMouseDragDrawsABox() {
         var s = makeState()
         let layout = Layout(s)

@@ -86,6 +86,9 @@ struct AppState: Sendable {
     var scores: Scores? = nil
     var embeddedSlices = 0
     var dragStart: Voxel? = nil
+    /// Command lines entered, oldest first (Up and Down recall them), and the one recalled.
+    var commandHistory: [String] = []
+    var historyIndex: Int? = nil
     var quit = false
 
     init(depth: Int, height: Int, width: Int, spacing: [Double], is3D: Bool, hasGroundTruth: Bool, window: Window, windowName: String,

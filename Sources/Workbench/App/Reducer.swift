@@ -131,8 +131,28 @@ enum Reducer {
             return [.discardRecovery]
         case .command(let text):
             switch k {
-            case .enter: s.mode = .normal; return command(&s, text)
-            case .escape: s.mode = .normal; return []
+            case .enter:
+                s.mode = .normal
+                s.historyIndex = nil
+                let line = text.trimmingCharacters(in: .whitespaces)
+                if !line.isEmpty && s.commandHistory.last != line {
+                    s.commandHistory.append(line)
+                    if s.commandHistory.count > 200 { s.commandHistory.removeFirst() }
+                }
+                return command(&s, text)
+            case .escape: s.mode = .normal; s.historyIndex = nil; return []
+            case .up:
+                // The one before the recalled line (the latest at first), as in a shell.
+                guard !s.commandHistory.isEmpty else { return [] }
+                let i = max(0, (s.historyIndex ?? s.commandHistory.count) - 1)
+                s.historyIndex = i
+                s.mode = .command(s.commandHistory[i])
+                return []
+            case .down:
+                guard let i = s.historyIndex else { return [] }
+                s.historyIndex = i + 1 < s.commandHistory.count ? i + 1 : nil
+                s.mode = .command(s.historyIndex.map { s.commandHistory[$0] } ?? "")
+                return []
             case .backspace, .delete: s.mode = text.isEmpty ? .normal : .command(String(text.dropLast())); return []
             case .char(let c): s.mode = .command(text + String(c)); return []
             default: return []

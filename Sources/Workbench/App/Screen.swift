@@ -182,6 +182,7 @@ enum Screen {
         "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
         "   boxes | undo | redo | delete | quit [!] (! discards)",
         "   orient [standard|stored]  (NIfTI: patient's right at left)",
+        "   Up/Down recall earlier command lines",
         "any key closes this help",
     ]
 
