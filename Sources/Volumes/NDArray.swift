@@ -112,25 +112,24 @@ public struct NDArray: Sendable, Equatable {
     /// Every element converted to Float (bool -> 0/1).
     public func floats() -> [Float] { converted(Float.self) { Float($0) } }
 
-    private func converted<R>(_: R.Type, _ f: (Double) -> R) -> [R] {
-        storage.withUnsafeBytes { raw -> [R] in
-            func map<T>(_: T.Type, _ g: (T) -> Double) -> [R] {
-                let p = raw.bindMemory(to: T.self)
-                return p.map { f(g($0)) }
-            }
+    private func converted<R>(_: R.Type, _ f: @escaping (Double) -> R) -> [R] { visitElements(ConvertElements(f: f)) }
+
+    /// Runs `v` over the stored elements in their own type, with their conversion to Double.
+    private func visitElements<V: ElementVisitor>(_ v: V) -> V.Result {
+        storage.withUnsafeBytes { raw in
             switch dtype {
-            case .bool: return map(UInt8.self) { $0 != 0 ? 1 : 0 }
-            case .uint8: return map(UInt8.self) { Double($0) }
-            case .int8: return map(Int8.self) { Double($0) }
-            case .uint16: return map(UInt16.self) { Double($0) }
-            case .int16: return map(Int16.self) { Double($0) }
-            case .uint32: return map(UInt32.self) { Double($0) }
-            case .int32: return map(Int32.self) { Double($0) }
-            case .uint64: return map(UInt64.self) { Double($0) }
-            case .int64: return map(Int64.self) { Double($0) }
-            case .float16: return map(Float16.self) { Double($0) }
-            case .float32: return map(Float.self) { Double($0) }
-            case .float64: return map(Double.self) { $0 }
+            case .bool: return v.visit(raw.bindMemory(to: UInt8.self)) { $0 != 0 ? 1 : 0 }
+            case .uint8: return v.visit(raw.bindMemory(to: UInt8.self)) { Double($0) }
+            case .int8: return v.visit(raw.bindMemory(to: Int8.self)) { Double($0) }
+            case .uint16: return v.visit(raw.bindMemory(to: UInt16.self)) { Double($0) }
+            case .int16: return v.visit(raw.bindMemory(to: Int16.self)) { Double($0) }
+            case .uint32: return v.visit(raw.bindMemory(to: UInt32.self)) { Double($0) }
+            case .int32: return v.visit(raw.bindMemory(to: Int32.self)) { Double($0) }
+            case .uint64: return v.visit(raw.bindMemory(to: UInt64.self)) { Double($0) }
+            case .int64: return v.visit(raw.bindMemory(to: Int64.self)) { Double($0) }
+            case .float16: return v.visit(raw.bindMemory(to: Float16.self)) { Double($0) }
+            case .float32: return v.visit(raw.bindMemory(to: Float.self)) { Double($0) }
+            case .float64: return v.visit(raw.bindMemory(to: Double.self)) { $0 }
             }
         }
     }
@@ -142,10 +141,10 @@ public struct NDArray: Sendable, Equatable {
     public func rangeAndNaNs() -> (range: (min: Double, max: Double)?, nans: Int) {
         // Element by element in the stored type: no Double copy of the array (600 MB for a
         // 300x512x512 volume).
-        storage.withUnsafeBytes { raw in
-            func scan<T>(_: T.Type, _ g: (T) -> Double) -> (range: (min: Double, max: Double)?, nans: Int) {
+        struct Scan: ElementVisitor {
+            func visit<T>(_ p: UnsafeBufferPointer<T>, _ g: (T) -> Double) -> (range: (min: Double, max: Double)?, nans: Int) {
                 var lo = Double.infinity, hi = -Double.infinity, nans = 0
-                for x in raw.bindMemory(to: T.self) {
+                for x in p {
                     let v = g(x)
                     if v.isNaN { nans += 1; continue }
                     if v < lo { lo = v }
@@ -153,21 +152,8 @@ public struct NDArray: Sendable, Equatable {
                 }
                 return (lo <= hi ? (lo, hi) : nil, nans)
             }
-            switch dtype {
-            case .bool: return scan(UInt8.self) { $0 != 0 ? 1 : 0 }
-            case .uint8: return scan(UInt8.self) { Double($0) }
-            case .int8: return scan(Int8.self) { Double($0) }
-            case .uint16: return scan(UInt16.self) { Double($0) }
-            case .int16: return scan(Int16.self) { Double($0) }
-            case .uint32: return scan(UInt32.self) { Double($0) }
-            case .int32: return scan(Int32.self) { Double($0) }
-            case .uint64: return scan(UInt64.self) { Double($0) }
-            case .int64: return scan(Int64.self) { Double($0) }
-            case .float16: return scan(Float16.self) { Double($0) }
-            case .float32: return scan(Float.self) { Double($0) }
-            case .float64: return scan(Double.self) { $0 }
-            }
         }
+        return visitElements(Scan())
     }
 }
 
@@ -176,3 +162,15 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Work over an array's elements in their stored type (`NDArray.visitElements`).
+private protocol ElementVisitor {
+    associatedtype Result
+    func visit<T>(_ p: UnsafeBufferPointer<T>, _ g: (T) -> Double) -> Result
+}
+
+/// Every element converted by `f` (from its value as Double).
+private struct ConvertElements<R>: ElementVisitor {
+    let f: (Double) -> R
+    func visit<T>(_ p: UnsafeBufferPointer<T>, _ g: (T) -> Double) -> [R] { p.map { f(g($0)) } }
+}
