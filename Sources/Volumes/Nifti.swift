@@ -150,40 +150,37 @@ public enum Nifti {
             let v = abs(pix[i])
             return v.isFinite && v > 0 ? v : 1
         }
+        let raw = rawHeader(lib)
         let geometry = NiftiGeometry(
             pixdim: Array(pix[1...7]), qformCode: n.qform_code, sformCode: n.sform_code,
             quatern: [n.quatern_b, n.quatern_c, n.quatern_d, n.qoffset_x, n.qoffset_y, n.qoffset_z, n.qfac],
             sform: matrix(n.sto_xyz), xyzUnits: n.xyz_units, timeUnits: n.time_units,
-            niftiVersion: version(lib))
+            niftiVersion: raw.version)
         var affine: [[Double]]
         if n.sform_code > 0 { affine = matrix(n.sto_xyz) } else if n.qform_code > 0 { affine = matrix(n.qto_xyz) } else {
             affine = (0..<4).map { r in (0..<4).map { c in r == c ? (r < 3 ? (r < ndim ? abs(pix[r + 1]) : 1) : 1) : 0 } }
         }
         var image = NiftiImage(data: array, sclSlope: n.scl_slope, sclInter: n.scl_inter, spacing: spacing,
                                affine: affine, geometry: geometry)
-        image.storedPixdim = Array((storedPixdim(lib) ?? pix.map { $0 }).dropFirst().prefix(ndim))
+        image.storedPixdim = Array((raw.pixdim ?? pix).dropFirst().prefix(ndim))
         return image
     }
 
-    /// pixdim[0...7] as the header stores them (byte order fixed), or nil if it cannot be read.
-    static func storedPixdim(_ path: String) -> [Double]? {
+    /// What only the raw header tells, in one read of it: the version, 1 or 2 from the header's
+    /// size (libnifti's nifti_type does not tell NIfTI-2 single files apart; 0 is ANALYZE 7.5),
+    /// and pixdim[0...7] as stored (byte order fixed), nil if the header cannot be read.
+    static func rawHeader(_ path: String) -> (version: Int, pixdim: [Double]?) {
         var nver: Int32 = 1
-        guard let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) else { return nil }
+        guard let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) else { return (Int(nver), nil) }
         defer { free(h) }
         if nver == 2 {
             let p = h.assumingMemoryBound(to: nifti_2_header.self).pointee.pixdim
-            return withUnsafeBytes(of: p) { Array($0.bindMemory(to: Double.self)) }
+            return (Int(nver), withUnsafeBytes(of: p) { Array($0.bindMemory(to: Double.self)) })
         }
         let p = h.assumingMemoryBound(to: nifti_1_header.self).pointee.pixdim
-        return withUnsafeBytes(of: p) { $0.bindMemory(to: Float.self).map(Double.init) }
+        return (Int(nver), withUnsafeBytes(of: p) { $0.bindMemory(to: Float.self).map(Double.init) })
     }
 
-    /// 1 or 2, from the header's size (libnifti's nifti_type does not tell NIfTI-2 single files apart).
-    static func version(_ path: String) -> Int {
-        var nver: Int32 = 1
-        if let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) { free(h) }
-        return Int(nver)
-    }
 
     /// libnifti 3.0.1 mis-seeks in some gzip streams (nibabel's NIfTI-2 .nii.gz): inflate the file
     /// with zlib into a temporary .nii and let libnifti read that.

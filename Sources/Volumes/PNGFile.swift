@@ -26,8 +26,7 @@ public enum PNGFile {
             // The file's own palette order: libpng keeps a palette image's indices when asked
             // for a colour-mapped result in the palette's format.
             let (h, w) = (Int(image.height), Int(image.width))
-            let (count, overflow) = NDArray.elementCount([h, w])
-            guard !overflow, count <= 1 << 33 else { throw VolumeError("PNG size \(w)x\(h) is absurd", path: path) }
+            let count = try bufferBytes(image, [h, w], path: path)
             let entryBytes = Int((image.format & color != 0 ? 3 : 1) + (image.format & alpha != 0 ? 1 : 0))
             var map = [UInt8](repeating: 0, count: 256 * entryBytes)
             var buffer = [UInt8](repeating: 0, count: count)
@@ -46,8 +45,7 @@ public enum PNGFile {
         let channels = Int((format & color != 0 ? 3 : 1) + (format & alpha != 0 ? 1 : 0))
         let (h, w) = (Int(image.height), Int(image.width))
         let bytesPer = sixteen ? 2 : 1
-        let (count, overflow) = NDArray.elementCount([h, w, channels, bytesPer])
-        guard !overflow, count <= 1 << 33 else { throw VolumeError("PNG size \(w)x\(h) is absurd", path: path) }
+        let count = try bufferBytes(image, [h, w, channels, bytesPer], path: path)
         var buffer = [UInt8](repeating: 0, count: count)
         let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         guard ok != 0 else { throw VolumeError("damaged PNG: \(message(&image))", path: path) }
@@ -76,6 +74,13 @@ public enum PNGFile {
             defer { png_image_free(&image) }
             guard ok != 0 else { throw VolumeError("cannot write PNG: \(message(&image))", path: path) }
         }
+    }
+
+    /// Bytes of a read buffer of `dims`; refused when absurd (over 8 GB, or overflowing).
+    static func bufferBytes(_ image: png_image, _ dims: [Int], path: String) throws -> Int {
+        let (count, overflow) = NDArray.elementCount(dims)
+        guard !overflow, count <= 1 << 33 else { throw VolumeError("PNG size \(image.width)x\(image.height) is absurd", path: path) }
+        return count
     }
 
     static func message(_ image: inout png_image) -> String {
