@@ -55,8 +55,7 @@ struct SegObject: Equatable, Sendable {
     var stale: Bool
 
     static func == (a: SegObject, b: SegObject) -> Bool {
-        a.id == b.id && a.label == b.label && a.x0 == b.x0 && a.y0 == b.y0 && a.x1 == b.x1 && a.y1 == b.y1
-            && a.z0 == b.z0 && a.z1 == b.z1 && a.mask === b.mask && a.stale == b.stale
+        a.id == b.id && a.label == b.label && a.place == b.place && a.mask === b.mask && a.stale == b.stale
     }
 
     /// Where the box is: what its mask depends on (the label does not).

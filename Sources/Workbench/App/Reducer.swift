@@ -458,12 +458,17 @@ enum Reducer {
     /// An undo or redo stops every segmentation under way: its result would land on a state
     /// the user has left. Boxes still unsegmented wait for the next `s`.
     static func stopSegmentations(_ s: inout AppState) -> [Effect] {
-        let all = Set(s.segmenting.keys)
-        s.segmenting = [:]
+        let effects = stopSegmentations(of: Set(s.segmenting.keys), &s)
+        if !effects.isEmpty { s.status += "; segmentation stopped (s segments)" }
+        return effects
+    }
+
+    /// These objects wait for their segmentation no more; its queued work is dropped and a
+    /// running one stops at its next slice.
+    static func stopSegmentations(of ids: Set<Int>, _ s: inout AppState) -> [Effect] {
+        for id in ids { s.segmenting[id] = nil }
         settleBusy(&s)
-        guard !all.isEmpty else { return [] }
-        s.status += "; segmentation stopped (s segments)"
-        return [.cancelSegmentation(all)]
+        return ids.isEmpty ? [] : [.cancelSegmentation(ids)]
     }
 
     /// The busy mark ends when no object on screen waits for its mask.
@@ -482,11 +487,7 @@ enum Reducer {
     /// queued work is dropped and a running one stops at its next slice (a single slice
     /// finishes, and its mask goes to the history of that box). They wait no more.
     static func dropSegmentations(_ s: inout AppState) -> [Effect] {
-        let gone = Set(s.segmenting.filter { id, place in !s.objects.contains { $0.id == id && $0.place == place } }.keys)
-        for id in gone { s.segmenting[id] = nil }
-        settleBusy(&s)
-        guard !gone.isEmpty else { return [] }
-        return [.cancelSegmentation(gone)]
+        stopSegmentations(of: Set(s.segmenting.filter { id, place in !s.objects.contains { $0.id == id && $0.place == place } }.keys), &s)
     }
 
     static func scoreEffects(_ s: AppState) -> [Effect] {

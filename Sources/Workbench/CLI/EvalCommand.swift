@@ -123,10 +123,9 @@ enum EvalCommand {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)
         return names.filter { n in
             let l = n.lowercased()
-            var isDir: ObjCBool = false
             // Files only: a directory named x.npz is no case.
             return !n.hasPrefix(".") && [".npz", ".npy", ".nii", ".nii.gz", ".png"].contains { l.hasSuffix($0) }
-                && FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(n), isDirectory: &isDir) && !isDir.boolValue
+                && OutputPaths.isFile((dir as NSString).appendingPathComponent(n))
         }.sorted()
     }
 

@@ -70,6 +70,12 @@ enum OutputPaths {
         return (full as NSString).standardizingPath
     }
 
+    /// Whether `path` exists and is not a directory (a case file in a listed folder).
+    static func isFile(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue
+    }
+
     /// Throws when `output` exists and is not a file `segment` wrote (an npz holding `segs` and
     /// nothing else): a ground-truth case of the same name (the challenge keeps imgs/ and gts/
     /// under one set of names), or anything else, is never replaced.

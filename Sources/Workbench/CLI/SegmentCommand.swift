@@ -89,9 +89,7 @@ enum SegmentCommand {
             if isDir.boolValue {
                 // Files only: a directory named x.npz is not a case.
                 let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
-                    var sub: ObjCBool = false
-                    return name.lowercased().hasSuffix(".npz")
-                        && FileManager.default.fileExists(atPath: (p as NSString).appendingPathComponent(name), isDirectory: &sub) && !sub.boolValue
+                    name.lowercased().hasSuffix(".npz") && OutputPaths.isFile((p as NSString).appendingPathComponent(name))
                 }.sorted()
                 if files.isEmpty { Stderr.warn("\(p) holds no .npz files") }
                 out += files.map { (p as NSString).appendingPathComponent($0) }
