@@ -66,6 +66,33 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(seg.slicesEncoded, 3)
     }
 
+    /// By default each box is decoded alone, so a box's mask does not depend on the boxes
+    /// decoded with it: `segment` with many boxes gives, to the pixel, the masks the workbench
+    /// makes one box at a time (a batch's products round differently from a single box's).
+    func testDefaultMasksDoNotDependOnTheOtherBoxes() throws {
+        let env = ProcessInfo.processInfo.environment
+        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
+        let path = home + "/demo/ch2.nii.gz"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("demo not installed at \(path); run scripts/setup.sh") }
+        let mr = try Nifti.read(path: path)
+        let (ny, nx) = (mr.data.shape[1], mr.data.shape[2])
+        let raw = try XCTUnwrap(mr.data.values(as: UInt8.self))
+        var g = SplitMix(seed: 11)
+        for z in [70, 95] {
+            let img = ImageU8(height: ny, width: nx, channels: 1, pixels: Array(raw[(z * ny * nx)..<((z + 1) * ny * nx)]))
+            let boxes: [PixelBox] = (0..<24).map { _ in
+                let (x, y) = (20 + Double(g.next() % UInt64(nx - 80)), 20 + Double(g.next() % UInt64(ny - 80)))
+                return [x, y, x + 12 + Double(g.next() % 40), y + 12 + Double(g.next() % 40)]
+            }
+            let seg = Segmenter(model: try ModelFixtures.int8Model())
+            let together = seg.segment(img, boxes: boxes, key: z)
+            for (i, b) in boxes.enumerated() {
+                let alone = seg.segment(img, boxes: [b], key: z)[0]
+                XCTAssertEqual(zip(together[i], alone).filter { $0 != $1 }.count, 0, "slice \(z) box \(i) \(b): pixels that differ")
+            }
+        }
+    }
+
     /// The int8 engine keeps slice embeddings in half precision (2 MB a slice in the cache);
     /// the fp32 engine keeps them exact.
     func testInt8SlicesAreKeptInHalfPrecisionAndFp32SlicesExactly() throws {

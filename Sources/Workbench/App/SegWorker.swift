@@ -94,7 +94,7 @@ final class SegWorker: @unchecked Sendable {
             let t0 = Date()
             var warning: String?
             let model = try DataHome.loadModel(modelPath, precision: precision) { warning = $0 }
-            let s = Segmenter(model: model, cacheBytes: 1 << 30, maxBatch: 16)
+            let s = Segmenter(model: model, cacheBytes: 1 << 30)
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))
             let ms = Int(Date().timeIntervalSince(t0) * 1000)
