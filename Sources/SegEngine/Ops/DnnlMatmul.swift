@@ -19,6 +19,11 @@ final class DnnlMatmul: @unchecked Sendable {
     /// nil when oneDNN has no implementation for these memory descriptions.
     init?(src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t) {
         guard let engine = Self.engine else { return nil }
+        // oneDNN picks the kernel and blocking for the OpenMP thread count of the building
+        // thread; every run is single-threaded, so build for one thread, whichever thread
+        // builds (the workbench builds on its engine thread, whose OpenMP default is all cores:
+        // its masks differed from `segment`'s).
+        omp_set_num_threads(1)
         var (s, w, d) = (src, weights, dst)
         var op = dnnl_matmul_desc_t()
         var attr: dnnl_primitive_attr_t?
