@@ -170,6 +170,49 @@ final class WorkbenchE2ETests: XCTestCase {
         XCTAssertEqual(src.affine, dst.affine)
     }
 
+    /// A challenge case's 3D box segmented in the workbench (`B` loads it) gives, to the voxel,
+    /// the labels `medseg segment` writes for the same file (the workbench builds its model on
+    /// its own thread and decodes one box at a time).
+    func testWorkbenchAndSegmentGiveTheSameMask() throws {
+        let (_, demo) = try installedDemo()
+        let dir = try demoCopy(demo)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The demo MR's voxels as a challenge npz (already 0-255: both take them as they are).
+        let mr = try Nifti.read(path: dir + "/ch2.nii.gz")
+        let case_ = dir + "/3DBox_ch2.npz"
+        try Npz.write([(name: "imgs", array: mr.data),
+                       (name: "boxes", array: NDArray(shape: [2, 6], values: [35.0, 112, 96, 72, 193, 110,
+                                                                             99, 108, 100, 128, 199, 108]))], to: case_)
+        socket = "medseg-e2e-\(getpid())"
+        defer { _ = try? tmux(["kill-server"]) }
+        let out = dir + "/wb.npz"
+        let cmd = "'\(CLI.executable.path)' open '\(case_)' --out '\(out)'; echo medseg-exited-$?; sleep 60"
+        _ = try tmux(["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "50", cmd])
+        try waitFor("model loaded")
+        try keys("B")
+        try keys("s")
+        // Label 1 is segmented first, then label 2 ("label 2: N voxels in T ms" when done).
+        let end = Date().addingTimeInterval(120)
+        while try !screen().split(separator: "\n").contains(where: { $0.contains("label 2:") && $0.contains("voxels in") }) {
+            guard Date() < end else { return XCTFail("label 2 not segmented within 120 s; screen:\n\(try screen())") }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        try keys("w")
+        try waitFor("saved \(out)", seconds: 30)
+        try keys("q")
+        try waitFor("medseg-exited-0", seconds: 10)
+
+        let r = try CLI.run(["segment", case_, "-o", dir + "/segs"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let headless = try LabelFile.read(path: dir + "/segs/3DBox_ch2.npz", keys: ["segs"]).labels
+        let workbench = try LabelFile.read(path: out, keys: ["segs"]).labels
+        XCTAssertEqual(headless.count, workbench.count)
+        for label in [1, 2] as [UInt16] {
+            XCTAssertGreaterThan(headless.filter { $0 == label }.count, 1000, "label \(label)")
+        }
+        XCTAssertEqual(zip(headless, workbench).filter { $0 != $1 }.count, 0, "voxels labelled differently")
+    }
+
     /// The mouse through the real terminal: a drag draws a box (the same box dragged either
     /// way), the wheel turns slices. Undoing a running 3D segmentation stops it: the engine goes
     /// idle instead of finishing the 181 slices.
