@@ -198,6 +198,39 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.commandHistory.last, "goto 4 7")
     }
 
+    /// The command line edits as a shell's: the cursor moves, and typing and deleting happen at it.
+    func testCommandLineEditsAtTheCursor() {
+        func edit(_ text: String, _ keys: Key...) -> (String, Int) {
+            var line = LineEditor(text: text)
+            for k in keys { line = line.applying(k) ?? line }
+            return (line.text, line.position)
+        }
+        XCTAssertTrue(edit("goto 4 5", .left, .left, .left, .backspace) == ("goto4 5", 4))
+        XCTAssertTrue(edit("goto 4 5", .home, .char("x")) == ("xgoto 4 5", 1))
+        XCTAssertTrue(edit("goto 4 5", .ctrl("a"), .right, .delete, .ctrl("e"), .char("!")) == ("gto 4 5!", 8))
+        XCTAssertTrue(edit("goto 4 5", .left, .left, .ctrl("k")) == ("goto 4", 6))
+        XCTAssertTrue(edit("goto 4 5", .left, .ctrl("u")) == ("5", 0))
+        XCTAssertTrue(edit("save /tmp/a b", .ctrl("w"), .ctrl("w")) == ("save ", 5))
+        XCTAssertTrue(edit("ab", .delete, .delete) == ("", 0))          // at the end, Delete erases backwards
+        XCTAssertTrue(edit("ab", .home, .left, .backspace) == ("ab", 0))  // nothing before the start
+        XCTAssertTrue(edit("ab", .end, .right, .ctrl("d")) == ("a", 1))
+        XCTAssertNil(LineEditor(text: "ab").applying(.enter))
+        XCTAssertNil(LineEditor(text: "ab").applying(.up))
+
+        var s = makeState()
+        send(&s, .char(":"))
+        for c in "goto 4 5" { send(&s, .char(c)) }
+        send(&s, .left, .left, .backspace, .char("6"), .enter)   // goto 6 5, typed in the middle
+        XCTAssertEqual([s.cursor.x, s.cursor.y], [6, 5])
+        XCTAssertEqual(s.commandHistory.last, "goto 6 5")
+        // A recalled line starts with the cursor at its end.
+        send(&s, .char(":"), .left, .up, .char("0"))
+        XCTAssertEqual(s.mode, .command("goto 6 50"))
+        send(&s, .escape)
+        send(&s, .char(":"), .char("x"), .home, .backspace, .backspace)  // Backspace at the start of a line keeps it
+        XCTAssertEqual(s.mode, .command("x"))
+    }
+
     func testMouseDragDrawsABox() {
         var s = makeState()
         let layout = Layout(s)

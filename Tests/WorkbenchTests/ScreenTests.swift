@@ -84,6 +84,26 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(text.contains("  115/116 gt labels no mask"), text)   // without a mask yet, boxed or not
     }
 
+    /// The command line shows its cursor as a reversed cell, scrolled into view on a long line.
+    func testCommandLineCursor() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 40, rows: 12)
+        s.mode = .command("goto 4 5")
+        s.commandCursor = 3   // before the "4"
+        var g = Screen.draw(s, session, mode: .trueColor)
+        XCTAssertTrue(g.text().components(separatedBy: "\n")[11].hasPrefix(":goto 4 5 "))
+        let cursor = g[6, 11], before = g[5, 11]
+        XCTAssertEqual(cursor.glyph, "4")
+        XCTAssertEqual([cursor.fg, cursor.bg], [before.bg, before.fg])
+        // 60 characters on a 40-column line, the cursor at the end: the line's end is shown.
+        s.mode = .command(String(repeating: "a", count: 55) + "bcdef")
+        s.commandCursor = 0
+        g = Screen.draw(s, session, mode: .trueColor)
+        let last = g.text().components(separatedBy: "\n")[11]
+        XCTAssertTrue(last.hasSuffix("abcdef "), "[\(last)]")
+        XCTAssertEqual(g[39, 11].bg, before.fg)
+    }
+
     func testTooSmallTerminalShowsAMessage() throws {
         let session = try makeSession()
         let g = Screen.draw(makeState(session, cols: 50, rows: 5), session, mode: .color256)

@@ -89,6 +89,8 @@ struct AppState: Sendable {
     /// Command lines entered, oldest first (Up and Down recall them), and the one recalled.
     var commandHistory: [String] = []
     var historyIndex: Int? = nil
+    /// The command line's cursor, in characters from the end of the line (LineEditor).
+    var commandCursor = 0
     var quit = false
 
     init(depth: Int, height: Int, width: Int, spacing: [Double], is3D: Bool, hasGroundTruth: Bool, window: Window, windowName: String,

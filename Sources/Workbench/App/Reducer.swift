@@ -134,28 +134,35 @@ enum Reducer {
             case .enter:
                 s.mode = .normal
                 s.historyIndex = nil
+                s.commandCursor = 0
                 let line = text.trimmingCharacters(in: .whitespaces)
                 if !line.isEmpty && s.commandHistory.last != line {
                     s.commandHistory.append(line)
                     if s.commandHistory.count > 200 { s.commandHistory.removeFirst() }
                 }
                 return command(&s, text)
-            case .escape: s.mode = .normal; s.historyIndex = nil; return []
+            case .escape: s.mode = .normal; s.historyIndex = nil; s.commandCursor = 0; return []
             case .up:
                 // The one before the recalled line (the latest at first), as in a shell.
                 guard !s.commandHistory.isEmpty else { return [] }
                 let i = max(0, (s.historyIndex ?? s.commandHistory.count) - 1)
                 s.historyIndex = i
                 s.mode = .command(s.commandHistory[i])
+                s.commandCursor = 0
                 return []
             case .down:
                 guard let i = s.historyIndex else { return [] }
                 s.historyIndex = i + 1 < s.commandHistory.count ? i + 1 : nil
                 s.mode = .command(s.historyIndex.map { s.commandHistory[$0] } ?? "")
+                s.commandCursor = 0
                 return []
-            case .backspace, .delete: s.mode = text.isEmpty ? .normal : .command(String(text.dropLast())); return []
-            case .char(let c): s.mode = .command(text + String(c)); return []
-            default: return []
+            case .backspace where text.isEmpty, .delete where text.isEmpty: s.mode = .normal; return []
+            default:
+                // Cursor moves, inserts and deletes, as in a shell.
+                guard let line = LineEditor(text: text, fromEnd: s.commandCursor).applying(k) else { return [] }
+                s.mode = .command(line.text)
+                s.commandCursor = line.fromEnd
+                return []
             }
         case .box(let corner):
             switch k {
@@ -198,11 +205,11 @@ enum Reducer {
         case .char("o"): s.maskStyle = s.maskStyle == .fill ? .contour : .fill
         case .char("u"): return undo(&s)
         case .ctrl("r"): return redo(&s)
-        case .char(":"): s.mode = .command("")
+        case .char(":"): s.mode = .command(""); s.commandCursor = 0
         case .tab: select(&s, 1)
         case .backTab: select(&s, -1)
         case .char("d"), .delete: return command(&s, "delete")
-        case .char("n"): s.mode = .command("label ")
+        case .char("n"): s.mode = .command("label "); s.commandCursor = 0
         case .char("z"): return command(&s, "zrange \(s.cursor.z) keep")
         case .char("Z"): return command(&s, "zrange keep \(s.cursor.z)")
         case .char("a"): setAxis(&s, .axial)

@@ -141,7 +141,12 @@ enum Screen {
         g.fill(cols: 0..<g.width, rows: row..<(row + 1), with: Cell(fg: text, bg: bar))
         switch s.mode {
         case .command(let t):
-            g.put(":" + t + "\u{2581}", col: 0, row: row, fg: text, bg: bar, maxWidth: g.width); return
+            // The line scrolled so the cursor (a reversed cell) stays in view.
+            let line = Array(":" + t), at = 1 + LineEditor(text: t, fromEnd: s.commandCursor).position
+            let first = max(0, at - (g.width - 1))
+            g.put(String(line[min(first, line.count)...]), col: 0, row: row, fg: text, bg: bar, maxWidth: g.width)
+            g.put(at < line.count ? String(line[at]) : " ", col: at - first, row: row, fg: bar, bg: text, maxWidth: 1)
+            return
         case .confirmQuit, .confirmOverwrite:
             g.put(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
@@ -182,7 +187,8 @@ enum Screen {
         "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
         "   boxes | undo | redo | delete | quit [!] (! discards)",
         "   orient [standard|stored]  (NIfTI: patient's right at left)",
-        "   Up/Down recall earlier command lines",
+        "   Up/Down recall earlier lines; Left/Right, Home/End,",
+        "   Ctrl-A/E/K/U/W edit as in a shell",
         "any key closes this help",
     ]
 
