@@ -16,6 +16,8 @@ public struct OpenedImage: Sendable {
     public var looksLikeCT: Bool
     /// True when the stored values are already 0-255 display values (challenge npz, PNG).
     public var isUInt8: Bool
+    /// Set when a 3D image gave no usable voxel size for some axis and 1 mm was taken there.
+    public var spacingNote: String? = nil
 
     public init(volume: Volume, format: FileFormat, groundTruth: LabelMap?, boxes: [Box3DOr2D], niftiGeometry: NiftiGeometry?,
                 looksLikeCT: Bool, isUInt8: Bool) {
@@ -45,9 +47,15 @@ public enum ImageFile {
                     throw VolumeError("`imgs` has shape \(imgs.shape); expected (H,W), (H,W,3) or (D,H,W)")
                 }
                 var spacing = [Double](repeating: 1, count: is3D ? 3 : 2)
-                if is3D, let s = arrays.first(where: { $0.name == "spacing" })?.array {
-                    let v = s.doubles()
-                    if v.count == 3, v.allSatisfy({ $0.isFinite && $0 > 0 }) { spacing = v }
+                var spacingNote: String?
+                if is3D {
+                    // As `eval` reads it (LabelFile), but a spacing that cannot be used is only
+                    // noted: the image still opens, its voxels taken as 1 mm.
+                    if let v = arrays.first(where: { $0.name == "spacing" })?.array.doubles() {
+                        if VoxelSpacing.isUsable(v) { spacing = v } else { spacingNote = VoxelSpacing.unusable(v) + "; voxels taken as 1 mm" }
+                    } else {
+                        spacingNote = "no `spacing` array; voxels taken as 1 mm"
+                    }
                 }
                 let volume = Volume(shape: imgs.shape, voxels: imgs.floats(), spacing: spacing, is3D: is3D)
                 var gt: LabelMap?
@@ -56,11 +64,14 @@ public enum ImageFile {
                         throw VolumeError("`gts` has shape \(g.shape) but the image is \(volume.spatialShape)")
                     }
                     gt = LabelMap(shape: g.shape, labels: try LabelMap.labels(from: g), spacing: spacing)
+                    gt?.spacingNote = spacingNote
                 }
                 let boxes = try arrays.first(where: { $0.name == "boxes" }).map { try Boxes.parse($0.array) } ?? []
                 let range = imgs.range()
-                return OpenedImage(volume: volume, format: .npz, groundTruth: gt, boxes: boxes, niftiGeometry: nil,
-                                   looksLikeCT: false, isUInt8: imgs.dtype == .uint8 || (range.map { $0.min >= 0 && $0.max <= 255 } ?? true))
+                var opened = OpenedImage(volume: volume, format: .npz, groundTruth: gt, boxes: boxes, niftiGeometry: nil,
+                                         looksLikeCT: false, isUInt8: imgs.dtype == .uint8 || (range.map { $0.min >= 0 && $0.max <= 255 } ?? true))
+                opened.spacingNote = spacingNote
+                return opened
             case .nifti:
                 let n = try Nifti.read(path: path)
                 let shape = LabelFile.squeezeTo3(n.data.shape)
@@ -71,8 +82,10 @@ public enum ImageFile {
                 let volume = Volume(shape: shape, voxels: values, spacing: Array(n.spacing.suffix(shape.count)),
                                     affine: n.affine, is3D: shape.count == 3)
                 let lo = values.min() ?? 0
-                return OpenedImage(volume: volume, format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: n.geometry,
-                                   looksLikeCT: lo < -500, isUInt8: false)
+                var opened = OpenedImage(volume: volume, format: .nifti, groundTruth: nil, boxes: [], niftiGeometry: n.geometry,
+                                         looksLikeCT: lo < -500, isUInt8: false)
+                if shape.count == 3 && !n.spacingStored { opened.spacingNote = VoxelSpacing.niftiNote(n.storedPixdim) }
+                return opened
             case .png:
                 let a = try PNGFile.read(path: path)
                 var values = a.floats(), shape = a.shape

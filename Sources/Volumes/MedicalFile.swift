@@ -72,9 +72,7 @@ public enum LabelFile {
                 var spacing = [Double](repeating: 1, count: shape.count)
                 if shape.count == 3, let s = arrays.first(where: { $0.name == "spacing" })?.array {
                     let v = s.doubles()
-                    guard v.count == 3, v.allSatisfy({ $0.isFinite && $0 >= 1e-6 && $0 <= 1e6 }) else {
-                        throw VolumeError("`spacing` is \(v); expected three voxel sizes from 1e-6 to 1e6 mm")
-                    }
+                    guard VoxelSpacing.isUsable(v) else { throw VolumeError(VoxelSpacing.unusable(v)) }
                     spacing = v
                 }
                 var map = LabelMap(shape: shape, labels: try LabelMap.labels(from: hit.array), spacing: spacing)
@@ -101,7 +99,7 @@ public enum LabelFile {
                 var map = LabelMap(shape: shape, labels: values, spacing: Array(n.spacing.suffix(shape.count)),
                                    affine: n.geometry.orientationKnown ? n.affine : nil)
                 if !n.spacingStored {
-                    map.spacingNote = "voxel size (pixdim) \(n.storedPixdim) is 0 or not a number on some axis; 1 mm taken there"
+                    map.spacingNote = VoxelSpacing.niftiNote(n.storedPixdim)
                 }
                 return map
             case .png:

@@ -31,6 +31,21 @@ public struct Volume: Sendable {
     public var spatialShape: [Int] { is3D ? [depth, height, width] : [height, width] }
 }
 
+/// Voxel sizes medseg takes from a file's `spacing` (mm): finite, from 1e-6 to 1e6.
+public enum VoxelSpacing {
+    public static func isUsable(_ v: [Double], axes: Int = 3) -> Bool {
+        v.count == axes && v.allSatisfy { $0.isFinite && $0 >= 1e-6 && $0 <= 1e6 }
+    }
+
+    /// What an npz `spacing` array that cannot be used is, for messages.
+    public static func unusable(_ v: [Double]) -> String { "`spacing` is \(v); expected three voxel sizes from 1e-6 to 1e6 mm" }
+
+    /// The note for a NIfTI whose pixdim is 0 or NaN on some axis (libnifti takes 1 mm there).
+    public static func niftiNote(_ pixdim: [Double]) -> String {
+        "voxel size (pixdim) \(pixdim) is 0 or not a number on some axis; 1 mm taken there"
+    }
+}
+
 /// An integer label map (0 = background) on the spatial grid of a `Volume`.
 public struct LabelMap: Sendable, Equatable {
     /// Spatial shape: [D, H, W] or [H, W].

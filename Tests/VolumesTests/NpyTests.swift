@@ -156,6 +156,40 @@ final class NpyTests: XCTestCase {
         assertFails(path, "pickles") { try Npz.read(path: $0, only: ["meta"]) }
     }
 
+    /// `spacing` is judged alike wherever it is read: `eval` (LabelFile) refuses one it cannot
+    /// use, the workbench (ImageFile) opens the image with 1 mm voxels and says so.
+    func testSpacingIsJudgedAlikeByEvalAndTheWorkbench() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-spacing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let imgs = NDArray(shape: [2, 3, 4], values: [UInt8](0..<24)), gts = NDArray(shape: [2, 3, 4], values: [UInt8](repeating: 1, count: 24))
+        for (name, spacing) in [("good", [2.5, 0.8, 0.8]), ("huge", [1e7, 1, 1]), ("zero", [0, 1, 1]), ("two", [1, 1]), ("none", nil)] as [(String, [Double]?)] {
+            let path = dir.appendingPathComponent("3DBox_\(name).npz").path
+            try Npz.write([(name: "imgs", array: imgs), (name: "gts", array: gts)]
+                          + (spacing.map { [(name: "spacing", array: NDArray(shape: [$0.count], values: $0))] } ?? []), to: path)
+            let image = try ImageFile.open(path: path)
+            switch name {
+            case "good":
+                XCTAssertEqual(image.volume.spacing, [2.5, 0.8, 0.8])
+                XCTAssertNil(image.spacingNote)
+                XCTAssertEqual(try LabelFile.read(path: path, keys: ["gts"]).spacing, [2.5, 0.8, 0.8])
+            case "none":
+                XCTAssertEqual(image.volume.spacing, [1, 1, 1])
+                XCTAssertEqual(image.spacingNote, "no `spacing` array; voxels taken as 1 mm")
+                XCTAssertEqual(image.groundTruth?.spacingNote, image.spacingNote)
+                XCTAssertEqual(try LabelFile.read(path: path, keys: ["gts"]).spacingNote, image.spacingNote)
+            default:
+                XCTAssertEqual(image.volume.spacing, [1, 1, 1], name)
+                XCTAssertTrue(image.spacingNote?.hasSuffix("expected three voxel sizes from 1e-6 to 1e6 mm; voxels taken as 1 mm") ?? false, name)
+                assertFails(path, "expected three voxel sizes from 1e-6 to 1e6 mm") { try LabelFile.read(path: $0, keys: ["gts"]) }
+            }
+        }
+        // A 2D image has no spacing to miss.
+        let flat = dir.appendingPathComponent("2DBox_flat.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [3, 4, 3], values: [UInt8](repeating: 9, count: 36)))], to: flat)
+        XCTAssertNil(try ImageFile.open(path: flat).spacingNote)
+    }
+
     /// A file that is not a regular file is refused at once: reading a pipe would wait forever.
     func testPipesAndDirectoriesAreNotFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString)")

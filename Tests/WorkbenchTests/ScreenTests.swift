@@ -84,6 +84,15 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(text.contains("  115/116 gt labels no mask"), text)   // without a mask yet, boxed or not
     }
 
+    /// Voxel sizes taken as 1 mm (the file had no usable spacing) are said where NSD is shown.
+    func testAssumedSpacingIsSaidBesideTheScores() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 80, rows: 12)
+        XCTAssertFalse(Screen.draw(s, session, mode: .trueColor).text().contains("voxels taken as 1 mm"))
+        s.spacingNote = "no `spacing` array; voxels taken as 1 mm"
+        XCTAssertTrue(Screen.draw(s, session, mode: .trueColor).text().contains("  NSD: voxels taken as 1 mm"))
+    }
+
     /// The command line shows its cursor as a reversed cell, scrolled into view on a long line.
     func testCommandLineCursor() throws {
         let session = try makeSession()

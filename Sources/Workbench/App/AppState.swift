@@ -89,6 +89,8 @@ struct AppState: Sendable {
     /// Command lines entered, oldest first (Up and Down recall them), and the one recalled.
     var commandHistory: [String] = []
     var historyIndex: Int? = nil
+    /// Why the image's voxel sizes were taken as 1 mm (no usable spacing in the file), if they were.
+    var spacingNote: String? = nil
     /// The command line's cursor, in characters from the end of the line (LineEditor).
     var commandCursor = 0
     var quit = false

@@ -127,6 +127,7 @@ enum Screen {
         guard s.hasGroundTruth else { return }
         r += 1
         line("vs ground truth   DSC    NSD", accent, bold: true)
+        if s.is3D && s.spacingNote != nil { line("  NSD: voxels taken as 1 mm", warn) }
         guard let sc = s.scores else { line(s.objects.allSatisfy { $0.mask == nil } ? "  no predictions yet" : "  computing...", dim); return }
         for row in sc.rows {
             line("  label \(String(row.label).padding(toLength: 8, withPad: " ", startingAt: 0)) \(score(row.dsc))  \(score(row.nsd))")

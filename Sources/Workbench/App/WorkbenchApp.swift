@@ -53,6 +53,10 @@ final class WorkbenchApp: @unchecked Sendable {
         s.fileBoxesOutside = outside
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
             + (outside > 0 ? " (\(outside) outside the image left out)" : "")
+        if v.is3D, let note = session.image.spacingNote {
+            s.spacingNote = note
+            s.status = "note: \(note) · " + s.status
+        }
         s.recoveryOff = !Persistence.claimRecovery(for: session)
         if s.recoveryOff {
             s.status = "this image is open in another medseg: this session keeps no recovery file (w saves)"
