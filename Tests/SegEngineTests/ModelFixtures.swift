@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SegEngine
+import Volumes
 
 /// Reference outputs of the PyTorch model, made by tools/fixtures/make_model_fixtures.py.
 enum ModelFixtures {
@@ -31,11 +32,29 @@ enum ModelFixtures {
         return (0..<count).map { (b[$0 >> 3] >> (7 - UInt8($0 & 7))) & 1 }
     }
 
+    /// Where scripts/setup.sh installs the model and the demo.
+    static var dataHome: String {
+        let env = ProcessInfo.processInfo.environment
+        return env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
+    }
+
+    /// The installed demo MR (Colin27, [181, 217, 181] uint8), or a skip.
+    static func demoMR() throws -> (voxels: [UInt8], height: Int, width: Int) {
+        let path = dataHome + "/demo/ch2.nii.gz"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("demo not installed at \(path); run scripts/setup.sh") }
+        let mr = try Nifti.read(path: path)
+        return (try XCTUnwrap(mr.data.values(as: UInt8.self)), mr.data.shape[1], mr.data.shape[2])
+    }
+
+    /// Axial slice z of the demo MR, or a skip.
+    static func demoSlice(_ z: Int) throws -> ImageU8 {
+        let mr = try demoMR(), plane = mr.height * mr.width
+        return ImageU8(height: mr.height, width: mr.width, channels: 1, pixels: Array(mr.voxels[(z * plane)..<((z + 1) * plane)]))
+    }
+
     /// The installed checkpoint (scripts/setup.sh), or a skip naming what is missing.
     static func modelPath() throws -> String {
-        let env = ProcessInfo.processInfo.environment
-        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
-        let path = home + "/models/lite_medsam.pth"
+        let path = dataHome + "/models/lite_medsam.pth"
         guard FileManager.default.fileExists(atPath: path) else {
             throw XCTSkip("checkpoint not installed at \(path); run scripts/setup.sh")
         }

@@ -2,7 +2,6 @@ import Foundation
 import XCTest
 import CDnnl
 @testable import SegEngine
-import Volumes
 
 /// oneDNN fixes a product's kernel and blocking when its primitive is built (at model load, or
 /// at first use for the attention's shapes), for the OpenMP thread count of the building
@@ -13,14 +12,7 @@ final class ModelThreadTests: XCTestCase {
     func testModelsBuiltOnThreadsWithDifferentOpenMPDefaultsComputeTheSame() throws {
         let path = try ModelFixtures.modelPath()
         // A slice of the demo MR (background, few gray levels: the encoder's shortcuts apply).
-        let env = ProcessInfo.processInfo.environment
-        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
-        let demo = home + "/demo/ch2.nii.gz"
-        guard FileManager.default.fileExists(atPath: demo) else { throw XCTSkip("demo not installed at \(demo); run scripts/setup.sh") }
-        let mr = try Nifti.read(path: demo)
-        let (ny, nx) = (mr.data.shape[1], mr.data.shape[2])
-        let raw = try XCTUnwrap(mr.data.values(as: UInt8.self))
-        let img = ImageU8(height: ny, width: nx, channels: 1, pixels: Array(raw[(103 * ny * nx)..<(104 * ny * nx)]))
+        let img = try ModelFixtures.demoSlice(103)
         let pre = Preprocess.image(img)
         let input = Tensor(shape: [256, 256, 3], data: pre.tensor)
         var outputs: [[Float]] = []

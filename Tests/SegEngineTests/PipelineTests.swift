@@ -26,13 +26,7 @@ final class PipelineTests: XCTestCase {
 
     func testPropagationOnTheDemoMRMatchesPyTorch() throws {
         let v = try ModelFixtures.manifest["volume"] as! [String: Any]
-        let env = ProcessInfo.processInfo.environment
-        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
-        let path = home + "/demo/ch2.nii.gz"
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("demo not installed at \(path); run scripts/setup.sh") }
-        let mr = try Nifti.read(path: path)
-        let (ny, nx) = (mr.data.shape[1], mr.data.shape[2])
-        let raw = try XCTUnwrap(mr.data.values(as: UInt8.self))
+        let (raw, ny, nx) = try ModelFixtures.demoMR()
         let range = v["slices"] as! [Int], box = v["box"] as! [Int]
         let depth = range[1] - range[0] + 1
         let seg = Segmenter(model: try ModelFixtures.model())
@@ -70,16 +64,10 @@ final class PipelineTests: XCTestCase {
     /// decoded with it: `segment` with many boxes gives, to the pixel, the masks the workbench
     /// makes one box at a time (a batch's products round differently from a single box's).
     func testDefaultMasksDoNotDependOnTheOtherBoxes() throws {
-        let env = ProcessInfo.processInfo.environment
-        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
-        let path = home + "/demo/ch2.nii.gz"
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("demo not installed at \(path); run scripts/setup.sh") }
-        let mr = try Nifti.read(path: path)
-        let (ny, nx) = (mr.data.shape[1], mr.data.shape[2])
-        let raw = try XCTUnwrap(mr.data.values(as: UInt8.self))
         var g = SplitMix(seed: 11)
         for z in [70, 95] {
-            let img = ImageU8(height: ny, width: nx, channels: 1, pixels: Array(raw[(z * ny * nx)..<((z + 1) * ny * nx)]))
+            let img = try ModelFixtures.demoSlice(z)
+            let (ny, nx) = (img.height, img.width)
             let boxes: [PixelBox] = (0..<24).map { _ in
                 let (x, y) = (20 + Double(g.next() % UInt64(nx - 80)), 20 + Double(g.next() % UInt64(ny - 80)))
                 return [x, y, x + 12 + Double(g.next() % 40), y + 12 + Double(g.next() % 40)]
