@@ -84,6 +84,34 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(text.contains("  115/116 gt labels no mask"), text)   // without a mask yet, boxed or not
     }
 
+    /// With more objects and scored labels than rows, both lists become windows around the
+    /// selected object: the selection stays in view and the scores block (header, mean, count)
+    /// keeps its place.
+    func testLongObjectAndScoreListsKeepTheSelectionAndTheScoresInView() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 80, rows: 24)
+        s.objects = (1...40).map { SegObject(id: $0, label: $0, x0: 0, y0: 0, x1: 1, y1: 1, z0: 1, z1: 1, mask: nil, stale: true) }
+        s.selected = 29
+        s.segmenting = [31: BoxPlace(x0: 0, y0: 0, x1: 1, y1: 1, z0: 1, z1: 1)]
+        s.scores = Scores(rows: (1...40).map { LabelScoreRow(label: $0, dsc: Double($0) / 100, nsd: 0.5) }, meanDSC: 0.205, meanNSD: 0.5,
+                          gtLabels: 45, notPredicted: [41, 42, 43, 44, 45])
+        let lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n").map { String($0.suffix(31)) }
+        XCTAssertEqual(lines.count, 24)
+        XCTAssertTrue(lines.contains { $0.contains(">\u{2588} 30 z1-1 not segmented") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains(" 31 z1-1 segmenting") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains("  26-34 of 40 (Tab selects)") }, lines.joined(separator: "\n"))
+        for want in ["vs ground truth   DSC    NSD", "  label 30       0.300  0.500", "  mean           0.205  0.500",
+                     "  5/45 gt labels no mask", "more labels not shown"] {
+            XCTAssertTrue(lines.contains { $0.contains(want) }, "'\(want)' missing:\n" + lines.joined(separator: "\n"))
+        }
+        // All of it fits: no window lines.
+        s.objects = Array(s.objects.prefix(3)); s.selected = 0
+        s.scores = Scores(rows: [LabelScoreRow(label: 1, dsc: 0.9, nsd: 0.8)], meanDSC: 0.9, meanNSD: 0.8, gtLabels: 1, notPredicted: [])
+        let text = Screen.draw(s, session, mode: .trueColor).text()
+        XCTAssertFalse(text.contains("Tab selects") || text.contains("more labels"), text)
+        XCTAssertTrue(text.contains("  label 1        0.900  0.800"), text)
+    }
+
     /// Voxel sizes taken as 1 mm (the file had no usable spacing) are said where NSD is shown.
     func testAssumedSpacingIsSaidBesideTheScores() throws {
         let session = try makeSession()

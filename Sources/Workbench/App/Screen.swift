@@ -104,36 +104,90 @@ enum Screen {
     }
 
     static func panel(_ s: AppState, _ g: inout CellGrid, col: Int, rows: Range<Int>) {
-        let w = Layout.panelWidth
-        g.fill(cols: (col - 1)..<(col + w), rows: rows, with: Cell(fg: text, bg: RGB(18, 18, 18)))
+        let w = Layout.panelWidth, bg = RGB(18, 18, 18)
+        g.fill(cols: (col - 1)..<(col + w), rows: rows, with: Cell(fg: text, bg: bg))
+        // The scores block, then the rows each part gets: all it needs when both fit, else each
+        // at least half of the panel (or what it needs, if less), the lists cut to a window.
+        let scores = s.hasGroundTruth ? scoreLines(s) : []
+        let objectsNeed = 1 + max(1, s.objects.count)
+        var objectRows = objectsNeed
+        if objectsNeed + scores.count > rows.count {
+            let half = rows.count / 2
+            objectRows = scores.count <= half ? rows.count - scores.count : min(objectsNeed, rows.count - half)
+        }
         var r = rows.lowerBound
         func line(_ t: String, _ fg: RGB = text, bold: Bool = false) {
             guard r < rows.upperBound else { return }
-            g.put(t, col: col, row: r, fg: fg, bg: RGB(18, 18, 18), bold: bold, maxWidth: w)
+            g.put(t, col: col, row: r, fg: fg, bg: bg, bold: bold, maxWidth: w)
             r += 1
         }
         line("Objects", accent, bold: true)
         if s.objects.isEmpty { line("  none: b draws a box", dim) }
-        for (i, o) in s.objects.enumerated() {
-            let state = o.stale ? (o.mask == nil ? "not segmented" : "box changed") : (o.mask.map { "\($0.voxelCount) vox" } ?? "empty")
+        let shown = Self.window(count: s.objects.count, around: s.selected ?? 0, rows: objectRows - 1)
+        for i in shown.range {
+            let o = s.objects[i]
+            let state = s.segmenting[o.id] != nil ? "segmenting" : o.stale ? (o.mask == nil ? "not segmented" : "box changed")
+                : (o.mask.map { "\($0.voxelCount) vox" } ?? "empty")
             let z = s.is3D ? " z\(o.z0)-\(o.z1)" : ""
-            let mark = i == s.selected ? ">" : " "
             guard r < rows.upperBound else { break }
-            g.put(mark, col: col, row: r, fg: text, bg: RGB(18, 18, 18))
-            g.put("\u{2588}", col: col + 1, row: r, fg: Palette.label(o.label), bg: RGB(18, 18, 18))
-            g.put(" \(o.label)\(z) \(state)", col: col + 2, row: r, fg: text, bg: RGB(18, 18, 18), maxWidth: w - 2)
+            g.put(i == s.selected ? ">" : " ", col: col, row: r, fg: text, bg: bg)
+            g.put("\u{2588}", col: col + 1, row: r, fg: Palette.label(o.label), bg: bg)
+            g.put(" \(o.label)\(z) \(state)", col: col + 2, row: r, fg: text, bg: bg, maxWidth: w - 2)
             r += 1
         }
-        guard s.hasGroundTruth else { return }
-        r += 1
-        line("vs ground truth   DSC    NSD", accent, bold: true)
-        if s.is3D && s.spacingNote != nil { line("  NSD: voxels taken as 1 mm", warn) }
-        guard let sc = s.scores else { line(s.objects.allSatisfy { $0.mask == nil } ? "  no predictions yet" : "  computing...", dim); return }
-        for row in sc.rows {
-            line("  label \(String(row.label).padding(toLength: 8, withPad: " ", startingAt: 0)) \(score(row.dsc))  \(score(row.nsd))")
+        if shown.range.count < s.objects.count {
+            line("  \(shown.range.lowerBound + 1)-\(shown.range.upperBound) of \(s.objects.count) (Tab selects)", dim)
         }
-        if !sc.rows.isEmpty { line("  mean           \(score(sc.meanDSC))  \(score(sc.meanNSD))", text, bold: true) }
-        line("  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", dim)   // fits the 30-column panel
+        r = rows.lowerBound + objectRows
+        for l in scoresFitted(scores, rows: rows.upperBound - r, selectedLabel: s.selected.map { s.objects[$0].label }) {
+            line(l.text, l.color, bold: l.bold)
+        }
+    }
+
+    /// A window of `rows` rows over `count` items that holds `around`, with one row kept for the
+    /// "a-b of n" line when they do not all fit.
+    static func window(count: Int, around: Int, rows: Int) -> (range: Range<Int>, cut: Bool) {
+        guard count > rows else { return (0..<count, false) }
+        let n = max(0, rows - 1), start = max(0, min(count - n, around - n / 2))
+        return (start..<(start + n), true)
+    }
+
+    struct PanelLine { var text: String; var color: RGB; var bold = false; var labelRow: Int? = nil }
+
+    /// The scores block: a blank line, the header, a note, a row per scored label, the mean and
+    /// the count of ground-truth labels without a mask.
+    static func scoreLines(_ s: AppState) -> [PanelLine] {
+        var out = [PanelLine(text: "", color: text), PanelLine(text: "vs ground truth   DSC    NSD", color: accent, bold: true)]
+        if s.is3D && s.spacingNote != nil { out.append(PanelLine(text: "  NSD: voxels taken as 1 mm", color: warn)) }
+        guard let sc = s.scores else {
+            out.append(PanelLine(text: s.objects.allSatisfy { $0.mask == nil } ? "  no predictions yet" : "  computing...", color: dim))
+            return out
+        }
+        for row in sc.rows {
+            out.append(PanelLine(text: "  label \(String(row.label).padding(toLength: 8, withPad: " ", startingAt: 0)) \(score(row.dsc))  \(score(row.nsd))",
+                                 color: text, labelRow: row.label))
+        }
+        if !sc.rows.isEmpty { out.append(PanelLine(text: "  mean           \(score(sc.meanDSC))  \(score(sc.meanNSD))", color: text, bold: true)) }
+        out.append(PanelLine(text: "  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", color: dim))   // fits the 30-column panel
+        return out
+    }
+
+    /// The scores block cut to `rows`: the blank line goes first, then label rows (a window
+    /// around the selected object's label, and a line saying how many are left out).
+    static func scoresFitted(_ lines: [PanelLine], rows: Int, selectedLabel: Int?) -> [PanelLine] {
+        guard lines.count > rows, rows > 0 else { return Array(lines.prefix(max(0, rows))) }
+        var body = Array(lines.dropFirst())
+        guard body.count > rows else { return body }
+        let labelRows = body.indices.filter { body[$0].labelRow != nil }
+        guard let first = labelRows.first, let last = labelRows.last else { return Array(body.prefix(rows)) }
+        let others = body.count - labelRows.count
+        let fit = max(0, rows - others)
+        let at = selectedLabel.flatMap { l in labelRows.firstIndex { body[$0].labelRow == l } } ?? 0
+        let kept = window(count: labelRows.count, around: at, rows: fit)
+        var cut = Array(body[first + kept.range.lowerBound..<first + kept.range.upperBound])
+        if kept.cut { cut.append(PanelLine(text: "  \(labelRows.count - kept.range.count) more labels not shown", color: dim)) }
+        body.replaceSubrange(first...last, with: cut)
+        return Array(body.prefix(rows))
     }
 
     static func score(_ v: Double) -> String { v.isNaN ? "  -  " : String(format: "%.3f", v) }
