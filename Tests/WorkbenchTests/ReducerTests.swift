@@ -162,6 +162,44 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.quit)
     }
 
+    /// What the status says matches what happened (QA pass, fourth stop).
+    func testMessagesSayWhatHappened() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5 2 4")
+        let sent = s.objects[0]
+        _ = Reducer.reduce(&s, .segmented(sent, mask: ObjectMask(z0: 2, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1]), seconds: 0.1, slices: 3))
+        // A box changed since it was segmented is saved with its earlier mask, and says so.
+        _ = type(&s, "zrange 2 6")
+        _ = type(&s, "box 7 7 9 9")
+        guard case .save(_, _, let g, _)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
+        _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g))
+        XCTAssertTrue(s.status.contains("1 box not segmented yet is not in it"), s.status)
+        XCTAssertTrue(s.status.contains("1 box changed since segmented is in it with the earlier mask"), s.status)
+        // The label an object has already: no change, no undo step.
+        s.selected = 0
+        let undo = s.undoStack.count
+        _ = type(&s, "label 1")
+        XCTAssertEqual(s.status, "the object has label 1 already")
+        XCTAssertEqual(s.undoStack.count, undo)
+        // Quitting while a segmentation runs says so.
+        s.segmenting[s.objects[1].id] = s.objects[1].place
+        send(&s, .char("q"))
+        XCTAssertTrue(s.status.hasPrefix("a segmentation is running"), s.status)
+        send(&s, .char("n"))
+        // `:box` takes axial voxel coordinates from any view; a drag outside the axial view says why it draws nothing.
+        send(&s, .char("c"))
+        let count = s.objects.count
+        _ = type(&s, "box 2 2 4 4")
+        XCTAssertEqual(s.objects.count, count + 1, s.status)
+        let layout = Layout(s), geo = layout.geometry!
+        let a = geo.halfCell(x: 3, y: 4), b = geo.halfCell(x: 12, y: 6)
+        for (kind, h) in [(MouseKind.press, a), (.drag, b), (.release, b)] {
+            _ = Reducer.reduce(&s, .mouse(kind, col: layout.viewCol + h.col, row: layout.viewRow + h.halfRow / 2))
+        }
+        XCTAssertEqual(s.objects.count, count + 1)
+        XCTAssertTrue(s.status.hasPrefix("boxes are drawn in the axial view"), s.status)
+    }
+
     /// Quitting without saving (`quit !`, or y at the prompt) discards the recovery file too.
     func testQuitWithoutSavingDiscardsRecovery() {
         var s = makeState()

@@ -105,6 +105,19 @@ enum Persistence {
         FileManager.default.fileExists(atPath: recoveryPath(for: session.path))
     }
 
+    /// A recovery file made for another image at this path (of another size: the file was
+    /// replaced) cannot be restored here. It is moved aside, not offered nor overwritten by this
+    /// session's autosave; the path it went to is returned.
+    static func setAsideIfForAnotherImage(_ session: Session) -> String? {
+        let path = recoveryPath(for: session.path)
+        guard let arrays = try? Npz.listArrays(path: path),
+              let segs = arrays.first(where: { $0.name == "segs" }), segs.shape != [session.depth * session.height * session.width]
+        else { return nil }
+        let aside = String(path.dropLast(4)) + "-other-image.npz"
+        try? FileManager.default.removeItem(atPath: aside)
+        return (try? FileManager.default.moveItem(atPath: path, toPath: aside)) != nil ? aside : nil
+    }
+
     static func discardRecovery(for session: Session) {
         try? FileManager.default.removeItem(atPath: recoveryPath(for: session.path))
     }

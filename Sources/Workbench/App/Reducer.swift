@@ -70,11 +70,14 @@ enum Reducer {
         case .saved(let path, let seconds, let generation):
             // Boxes not segmented yet (or changed since) are not in the file, nor are changes
             // made while it was written: the work stays unsaved, and its recovery file stays.
+            // A box changed since its segmentation is in it with its earlier mask.
             let pending = s.objects.filter(\.stale).count
+            let unsegmented = s.objects.filter { $0.stale && $0.mask == nil }.count, changed = pending - unsegmented
             s.dirty = pending > 0 || generation != s.generation
             if !s.dirty { s.cleanObjects = s.objects }
             s.status = "saved \(path) (\(fmt(seconds * 1000, 0)) ms)"
-                + (pending > 0 ? "; \(pending) box\(pending == 1 ? "" : "es") not segmented yet \(pending == 1 ? "is" : "are") not in it" : "")
+                + (unsegmented > 0 ? "; \(unsegmented) box\(unsegmented == 1 ? "" : "es") not segmented yet \(unsegmented == 1 ? "is" : "are") not in it" : "")
+                + (changed > 0 ? "; \(changed) box\(changed == 1 ? "" : "es") changed since segmented \(changed == 1 ? "is" : "are") in it with the earlier mask" : "")
             return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
@@ -253,6 +256,7 @@ enum Reducer {
             if s.axis == .axial { s.dragStart = v; s.mode = .box(corner: v) }
         case .drag:
             s.cursor = v
+            if s.dragStart == nil && s.axis != .axial { s.status = "boxes are drawn in the axial view (press a); here a click moves the cursor" }
         case .release:
             s.cursor = v
             if let start = s.dragStart {
@@ -282,7 +286,8 @@ enum Reducer {
             let force = verb.hasSuffix("!") || (words.count > 1 && words[1] == "!")
             if s.dirty && !force {
                 s.mode = .confirmQuit
-                s.status = s.objects.contains(where: \.stale) ? "boxes not segmented or saved: quit anyway? y/n (s segments, w saves)"
+                s.status = !s.segmenting.isEmpty ? "a segmentation is running and the work is not saved: quit anyway? y/n (w saves)"
+                    : s.objects.contains(where: \.stale) ? "boxes not segmented or saved: quit anyway? y/n (s segments, w saves)"
                     : "unsaved changes: quit anyway? y/n (w saves)"
             } else {
                 s.quit = true
@@ -303,7 +308,6 @@ enum Reducer {
             return prefetch(s)
         case "box":
             guard let n = ints(4) ?? ints(6) else { s.status = "usage: box X0 Y0 X1 Y1 [Z0 Z1] (voxel coordinates)"; return [] }
-            guard s.axis == .axial else { s.status = "boxes are drawn in the axial view (press a)"; return [] }
             let (x0, y0, x1, y1) = (min(n[0], n[2]), min(n[1], n[3]), max(n[0], n[2]), max(n[1], n[3]))
             guard x1 >= 0, y1 >= 0, x0 < s.width, y0 < s.height else {
                 s.status = "box \(x0) \(y0) \(x1) \(y1) lies outside the \(s.width)x\(s.height) image"; return []
@@ -352,6 +356,7 @@ enum Reducer {
         case "label":
             guard let i = s.selected else { s.status = "no object selected (Tab selects)"; return [] }
             guard let n = ints(1), (1...65535).contains(n[0]) else { s.status = "usage: label N (1...65535)"; return [] }
+            guard n[0] != s.objects[i].label else { s.status = "the object has label \(n[0]) already"; return [] }
             edit(&s) { $0.objects[i].label = n[0] }
             s.status = "object relabelled \(n[0])"
             return scoreEffects(s)
@@ -396,6 +401,7 @@ enum Reducer {
                     st.objects.append(b); added += 1
                 }
             }
+            guard added > 0 else { s.status = "the file's \(s.fileBoxes.count) boxes are already loaded (their labels are taken)"; return [] }
             s.selected = s.objects.isEmpty ? nil : s.objects.count - 1
             s.status = "loaded \(added) box\(added == 1 ? "" : "es") from the file (s segments)"
                 + (s.fileBoxesOutside > 0 ? "; \(s.fileBoxesOutside) outside the image left out" : "")

@@ -210,7 +210,8 @@ enum Screen {
         }
         let c = s.cursor
         var pos = s.is3D ? "x \(c.x) y \(c.y) z \(c.z)" : "x \(c.x) y \(c.y)"
-        pos += " = \(fmtValue(session.value(at: c)))"
+        let v = session.values(at: c)
+        pos += " = " + (v.count == 1 ? fmtValue(v[v.startIndex]) : "(" + v.map(fmtValue).joined(separator: ", ") + ")")
         if case .box = s.mode { pos = "BOX  " + pos }
         let right = (s.busy.map { "\u{25CF} \($0)  " } ?? "") + pos
         let left = s.status

@@ -79,9 +79,10 @@ final class Session: @unchecked Sendable {
                        pixels: Array(modelPixels[(z * plane)..<((z + 1) * plane)]))
     }
 
-    /// Stored value at a voxel (first channel).
-    func value(at c: Voxel) -> Float {
-        image.volume.voxels[((c.z * height + c.y) * width + c.x) * channels]
+    /// Stored values at a voxel (one per channel: RGB images have three).
+    func values(at c: Voxel) -> ArraySlice<Float> {
+        let i = ((c.z * height + c.y) * width + c.x) * channels
+        return image.volume.voxels[i..<(i + channels)]
     }
 
     /// The plane a view shows, windowed for display.

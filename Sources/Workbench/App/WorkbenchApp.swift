@@ -60,6 +60,8 @@ final class WorkbenchApp: @unchecked Sendable {
         s.recoveryOff = !Persistence.claimRecovery(for: session)
         if s.recoveryOff {
             s.status = "this image is open in another medseg: this session keeps no recovery file (w saves)"
+        } else if let aside = Persistence.setAsideIfForAnotherImage(session) {
+            s.status = "the recovery file found was for an image of another size at this path; kept as \(aside)"
         } else if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
         state = s
     }
