@@ -200,6 +200,28 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.status.hasPrefix("boxes are drawn in the axial view"), s.status)
     }
 
+    /// A mask that lies mostly outside its box (the model can miss on very elongated images)
+    /// is pointed out, in the workbench and by `segment`.
+    func testAMaskMostlyOutsideItsBoxIsPointedOut() {
+        var s = makeState(depth: 1)
+        _ = type(&s, "box 2 10 8 14")
+        send(&s, .char("s"))
+        // 6 voxels on rows 2-3, columns 2-4: all above the box.
+        let off = ObjectMask(z0: 0, y0: 2, x0: 2, d: 1, h: 2, w: 3, bits: [1, 1, 1, 1, 1, 1])
+        _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: off, seconds: 0.1, slices: 1))
+        XCTAssertTrue(s.status.hasSuffix("; 100% of it lies outside the box"), s.status)
+        _ = type(&s, "box 2 2 8 3")
+        send(&s, .char("s"))
+        _ = Reducer.reduce(&s, .segmented(s.objects[1], mask: off, seconds: 0.1, slices: 1))
+        XCTAssertFalse(s.status.contains("outside"), s.status)
+        XCTAssertEqual(off.shareOutside(BoxPlace(x0: 3, y0: 0, x1: 9, y1: 9, z0: 0, z1: 0)), 2.0 / 6)
+        // segment's check on a whole-image mask: 4 pixels, one outside [1, 1, 2, 2].
+        var m = [UInt8](repeating: 0, count: 16)
+        for p in [5, 6, 9, 15] { m[p] = 1 }
+        XCTAssertEqual(SegmentCommand.shareOutside(m, box: [1, 1, 2, 2], width: 4), 0.25)
+        XCTAssertNil(SegmentCommand.shareOutside([0, 0], box: [0, 0, 1, 0], width: 2))
+    }
+
     /// Quitting without saving (`quit !`, or y at the prompt) discards the recovery file too.
     func testQuitWithoutSavingDiscardsRecovery() {
         var s = makeState()

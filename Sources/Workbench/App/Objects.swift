@@ -35,6 +35,17 @@ final class ObjectMask: @unchecked Sendable {
         return bits[(z * h + y) * w + x] != 0
     }
 
+    /// The share of the mask's voxels whose x, y lie outside the box's (nil for an empty mask).
+    func shareOutside(_ box: BoxPlace) -> Double? {
+        guard voxelCount > 0 else { return nil }
+        let xs = min(box.x0, box.x1)...max(box.x0, box.x1), ys = min(box.y0, box.y1)...max(box.y0, box.y1)
+        var outside = 0
+        for z in 0..<d { for y in 0..<h { for x in 0..<w where bits[(z * h + y) * w + x] != 0 {
+            if !xs.contains(x + x0) || !ys.contains(y + y0) { outside += 1 }
+        } } }
+        return Double(outside) / Double(voxelCount)
+    }
+
     /// Paints `label` into a full label map [depth, height, width].
     func paint(_ label: UInt16, into labels: inout [UInt16], height: Int, width: Int) {
         for z in 0..<d { for y in 0..<h {

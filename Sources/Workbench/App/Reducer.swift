@@ -51,6 +51,10 @@ enum Reducer {
             s.dirty = true
             let what = mask == nil ? "empty mask" : "\(mask!.voxelCount) voxels"
             s.status = "label \(s.objects[i].label): \(what) in \(fmt(seconds * 1000, 0)) ms" + (slices > 1 ? " (\(slices) slices)" : "")
+            if let m = mask, s.objects[i].z0 == s.objects[i].z1, let out = m.shareOutside(s.objects[i].place), out > 0.5 {
+                // The model can miss its box (on very elongated images, say): say so.
+                s.status += "; \(Int((out * 100).rounded()))% of it lies outside the box"
+            }
             return scoreEffects(s) + [.autosave(objects: s.objects)]
         case .segmentStopped(let sent):
             finished(&s, sent)

@@ -22,8 +22,8 @@ enum SegmentCommand {
         (N,6)) or a directory of them. Output `segs` has the shape of `imgs` without channels,
         label i for box i (later boxes over earlier ones), uint8 (uint16 above 255 boxes).
         Boxes are clipped to the image; inverted ones are reordered; boxes that miss the image and
-        masks that come out empty are reported. An output never replaces an input case, nor any
-        file but an earlier output (an npz holding only `segs`).
+        masks that come out empty or (2D) mostly outside their box are reported. An output never
+        replaces an input case, nor any file but an earlier output (an npz holding only `segs`).
         """)
 
     static let command = Subcommand(spec: spec) { args in
@@ -166,6 +166,10 @@ enum SegmentCommand {
         var labels = [UInt16](repeating: 0, count: h * w)
         for (n, m) in segmenter.segment(image, boxes: boxes).enumerated() {
             if !m.contains(where: { $0 != 0 }) { Stderr.warn("\(name): box \(keep[n] + 1) gave an empty mask") }
+            else if let out = shareOutside(m, box: boxes[n], width: w), out > 0.5 {
+                // The model can miss its box (on very elongated images, say): say so.
+                Stderr.warn("\(name): \(Int((out * 100).rounded()))% of box \(keep[n] + 1)'s mask lies outside the box")
+            }
             for p in 0..<(h * w) where m[p] != 0 { labels[p] = UInt16(keep[n] + 1) }
         }
         progress(1, 1)
@@ -190,6 +194,17 @@ enum SegmentCommand {
             throw VolumeError("no `imgs` array; not a challenge case", path: path)
         }
         return imgs
+    }
+
+    /// The share of a mask's pixels outside its box [x0, y0, x1, y1] (nil for an empty mask).
+    static func shareOutside(_ mask: [UInt8], box b: PixelBox, width w: Int) -> Double? {
+        var inside = 0, all = 0
+        for (p, v) in mask.enumerated() where v != 0 {
+            all += 1
+            let (x, y) = (Double(p % w), Double(p / w))
+            if x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3] { inside += 1 }
+        }
+        return all == 0 ? nil : Double(all - inside) / Double(all)
     }
 
     /// Slice z of a (D, H, W) stack's pixels.
