@@ -27,7 +27,7 @@ public final class Segmenter: @unchecked Sendable {
     public let cache: EmbeddingCache
     /// Largest number of boxes decoded in one batch. 1 (the default) decodes each box alone,
     /// so its mask does not depend on the other boxes (a batch's products round differently).
-    /// Larger batches save a few per cent on 2D cases with hundreds of boxes.
+    /// Larger batches save about 9% on 2D cases with hundreds of boxes.
     public var maxBatch: Int
     /// Encoder passes run so far (cache hits not counted).
     public var slicesEncoded: Int { counter.locked { encodes } }

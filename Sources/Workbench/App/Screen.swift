@@ -139,7 +139,7 @@ enum Screen {
             line("  \(shown.range.lowerBound + 1)-\(shown.range.upperBound) of \(s.objects.count) (Tab selects)", dim)
         }
         r = rows.lowerBound + objectRows
-        for l in scoresFitted(scores, rows: rows.upperBound - r, selectedLabel: s.selected.map { s.objects[$0].label }) {
+        for l in scoresFitted(scores, rows: rows.upperBound - r, selectedLabel: s.selected.flatMap { s.objects.indices.contains($0) ? s.objects[$0].label : nil }) {
             line(l.text, l.color, bold: l.bold)
         }
     }
