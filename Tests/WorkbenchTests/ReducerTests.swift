@@ -222,6 +222,21 @@ final class ReducerTests: XCTestCase {
         XCTAssertNil(SegmentCommand.shareOutside([0, 0], box: [0, 0, 1, 0], width: 2))
     }
 
+    /// Every unsaved object edit asks for an autosave (not only segmentations), so boxes drawn
+    /// before the first mask survive a crash; edits that change nothing ask for none.
+    func testObjectEditsAreAutosaved() {
+        func autosaves(_ e: [Effect]) -> Int { e.filter { if case .autosave = $0 { return true } else { return false } }.count }
+        var s = makeState()
+        XCTAssertEqual(autosaves(type(&s, "box 1 1 5 5")), 1)
+        XCTAssertEqual(autosaves(type(&s, "label 4")), 1)
+        XCTAssertEqual(autosaves(type(&s, "label 4")), 0)        // unchanged
+        XCTAssertEqual(autosaves(type(&s, "slice 3")), 0)        // not an object edit
+        XCTAssertEqual(autosaves(type(&s, "zrange 2 5")), 1)
+        XCTAssertEqual(autosaves(type(&s, "delete")), 1)
+        let undo = send(&s, .char("u"))
+        XCTAssertEqual(autosaves(undo), 1)
+    }
+
     /// Quitting without saving (`quit !`, or y at the prompt) discards the recovery file too.
     func testQuitWithoutSavingDiscardsRecovery() {
         var s = makeState()

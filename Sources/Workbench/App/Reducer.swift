@@ -8,6 +8,19 @@ enum Reducer {
     static let maxUndo = 50
 
     static func reduce(_ s: inout AppState, _ action: Action) -> [Effect] {
+        let generation = s.generation
+        var effects = apply(&s, action)
+        // Unsaved object edits (a box drawn, moved, relabelled, deleted) go to the recovery file
+        // too, not only segmentations: a crash before the first mask keeps the boxes.
+        if s.generation != generation && s.dirty && !effects.contains(where: {
+            switch $0 { case .autosave, .discardRecovery: return true; default: return false }
+        }) {
+            effects.append(.autosave(objects: s.objects))
+        }
+        return effects
+    }
+
+    static func apply(_ s: inout AppState, _ action: Action) -> [Effect] {
         switch action {
         case .key(let k): return key(&s, k)
         case .mouse(let kind, let col, let row): return mouse(&s, kind, col: col, row: row)
