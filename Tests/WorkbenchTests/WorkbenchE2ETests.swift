@@ -191,9 +191,14 @@ final class WorkbenchE2ETests: XCTestCase {
         try waitFor("model loaded")
         try keys("B")
         try keys("s")
-        // Label 1 is segmented first, then label 2 ("label 2: N voxels in T ms" when done).
+        // Label 1 is segmented first, then label 2 ("label 2: N voxels in T ms" when done). Not
+        // "label 1: N voxels in T ms" beside "segmenting label 2: 3/9 slices" on the same row.
+        let done = try NSRegularExpression(pattern: "label 2: [0-9]+ voxels in")
         let end = Date().addingTimeInterval(120)
-        while try !screen().split(separator: "\n").contains(where: { $0.contains("label 2:") && $0.contains("voxels in") }) {
+        while try !screen().split(separator: "\n").contains(where: { line in
+            let l = String(line)
+            return done.firstMatch(in: l, range: NSRange(l.startIndex..., in: l)) != nil
+        }) {
             guard Date() < end else { return XCTFail("label 2 not segmented within 120 s; screen:\n\(try screen())") }
             Thread.sleep(forTimeInterval: 0.3)
         }
