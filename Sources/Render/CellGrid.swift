@@ -1,5 +1,9 @@
 // The screen as values: cells with a glyph and two colours. Drawing fills a CellGrid; only
 // ANSI.swift turns one into bytes, so screens are tested as text without a terminal.
+// A wide character (CJK, most emoji) takes two cells: its own and a continuation cell after it.
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct RGB: Hashable, Sendable {
     public var r, g, b: UInt8
@@ -7,6 +11,8 @@ public struct RGB: Hashable, Sendable {
 }
 
 public struct Cell: Hashable, Sendable {
+    /// The right half of a wide character in the cell before it: never written on its own.
+    public static let continuation: Character = "\u{0}"
     public var glyph: Character
     public var fg: RGB
     public var bg: RGB
@@ -31,26 +37,73 @@ public struct CellGrid: Equatable, Sendable {
         set { if col >= 0 && col < width && row >= 0 && row < height { cells[row * width + col] = newValue } }
     }
 
-    /// Writes text from (col, row), one Character per cell, clipped to the grid and to maxWidth.
-    public mutating func put(_ text: String, col: Int, row: Int, fg: RGB, bg: RGB, bold: Bool = false, maxWidth: Int? = nil) {
-        guard row >= 0 && row < height else { return }
+    /// Writes text from (col, row), a wide character in two cells, clipped to the grid and to
+    /// maxWidth (a wide character that does not fit whole is left out). Returns the column after it.
+    @discardableResult
+    public mutating func put(_ text: String, col: Int, row: Int, fg: RGB, bg: RGB, bold: Bool = false, maxWidth: Int? = nil) -> Int {
+        guard row >= 0 && row < height else { return col }
         var c = col
-        let limit = maxWidth.map { col + $0 } ?? width
+        let limit = min(width, maxWidth.map { col + $0 } ?? width)
         for ch in text {
-            if c >= min(width, limit) { break }
-            if c >= 0 { cells[row * width + c] = Cell(glyph: ch, fg: fg, bg: bg, bold: bold) }
-            c += 1
+            let w = CellGrid.width(of: ch)
+            if c + w > limit { break }
+            if c >= 0 {
+                set(c, row, Cell(glyph: ch, fg: fg, bg: bg, bold: bold))
+                if w == 2 { set(c + 1, row, Cell(glyph: Cell.continuation, fg: fg, bg: bg, bold: bold)) }
+            }
+            c += w
         }
+        return c
     }
+
+    /// One cell, mending a wide character it cuts in half (the other half becomes a blank).
+    private mutating func set(_ c: Int, _ r: Int, _ cell: Cell) {
+        let i = r * width + c
+        if cells[i].glyph == Cell.continuation && cell.glyph != Cell.continuation && c > 0 { cells[i - 1].glyph = " " }
+        if c + 1 < width && cells[i + 1].glyph == Cell.continuation { cells[i + 1].glyph = " " }
+        cells[i] = cell
+    }
+
+    /// Terminal cells a character takes: 2 for wide (East Asian wide and fullwidth, emoji),
+    /// else 1 (combining marks are part of their Character already). glibc's wcwidth in the
+    /// C.UTF-8 locale decides, whatever the process's locale.
+    public static func width(of ch: Character) -> Int {
+        guard let first = ch.unicodeScalars.first, first.value >= 0x1100 else { return 1 }
+        if ch.unicodeScalars.contains("\u{FE0F}") { return 2 }   // emoji presentation
+        #if canImport(Glibc)
+        guard let utf8 = CellGrid.utf8Locale else { return 1 }
+        let old = uselocale(utf8)
+        defer { uselocale(old) }
+        return wcwidth(wchar_t(bitPattern: first.value)) == 2 ? 2 : 1
+        #else
+        return 1
+        #endif
+    }
+
+    /// Cells a string takes.
+    public static func width(of text: String) -> Int { text.reduce(0) { $0 + width(of: $1) } }
+
+    #if canImport(Glibc)
+    /// glibc's wcwidth (its header hides it from Swift's Glibc module without _XOPEN_SOURCE).
+    @_silgen_name("wcwidth") private static func wcwidth(_ c: wchar_t) -> Int32
+    nonisolated(unsafe) private static let utf8Locale: locale_t? = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil)
+    #endif
 
     public mutating func fill(cols: Range<Int>, rows: Range<Int>, with cell: Cell) {
+        let (c0, c1) = (max(0, cols.lowerBound), min(width, max(cols.upperBound, 0)))
+        guard c0 < c1 else { return }
         for r in max(0, rows.lowerBound)..<min(height, max(rows.upperBound, 0)) {
-            for c in max(0, cols.lowerBound)..<min(width, max(cols.upperBound, 0)) { cells[r * width + c] = cell }
+            // Wide characters cut in half at either edge lose their other half.
+            if c0 > 0 && cells[r * width + c0].glyph == Cell.continuation { cells[r * width + c0 - 1].glyph = " " }
+            if c1 < width && cells[r * width + c1].glyph == Cell.continuation { cells[r * width + c1].glyph = " " }
+            for c in c0..<c1 { cells[r * width + c] = cell }
         }
     }
 
-    /// Glyphs only, rows joined by "\n" (for snapshot tests).
+    /// Glyphs only, rows joined by "\n" (for snapshot tests); a wide character's second cell
+    /// adds nothing, so a row reads as the terminal shows it.
     public func text() -> String {
-        (0..<height).map { r in String(cells[(r * width)..<((r + 1) * width)].map(\.glyph)) }.joined(separator: "\n")
+        (0..<height).map { r in String(cells[(r * width)..<((r + 1) * width)].map(\.glyph).filter { $0 != Cell.continuation }) }
+            .joined(separator: "\n")
     }
 }

@@ -138,4 +138,53 @@ final class PaletteAndANSITests: XCTestCase {
         g.put("xyz", col: -1, row: 1, fg: RGB(1, 1, 1), bg: RGB(0, 0, 0), maxWidth: 3)
         XCTAssertEqual(g.text(), "..abcd\nyz....")
     }
+
+    /// Terminal widths as wcwidth(3) gives them (hand-checked against the Unicode East Asian
+    /// Width table): CJK, fullwidth forms and emoji take two cells.
+    func testCharacterWidths() {
+        for (ch, w) in [("a", 1), ("é", 1), ("e\u{301}", 1), ("\u{25CF}", 1), ("\u{2580}", 1), ("中", 2), ("한", 2),
+                        ("\u{FF21}", 2), ("\u{FF71}", 1), ("\u{1F600}", 2), ("\u{2764}\u{FE0F}", 2)] as [(Character, Int)] {
+            XCTAssertEqual(CellGrid.width(of: ch), w, "\(ch.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        XCTAssertEqual(CellGrid.width(of: "a中b"), 4)
+    }
+
+    /// A wide character takes two cells; one that does not fit whole is left out, and writing
+    /// over either half blanks the other, so no stray half is left on screen.
+    func testWideCharactersTakeTwoCells() {
+        let ink = RGB(1, 1, 1), paper = RGB(0, 0, 0)
+        var g = CellGrid(width: 6, height: 1, fill: Cell(glyph: "."))
+        XCTAssertEqual(g.put("a中b", col: 0, row: 0, fg: ink, bg: paper), 4)
+        XCTAssertEqual(g.text(), "a中b..")
+        XCTAssertEqual(g[2, 0].glyph, Cell.continuation)
+        g.put("x", col: 2, row: 0, fg: ink, bg: paper)   // the right half
+        XCTAssertEqual(g.text(), "a xb..")
+        g.put("中", col: 3, row: 0, fg: ink, bg: paper)
+        g.put("y", col: 3, row: 0, fg: ink, bg: paper)   // the left half
+        XCTAssertEqual(g.text(), "a xy .")
+        g.put("中文", col: 3, row: 0, fg: ink, bg: paper, maxWidth: 3)   // 文 does not fit
+        XCTAssertEqual(g.text(), "a x中.")
+        g.fill(cols: 0..<4, rows: 0..<1, with: Cell(glyph: "-"))   // cuts 中 in half
+        XCTAssertEqual(g.text(), "---- .")
+        var h = CellGrid(width: 3, height: 1, fill: Cell(glyph: "."))
+        h.put("ab中", col: 0, row: 0, fg: ink, bg: paper)   // one cell left: left out
+        XCTAssertEqual(h.text(), "ab.")
+    }
+
+    /// A frame writes a wide character once for its two cells and moves on two columns; a
+    /// change to its second cell alone rewrites the character from its first cell.
+    func testFrameWritesWideCharactersWhole() {
+        let ink = RGB(1, 1, 1), paper = RGB(0, 0, 0)
+        var a = CellGrid(width: 4, height: 1)
+        a.put("中b", col: 0, row: 0, fg: ink, bg: paper)
+        let full = ANSI.frame(a, previous: nil, mode: .trueColor)
+        XCTAssertEqual(full, "\u{1B}[1;1H\u{1B}[22;38;2;1;1;1;48;2;0;0;0m中b\u{1B}[38;2;255;255;255;48;2;0;0;0m \u{1B}[0m")
+        var b = a
+        b[1, 0] = Cell(glyph: Cell.continuation, fg: RGB(9, 9, 9), bg: paper)
+        XCTAssertEqual(ANSI.frame(b, previous: a, mode: .trueColor), "\u{1B}[1;1H\u{1B}[22;38;2;1;1;1;48;2;0;0;0m中\u{1B}[0m")
+        // Narrow characters over it: both cells written.
+        var c = a
+        c.put("xy", col: 0, row: 0, fg: ink, bg: paper)
+        XCTAssertEqual(ANSI.frame(c, previous: a, mode: .trueColor), "\u{1B}[1;1H\u{1B}[22;38;2;1;1;1;48;2;0;0;0mxy\u{1B}[0m")
+    }
 }

@@ -141,6 +141,36 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(g[39, 11].bg, before.fg)
     }
 
+    /// Wide (CJK) characters on the command line take two cells each: the cursor lands on the
+    /// right cell, and a shorter line after a Backspace leaves nothing behind.
+    func testCommandLineWithWideCharacters() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 40, rows: 12)
+        s.mode = .command("save 中文.npz")
+        s.commandCursor = 5   // before the "文"
+        let g = Screen.draw(s, session, mode: .trueColor)
+        XCTAssertTrue(g.text().components(separatedBy: "\n")[11].hasPrefix(":save 中文.npz "))
+        XCTAssertEqual(g[8, 11].glyph, "文")   // ":save " 6 cells, "中" 2
+        XCTAssertEqual(g[8, 11].bg, Screen.text)
+        s.mode = .command("save 中")
+        s.commandCursor = 0
+        let shorter = Screen.draw(s, session, mode: .trueColor)
+        XCTAssertEqual(shorter.text().components(separatedBy: "\n")[11].trimmingCharacters(in: .whitespaces), ":save 中")
+        XCTAssertEqual(shorter[8, 11].bg, Screen.text)   // the cursor cell after it
+        // A long wide line scrolls so the cursor stays on screen.
+        s.mode = .command(String(repeating: "中", count: 30))
+        let long = Screen.draw(s, session, mode: .trueColor)
+        XCTAssertEqual(long.text().components(separatedBy: "\n")[11], String(repeating: "中", count: 19) + "  ")
+        XCTAssertEqual(long[38, 11].bg, Screen.text)   // 19 whole wide characters, then the cursor
+        // The status line's right-hand part stays whole beside a wide message.
+        s.mode = .normal
+        s.status = "saved 中文/图像.npz"
+        let status = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")[11]
+        XCTAssertTrue(status.hasPrefix(" saved 中文/图像.npz "), status)
+        XCTAssertTrue(status.hasSuffix(" "), status)
+        XCTAssertEqual(CellGrid.width(of: status), 40)
+    }
+
     func testTooSmallTerminalShowsAMessage() throws {
         let session = try makeSession()
         let g = Screen.draw(makeState(session, cols: 50, rows: 5), session, mode: .color256)

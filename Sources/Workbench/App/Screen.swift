@@ -197,10 +197,14 @@ enum Screen {
         switch s.mode {
         case .command(let t):
             // The line scrolled so the cursor (a reversed cell) stays in view.
+            // Wide characters take two cells.
             let line = Array(":" + t), at = 1 + LineEditor(text: t, fromEnd: s.commandCursor).position
-            let first = max(0, at - (g.width - 1))
-            g.put(String(line[min(first, line.count)...]), col: 0, row: row, fg: text, bg: bar, maxWidth: g.width)
-            g.put(at < line.count ? String(line[at]) : " ", col: at - first, row: row, fg: bar, bg: text, maxWidth: 1)
+            let under = at < line.count ? line[at] : " "
+            var first = 0
+            while first < at && CellGrid.width(of: String(line[first..<at])) + CellGrid.width(of: under) > g.width { first += 1 }
+            let col = g.put(String(line[first..<at]), col: 0, row: row, fg: text, bg: bar, maxWidth: g.width)
+            let after = g.put(String(under), col: col, row: row, fg: bar, bg: text, maxWidth: g.width - col)
+            if at < line.count { g.put(String(line[(at + 1)...]), col: after, row: row, fg: text, bg: bar, maxWidth: g.width - after) }
             return
         case .confirmQuit, .confirmOverwrite:
             g.put(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
@@ -214,9 +218,9 @@ enum Screen {
         pos += " = " + (v.count == 1 ? fmtValue(v[v.startIndex]) : "(" + v.map(fmtValue).joined(separator: ", ") + ")")
         if case .box = s.mode { pos = "BOX  " + pos }
         let right = (s.busy.map { "\u{25CF} \($0)  " } ?? "") + pos
-        let left = s.status
-        g.put(" " + left, col: 0, row: row, fg: text, bg: bar, maxWidth: max(0, g.width - right.count - 2))
-        g.put(right, col: max(0, g.width - right.count - 1), row: row, fg: s.busy == nil ? dim : accent, bg: bar)
+        let left = s.status, rightWidth = CellGrid.width(of: right)
+        g.put(" " + left, col: 0, row: row, fg: text, bg: bar, maxWidth: max(0, g.width - rightWidth - 2))
+        g.put(right, col: max(0, g.width - rightWidth - 1), row: row, fg: s.busy == nil ? dim : accent, bg: bar)
     }
 
     static func fmtValue(_ v: Float) -> String {
