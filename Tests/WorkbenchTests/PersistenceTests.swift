@@ -33,7 +33,13 @@ final class PersistenceTests: XCTestCase {
         let big = try session(2, 4, 5)
         let aside = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
         XCTAssertFalse(Persistence.hasRecovery(for: big))
-        XCTAssertTrue(aside.hasSuffix("-other-image.npz"), aside)
+        XCTAssertTrue(aside.contains("-other-image-"), aside)
         XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["segs", "objects"])
+        // Set aside again (the small image's recovery, the same second): the first one stays.
+        try Persistence.autosave([o], session: small)
+        let again = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
+        XCTAssertNotEqual(again, aside)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: aside))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: again))
     }
 }

@@ -271,6 +271,21 @@ final class ReducerTests: XCTestCase {
         send(&s, .up, .backspace, .char("7"), .enter)   // goto X Y: the recalled line, edited
         XCTAssertEqual([s.cursor.x, s.cursor.y, s.cursor.z], [4, 7, 3])
         XCTAssertEqual(s.commandHistory.last, "goto 4 7")
+        // The line being typed is kept while history is browsed: Down past the latest brings it back.
+        send(&s, .char(":"), .char("w"), .char("l"), .up, .up, .down, .down)
+        XCTAssertEqual(s.mode, .command("wl"))
+        send(&s, .escape)
+    }
+
+    /// A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front
+    /// of the model's ready message instead of being replaced by it.
+    func testOpeningNoteOutlastsTheModelMessage() {
+        var s = makeState()
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8) in 120 ms"))
+        XCTAssertEqual(s.status, "model loaded (int8) in 120 ms")
+        s.openNote = "no `spacing` array; voxels taken as 1 mm"
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8) in 120 ms"))
+        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded (int8) in 120 ms")
     }
 
     /// The command line edits as a shell's: the cursor moves, and typing and deleting happen at it.

@@ -119,6 +119,13 @@ final class ScreenTests: XCTestCase {
         XCTAssertFalse(Screen.draw(s, session, mode: .trueColor).text().contains("voxels taken as 1 mm"))
         s.spacingNote = "no `spacing` array; voxels taken as 1 mm"
         XCTAssertTrue(Screen.draw(s, session, mode: .trueColor).text().contains("  NSD: voxels taken as 1 mm"))
+        // Without ground truth the panel still says so (the aspect and a saved NIfTI's voxel size).
+        var noGT = AppState(depth: 3, height: 8, width: 8, spacing: [1, 1, 1], is3D: true, hasGroundTruth: false,
+                            window: session.autoWindow, windowName: "auto", autoWindow: session.autoWindow)
+        noGT.screen = (80, 12)
+        XCTAssertFalse(Screen.draw(noGT, session, mode: .trueColor).text().contains("voxels taken as 1 mm"))
+        noGT.spacingNote = s.spacingNote
+        XCTAssertTrue(Screen.draw(noGT, session, mode: .trueColor).text().contains("voxels taken as 1 mm"))
     }
 
     /// The command line shows its cursor as a reversed cell, scrolled into view on a long line.

@@ -36,6 +36,8 @@ enum Action: Sendable {
     case overwriteAsked(path: String)
     case restored([SegObject])
     case message(String)
+    /// The model is ready (or could not be loaded): said with the opening note, if any.
+    case modelLoaded(String)
 }
 
 enum Effect: Sendable {

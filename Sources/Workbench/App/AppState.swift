@@ -89,6 +89,11 @@ struct AppState: Sendable {
     /// Command lines entered, oldest first (Up and Down recall them), and the one recalled.
     var commandHistory: [String] = []
     var historyIndex: Int? = nil
+    /// The line being typed when Up first recalled history; Down past the latest brings it back.
+    var historyDraft = ""
+    /// What the opening found worth keeping in view (voxels taken as 1 mm, a recovery file set
+    /// aside, recovery off): it stays in front of the model's ready message.
+    var openNote: String? = nil
     /// Why the image's voxel sizes were taken as 1 mm (no usable spacing in the file), if they were.
     var spacingNote: String? = nil
     /// The command line's cursor, in characters from the end of the line (LineEditor).

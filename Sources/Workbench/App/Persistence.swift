@@ -113,8 +113,14 @@ enum Persistence {
         guard let arrays = try? Npz.listArrays(path: path),
               let segs = arrays.first(where: { $0.name == "segs" }), segs.shape != [session.depth * session.height * session.width]
         else { return nil }
-        let aside = String(path.dropLast(4)) + "-other-image.npz"
-        try? FileManager.default.removeItem(atPath: aside)
+        // Named for when it was last written; an earlier one set aside is kept, not replaced.
+        let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+        let stamp = DateFormatter()
+        stamp.locale = Locale(identifier: "en_US_POSIX")
+        stamp.dateFormat = "yyyyMMdd-HHmmss"
+        let base = String(path.dropLast(4)) + "-other-image-" + stamp.string(from: written)
+        var aside = base + ".npz", n = 1
+        while FileManager.default.fileExists(atPath: aside) { n += 1; aside = base + "-\(n).npz" }
         return (try? FileManager.default.moveItem(atPath: path, toPath: aside)) != nil ? aside : nil
     }
 

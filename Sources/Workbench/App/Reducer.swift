@@ -112,6 +112,10 @@ enum Reducer {
             s.status = "restored \(objects.count) object\(objects.count == 1 ? "" : "s") from the recovery file"
             return scoreEffects(s)
         case .message(let m): s.status = m; return []
+        case .modelLoaded(let m):
+            // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front.
+            s.status = (s.openNote.map { "note: \($0) · " } ?? "") + m
+            return []
         }
     }
 
@@ -165,6 +169,7 @@ enum Reducer {
             case .up:
                 // The one before the recalled line (the latest at first), as in a shell.
                 guard !s.commandHistory.isEmpty else { return [] }
+                if s.historyIndex == nil { s.historyDraft = text }   // Down brings it back
                 let i = max(0, (s.historyIndex ?? s.commandHistory.count) - 1)
                 s.historyIndex = i
                 s.mode = .command(s.commandHistory[i])
@@ -173,7 +178,7 @@ enum Reducer {
             case .down:
                 guard let i = s.historyIndex else { return [] }
                 s.historyIndex = i + 1 < s.commandHistory.count ? i + 1 : nil
-                s.mode = .command(s.historyIndex.map { s.commandHistory[$0] } ?? "")
+                s.mode = .command(s.historyIndex.map { s.commandHistory[$0] } ?? s.historyDraft)
                 s.commandCursor = 0
                 return []
             case .backspace where text.isEmpty, .delete where text.isEmpty: s.mode = .normal; return []

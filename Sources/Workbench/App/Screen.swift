@@ -108,7 +108,10 @@ enum Screen {
         g.fill(cols: (col - 1)..<(col + w), rows: rows, with: Cell(fg: text, bg: bg))
         // The scores block, then the rows each part gets: all it needs when both fit, else each
         // at least half of the panel (or what it needs, if less), the lists cut to a window.
-        let scores = s.hasGroundTruth ? scoreLines(s) : []
+        // Without ground truth the spacing note stands alone (it sets the aspect and the saved
+        // NIfTI's voxel size).
+        let scores = s.hasGroundTruth ? scoreLines(s)
+            : s.is3D && s.spacingNote != nil ? [PanelLine(text: "", color: text), PanelLine(text: "voxels taken as 1 mm", color: warn)] : []
         let objectsNeed = 1 + max(1, s.objects.count)
         var objectRows = objectsNeed
         if objectsNeed + scores.count > rows.count {

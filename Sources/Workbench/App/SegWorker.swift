@@ -98,11 +98,11 @@ final class SegWorker: @unchecked Sendable {
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))
             let ms = Int(Date().timeIntervalSince(t0) * 1000)
-            post(.message(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue)) in \(ms) ms: b draws a box, ? lists keys"))
+            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue)) in \(ms) ms: b draws a box, ? lists keys"))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))
-            post(.message("no model, segmentation unavailable: \(error)"))
+            post(.modelLoaded("no model, segmentation unavailable: \(error)"))
         }
     }
 

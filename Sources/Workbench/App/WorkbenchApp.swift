@@ -53,16 +53,21 @@ final class WorkbenchApp: @unchecked Sendable {
         s.fileBoxesOutside = outside
         s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
             + (outside > 0 ? " (\(outside) outside the image left out)" : "")
+        var notes: [String] = []
         if v.is3D, let note = session.image.spacingNote {
             s.spacingNote = note
-            s.status = "note: \(note) · " + s.status
+            notes.append(note)
         }
         s.recoveryOff = !Persistence.claimRecovery(for: session)
         if s.recoveryOff {
-            s.status = "this image is open in another medseg: this session keeps no recovery file (w saves)"
+            notes.append("this image is open in another medseg: this session keeps no recovery file (w saves)")
         } else if let aside = Persistence.setAsideIfForAnotherImage(session) {
-            s.status = "the recovery file found was for an image of another size at this path; kept as \(aside)"
+            notes.append("the recovery file found was for an image of another size at this path; kept as \(aside)")
         } else if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
+        if !notes.isEmpty {
+            s.openNote = notes.joined(separator: "; ")
+            s.status = "note: \(s.openNote!) · " + s.status
+        }
         state = s
     }
 
