@@ -215,6 +215,9 @@ final class ReducerTests: XCTestCase {
         _ = Reducer.reduce(&s, .segmented(s.objects[1], mask: off, seconds: 0.1, slices: 1))
         XCTAssertFalse(s.status.contains("outside"), s.status)
         XCTAssertEqual(off.shareOutside(BoxPlace(x0: 3, y0: 0, x1: 9, y1: 9, z0: 0, z1: 0)), 2.0 / 6)
+        XCTAssertEqual(off.shareOutside(BoxPlace(x0: 9, y0: 9, x1: 0, y1: 0, z0: 0, z1: 0)), 0)   // corners either way
+        XCTAssertEqual(off.shareOutside(BoxPlace(x0: 2, y0: 3, x1: 9, y1: 9, z0: 0, z1: 0)), 3.0 / 6)
+        XCTAssertEqual(off.shareOutside(BoxPlace(x0: 3, y0: 0, x1: 9, y1: 9, z0: 0, z1: 0)), 2.0 / 6)   // asked again
         // segment's check on a whole-image mask: 4 pixels, one outside [1, 1, 2, 2].
         var m = [UInt8](repeating: 0, count: 16)
         for p in [5, 6, 9, 15] { m[p] = 1 }

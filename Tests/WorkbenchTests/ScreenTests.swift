@@ -74,6 +74,23 @@ final class ScreenTests: XCTestCase {
                                 UInt8((0.55 * 12 + 0.45 * Double(Palette.label(2).b)).rounded())))
     }
 
+    /// A 2D mask mostly outside its box stays flagged in the objects list (the status line's
+    /// warning is soon replaced); a box changed since is not flagged.
+    func testAMaskOutsideItsBoxIsFlaggedInThePanel() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 80, rows: 12)
+        let off = ObjectMask(z0: 1, y0: 0, x0: 0, d: 1, h: 2, w: 2, bits: [1, 1, 1, 1])
+        s.objects = [SegObject(id: 1, label: 2, x0: 4, y0: 4, x1: 7, y1: 7, z0: 1, z1: 1, mask: off, stale: false),
+                     SegObject(id: 2, label: 3, x0: 0, y0: 0, x1: 7, y1: 7, z0: 1, z1: 1, mask: off, stale: false)]
+        var text = Screen.draw(s, session, mode: .trueColor).text()
+        XCTAssertTrue(text.contains(" 2 z1-1 4 vox 100% out"), text)
+        XCTAssertTrue(text.contains(" 3 z1-1 4 vox\n") || text.contains(" 3 z1-1 4 vox "), text)
+        XCTAssertFalse(text.contains(" 3 z1-1 4 vox 100% out"), text)
+        s.objects[0].stale = true
+        text = Screen.draw(s, session, mode: .trueColor).text()
+        XCTAssertFalse(text.contains("% out"), text)
+    }
+
     /// The count of gt labels without a mask fits the panel whole, even for an atlas (116 labels).
     func testUnboxedLabelCountFitsThePanel() throws {
         let session = try makeSession()

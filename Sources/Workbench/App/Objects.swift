@@ -1,4 +1,5 @@
 // Segmentation objects: a box prompt with a label, and the mask the engine gave for it.
+import Foundation
 
 /// A mask stored as its bounding block of the volume (z0...z1, y0...y1, x0...x1), one byte per voxel.
 /// Immutable and shared, so undo snapshots of the object list are cheap.
@@ -36,8 +37,21 @@ final class ObjectMask: @unchecked Sendable {
     }
 
     /// The share of the mask's voxels whose x, y lie outside the box's (nil for an empty mask).
+    /// The last answer is kept: the panel asks on every frame.
     func shareOutside(_ box: BoxPlace) -> Double? {
         guard voxelCount > 0 else { return nil }
+        // Within the box's x and y entirely: nothing outside, no count needed.
+        if x0 >= min(box.x0, box.x1) && x0 + w - 1 <= max(box.x0, box.x1) && y0 >= min(box.y0, box.y1) && y0 + h - 1 <= max(box.y0, box.y1) { return 0 }
+        outsideLock.lock(); defer { outsideLock.unlock() }
+        if let (place, share) = outsideCache, place == box { return share }
+        let share = countOutside(box)
+        outsideCache = (box, share)
+        return share
+    }
+    private let outsideLock = NSLock()
+    private var outsideCache: (BoxPlace, Double)?
+
+    private func countOutside(_ box: BoxPlace) -> Double {
         let xs = min(box.x0, box.x1)...max(box.x0, box.x1), ys = min(box.y0, box.y1)...max(box.y0, box.y1)
         var outside = 0
         for z in 0..<d { for y in 0..<h { for x in 0..<w where bits[(z * h + y) * w + x] != 0 {

@@ -129,8 +129,12 @@ enum Screen {
         let shown = Self.window(count: s.objects.count, around: s.selected ?? 0, rows: objectRows - 1)
         for i in shown.range {
             let o = s.objects[i]
-            let state = s.segmenting[o.id] != nil ? "segmenting" : o.stale ? (o.mask == nil ? "not segmented" : "box changed")
+            var state = s.segmenting[o.id] != nil ? "segmenting" : o.stale ? (o.mask == nil ? "not segmented" : "box changed")
                 : (o.mask.map { "\($0.voxelCount) vox" } ?? "empty")
+            // A 2D mask mostly outside its box (the model missed it): flagged while it lasts.
+            if !o.stale, o.z0 == o.z1, let out = o.mask?.shareOutside(o.place), out > 0.5 {
+                state += " \(Int((out * 100).rounded()))% out"
+            }
             let z = s.is3D ? " z\(o.z0)-\(o.z1)" : ""
             guard r < rows.upperBound else { break }
             g.put(i == s.selected ? ">" : " ", col: col, row: r, fg: text, bg: bg)
