@@ -1,5 +1,6 @@
 // Atomic writes: data goes to a temporary file beside the target, which is then renamed over it,
 // so a crash or a full disk never leaves a half-written file under the user's name.
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,9 +32,39 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path)
     }
 
+    /// Where a write to `path` goes: through symlinks to the file they name (a rename over the
+    /// link itself would replace the link with a plain file), up to 40 links deep.
+    public static func destination(_ path: String) throws -> String {
+        var p = path
+        for _ in 0..<40 {
+            // /dev/stdout and /proc/self/fd/N name an open file: written to, never replaced.
+            if isStream(p) { return p }
+            var st = stat()
+            guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return p }
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(p, &buf, buf.count - 1)
+            guard n >= 0 else { return p }
+            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let dir = p.lastIndex(of: "/").map { String(p[...$0]) } ?? ""
+            p = target.hasPrefix("/") ? target : dir + target
+        }
+        throw VolumeError("too many levels of symbolic links", path: path)
+    }
+
     /// Runs `body` to produce a temporary file, flushes it to the disk, then renames it over
-    /// `path`; removes the temporary file when anything fails.
+    /// `path` (the file a symlink there names); removes the temporary file when anything fails.
+    /// A device or a pipe at `path` (/dev/stdout, /dev/null, a FIFO) is written to, not replaced.
     public static func replace(_ path: String, _ body: (String) throws -> Void) throws {
+        let path = try destination(path)
+        if isStream(path) { return try stream(path, body) }
+        var st = stat()
+        if stat(path, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR: throw VolumeError("is a directory", path: path)
+            default: return try stream(path, body)
+            }
+        }
         let tmp = temporaryPath(for: path)
         do {
             try body(tmp)
@@ -48,6 +79,37 @@ public enum AtomicFile {
         } catch {
             unlink(tmp)
             throw error
+        }
+    }
+
+    static func isStream(_ path: String) -> Bool { path.hasPrefix("/dev/") || path.hasPrefix("/proc/") }
+
+    /// The file `body` makes, copied into a device or pipe at `path` (a temporary file in the
+    /// system's temporary directory, since the device's own directory may not be writable).
+    private static func stream(_ path: String, _ body: (String) throws -> Void) throws {
+        let name = (path as NSString).lastPathComponent
+        let tmp = temporaryPath(for: NSTemporaryDirectory() + "/" + (name.isEmpty ? "out" : name))
+        defer { unlink(tmp) }
+        try body(tmp)
+        guard let data = FileManager.default.contents(atPath: tmp) else {
+            throw VolumeError("the written file vanished", path: path)
+        }
+        fflush(stdout)   // after what the program printed, when `path` is its standard output
+        // One of this process's own descriptors (/dev/stdout, /dev/fd/1) is written through it, at
+        // its offset, as the shell's later output will be; reopening it would start elsewhere.
+        let own: Int32? = path == "/dev/stdout" ? 1 : path == "/dev/stderr" ? 2
+            : ["/dev/fd/", "/proc/self/fd/"].lazy.compactMap { path.hasPrefix($0) ? Int32(path.dropFirst($0.count)) : nil }.first
+        let fd = own ?? open(path, O_WRONLY | O_APPEND)
+        guard fd >= 0 else { throw VolumeError("cannot write: \(String(cString: strerror(errno)))", path: path) }
+        defer { if own == nil { close(fd) } }
+        var off = 0
+        try data.withUnsafeBytes { raw in
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw VolumeError("write failed: \(String(cString: strerror(errno)))", path: path) }
+                off += n
+            }
         }
     }
 }

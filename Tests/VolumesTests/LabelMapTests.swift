@@ -54,6 +54,46 @@ final class LabelMapTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFile.write("x", to: dir.appendingPathComponent("no/such/dir/f").path))
     }
 
+    /// A write goes through a symlink to the file it names (the link stays a link, dangling or
+    /// not), into a FIFO as a stream (it stays a FIFO), and refuses a directory.
+    func testAtomicWriteThroughLinksAndIntoPipes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-atomic-links-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default, d = dir.path
+        try "old".write(toFile: d + "/target.csv", atomically: false, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: d + "/link.csv", withDestinationPath: "target.csv")
+        try fm.createSymbolicLink(atPath: d + "/link2.csv", withDestinationPath: d + "/link.csv")
+        try AtomicFile.write("new", to: d + "/link2.csv")
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: d + "/link.csv"), "target.csv")
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: d + "/link2.csv"), d + "/link.csv")
+        XCTAssertEqual(try String(contentsOfFile: d + "/target.csv", encoding: .utf8), "new")
+        try fm.createSymbolicLink(atPath: d + "/dangling.csv", withDestinationPath: "later.csv")
+        try AtomicFile.write("made", to: d + "/dangling.csv")
+        XCTAssertEqual(try String(contentsOfFile: d + "/later.csv", encoding: .utf8), "made")
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: d + "/dangling.csv"), "later.csv")
+        // A FIFO: a reader gets the bytes, and the FIFO is still one afterwards.
+        XCTAssertEqual(mkfifo(d + "/fifo", 0o600), 0)
+        final class Got: @unchecked Sendable { var data = Data() }
+        let got = Got()
+        let reader = Thread {
+            let fd = open(d + "/fifo", O_RDONLY)
+            var buf = [UInt8](repeating: 0, count: 256)
+            while fd >= 0 { let n = read(fd, &buf, buf.count); if n <= 0 { break }; got.data.append(contentsOf: buf[0..<n]) }
+            close(fd)
+        }
+        reader.start()
+        try AtomicFile.write("through the pipe", to: d + "/fifo")
+        while !reader.isFinished { usleep(1000) }
+        XCTAssertEqual(String(decoding: got.data, as: UTF8.self), "through the pipe")
+        XCTAssertEqual((try fm.attributesOfItem(atPath: d + "/fifo"))[.type] as? FileAttributeType, .typeUnknown)   // not .typeRegular
+        XCTAssertThrowsError(try AtomicFile.write("x", to: d)) { XCTAssertTrue("\($0)".contains("is a directory"), "\($0)") }
+        XCTAssertNoThrow(try AtomicFile.write("gone", to: "/dev/null"))
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR)
+    }
+
     /// Grids compared by hand: the same affine, one axis reversed, voxels 2% larger, origins
     /// 0.6 and 0.4 voxels apart, and no affine at all.
     func testGridMismatch() {

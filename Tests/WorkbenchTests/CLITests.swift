@@ -58,6 +58,22 @@ final class CLITests: XCTestCase {
         let labels = cases[0]["labels"] as! [[String: Any]]
         XCTAssertEqual(labels[0]["label"] as? Int, 1)
         XCTAssertEqual(labels[0]["dsc"] as! Double, 0.5, accuracy: 1e-12)
+        // `-` is standard output, alone (the table goes to stderr); /dev/stdout follows the table.
+        let dash = try CLI.run(["eval", "--pred", p, "--gt", g, "--csv", "-"])
+        XCTAssertEqual(dash.status, 0, dash.stderr)
+        XCTAssertTrue(dash.stdout.hasPrefix("case,dsc,nsd\ngt.npz,0.5000,"), dash.stdout)
+        XCTAssertTrue(dash.stderr.contains("gt.npz   mean  0.5000"), dash.stderr)
+        let dev = try CLI.run(["eval", "--pred", p, "--gt", g, "--csv", "/dev/stdout"])
+        XCTAssertEqual(dev.status, 0, dev.stderr)
+        XCTAssertTrue(dev.stdout.hasPrefix("case    label"), dev.stdout)
+        XCTAssertTrue(dev.stdout.hasSuffix("case,dsc,nsd\ngt.npz,0.5000,1.0000\n"), dev.stdout)
+        // An output that cannot be written is found before scoring: no table printed.
+        for bad in [dir.path, dir.appendingPathComponent("no/such.csv").path, "/proc/no-such.csv"] {
+            let r = try CLI.run(["eval", "--pred", p, "--gt", g, "--csv", bad])
+            XCTAssertEqual(r.status, 1, bad)
+            XCTAssertEqual(r.stdout, "", bad)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
     }
 
     func testEvalDirectoriesReportMissingPredictionAndExitOne() throws {

@@ -11,8 +11,8 @@ enum EvalCommand {
             OptionSpec(name: "--pred", value: "P", help: "prediction file or directory (npz `segs`, NIfTI, PNG, npy)"),
             OptionSpec(name: "--gt", value: "G", help: "ground-truth file or directory (npz `gts`, NIfTI, PNG, npy)"),
             OptionSpec(name: "--tolerance", value: "MM", help: "NSD tolerance (mm in 3D, pixels in 2D; default 2)"),
-            OptionSpec(name: "--csv", value: "FILE", help: "write one row per case: case,dsc,nsd (4 decimals)"),
-            OptionSpec(name: "--json", value: "FILE", help: "write per-label detail and means as JSON"),
+            OptionSpec(name: "--csv", value: "FILE", help: "write one row per case: case,dsc,nsd (4 decimals); - for stdout"),
+            OptionSpec(name: "--json", value: "FILE", help: "write per-label detail and means as JSON; - for stdout"),
         ],
         details: """
         Directories are paired by file name; a ground-truth case without a prediction, or one
@@ -21,7 +21,8 @@ enum EvalCommand {
         challenge's script counts them (a label absent from both scores nan); NSD is computed
         only when DSC > 0.2; a case with an empty ground truth scores DSC nan and NSD 0, and the
         mean DSC leaves nan out. 3D spacing is the npz `spacing` as stored (the challenge
-        convention), or the NIfTI voxel size.
+        convention), or the NIfTI voxel size; a 2D case is scored as the challenge does, as a
+        one-slice volume of 1 mm voxels.
         """)
 
     static let command = Subcommand(spec: spec) { args in
@@ -32,11 +33,18 @@ enum EvalCommand {
         let tolerance = try args.double("--tolerance", default: 2)
         let pairs = try pairCases(pred: predPath, gt: gtPath)
         let outputs = [("--csv", args.value("--csv")), ("--json", args.value("--json"))].compactMap { f, v in v.map { (f, $0) } }
-        if outputs.count == 2, OutputPaths.sameFile(outputs[0].1, outputs[1].1) {
+        if outputs.count == 2, outputs[0].1 == "-" || outputs[1].1 == "-" ? outputs[0].1 == outputs[1].1 : OutputPaths.sameFile(outputs[0].1, outputs[1].1) {
             throw CLIError("--csv and --json name the same file, \(outputs[0].1)")
         }
+        // `-` is standard output, which then carries that file alone: the table goes to stderr.
+        let toStdout = outputs.contains { $0.1 == "-" }
+        func print(_ line: String) { if toStdout { Stderr.write(line + "\n") } else { Swift.print(line) } }
         let inputs = pairs.flatMap { [$0.gt] + ($0.pred.map { [$0] } ?? []) }
-        for (flag, path) in outputs { try OutputPaths.refuseOverwriting(inputs, with: path, flag: flag) }
+        for (flag, path) in outputs where path != "-" {
+            try OutputPaths.refuseOverwriting(inputs, with: path, flag: flag)
+            // Found unwritable now, not after scoring every case.
+            if let why = OutputPaths.unwritable(path) { throw CLIError("\(path): \(why) (\(flag))", status: 1) }
+        }
         var results: [CaseResult] = []
         let width = max(4, pairs.map { $0.name.count }.max() ?? 4)
         print("case".padding(toLength: width, withPad: " ", startingAt: 0) + "  label     DSC     NSD")
@@ -79,10 +87,11 @@ enum EvalCommand {
         let missing = results.filter(\.isMissing).count, failed = results.filter { $0.error != nil }.count
         let notes = (missing > 0 ? ["\(missing) missing"] : []) + (failed > 0 ? ["\(failed) not scored"] : [])
         print("\(results.count) case\(results.count == 1 ? "" : "s")\(notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ", scored 0)"): mean DSC \(f4(meanDSC)), mean NSD \(f4(meanNSD))")
-        if let csv = args.value("--csv") { try AtomicFile.write(csvText(results), to: csv) }
-        if let json = args.value("--json") {
-            try AtomicFile.write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json)
+        func write(_ text: String, to path: String) throws {
+            if path == "-" { Swift.print(text, terminator: ""); fflush(stdout) } else { try AtomicFile.write(text, to: path) }
         }
+        if let csv = args.value("--csv") { try write(csvText(results), to: csv) }
+        if let json = args.value("--json") { try write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json) }
         return missing + failed > 0 ? 1 : 0
     }
 

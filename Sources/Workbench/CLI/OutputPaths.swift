@@ -70,6 +70,24 @@ enum OutputPaths {
         return (full as NSString).standardizingPath
     }
 
+    /// Why a file cannot be written at `path` (a directory there, no such folder, no write
+    /// permission), or nil when it can, checked before long work so it does not fail at the end.
+    static func unwritable(_ path: String) -> String? {
+        guard let target = try? AtomicFile.destination(path) else { return "too many levels of symbolic links" }
+        var isDir: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
+        if exists && isDir.boolValue { return "is a directory" }
+        // Devices and descriptors are written to as they are, never created.
+        if target.hasPrefix("/dev/") || target.hasPrefix("/proc/") {
+            return !exists ? "No such file or directory" : access(target, W_OK) == 0 ? nil : "not writable"
+        }
+        let dir = (target as NSString).deletingLastPathComponent
+        let folder = dir.isEmpty ? "." : dir
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else { return "no such directory \(folder)" }
+        guard isDir.boolValue else { return "\(folder) is not a directory" }
+        return access(folder, W_OK) == 0 ? nil : "cannot write in \(folder) (\(String(cString: strerror(errno))))"
+    }
+
     /// Whether `path` exists and is not a directory (a case file in a listed folder).
     static func isFile(_ path: String) -> Bool {
         var isDir: ObjCBool = false
