@@ -66,6 +66,8 @@ public enum AtomicFile {
             }
         }
         let tmp = temporaryPath(for: path)
+        pending.insert(tmp)
+        defer { pending.remove(tmp) }
         do {
             try body(tmp)
             let fd = open(tmp, O_RDONLY)
@@ -82,6 +84,11 @@ public enum AtomicFile {
         }
     }
 
+    /// Temporary files being written now: an interrupted program removes them on its way out.
+    public static func removePending() { pending.removeAll { unlink($0) } }
+
+    private static let pending = PendingFiles()
+
     static func isStream(_ path: String) -> Bool { path.hasPrefix("/dev/") || path.hasPrefix("/proc/") }
 
     /// The file `body` makes, copied into a device or pipe at `path` (a temporary file in the
@@ -89,7 +96,8 @@ public enum AtomicFile {
     private static func stream(_ path: String, _ body: (String) throws -> Void) throws {
         let name = (path as NSString).lastPathComponent
         let tmp = temporaryPath(for: NSTemporaryDirectory() + "/" + (name.isEmpty ? "out" : name))
-        defer { unlink(tmp) }
+        pending.insert(tmp)
+        defer { unlink(tmp); pending.remove(tmp) }
         try body(tmp)
         guard let data = FileManager.default.contents(atPath: tmp) else {
             throw VolumeError("the written file vanished", path: path)
@@ -112,4 +120,13 @@ public enum AtomicFile {
             }
         }
     }
+}
+
+/// A locked set of paths.
+private final class PendingFiles: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths = Set<String>()
+    func insert(_ p: String) { lock.lock(); paths.insert(p); lock.unlock() }
+    func remove(_ p: String) { lock.lock(); paths.remove(p); lock.unlock() }
+    func removeAll(_ each: (String) -> Void) { lock.lock(); paths.forEach(each); paths.removeAll(); lock.unlock() }
 }

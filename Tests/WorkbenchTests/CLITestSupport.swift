@@ -39,3 +39,9 @@ func temporaryDirectory(_ test: XCTestCase) throws -> URL {
     test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
     return dir
 }
+
+/// Where scripts/setup.sh installs the model and the demo ($MEDSEG_HOME, else the XDG data home).
+func medsegHome() -> String {
+    let env = ProcessInfo.processInfo.environment
+    return env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
+}

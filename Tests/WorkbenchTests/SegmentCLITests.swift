@@ -7,9 +7,7 @@ import Volumes
 /// `medseg segment` on small challenge cases, as a user runs it.
 final class SegmentCLITests: XCTestCase {
     func modelInstalled() throws {
-        let env = ProcessInfo.processInfo.environment
-        let home = env["MEDSEG_HOME"] ?? ((env["XDG_DATA_HOME"] ?? (NSHomeDirectory() + "/.local/share")) + "/medseg")
-        guard FileManager.default.fileExists(atPath: home + "/models/lite_medsam.pth") else {
+        guard FileManager.default.fileExists(atPath: medsegHome() + "/models/lite_medsam.pth") else {
             throw XCTSkip("model not installed; run scripts/setup.sh")
         }
     }
@@ -110,6 +108,58 @@ final class SegmentCLITests: XCTestCase {
         let m = try CLI.run(["segment", noBoxes, "-o", dir.appendingPathComponent("o").path, "--model", "/nonexistent.pth"])
         XCTAssertEqual(m.status, 1)
         XCTAssertTrue(m.stderr.contains("/nonexistent.pth: no such model file"), m.stderr)
+        // Nothing written: the output directory made for it is gone again.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("o").path))
+        // A NIfTI (or PNG, npy) is not a challenge case: said so, with where it can be segmented.
+        let nii = dir.appendingPathComponent("ct.nii.gz").path
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: nii))
+        let n = try CLI.run(["segment", nii, "-o", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(n.status, 1)
+        XCTAssertTrue(n.stderr.contains("ct.nii.gz: segment takes challenge npz cases (imgs + boxes); 'medseg open' opens"), n.stderr)
+        // An RGBA image (H,W,4) is a volume of H slices by the array's rank: the error says so.
+        let rgba = dir.appendingPathComponent("rgba.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [6, 5, 4], values: [UInt8](repeating: 1, count: 120))),
+                       (name: "boxes", array: NDArray(shape: [1, 4], values: [0.0, 0, 2, 2]))], to: rgba)
+        let a = try CLI.run(["segment", rgba, "-o", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(a.status, 1)
+        XCTAssertTrue(a.stderr.contains("expected 6 values (`imgs` [6, 5, 4] is read as 6 slices of 5x4; a 2D image is (H,W) or (H,W,3))"), a.stderr)
+    }
+
+    /// Ctrl-C during a case: a line says how far the work got, no temporary file is left, and
+    /// the exit status is 130; an empty `boxes` array is said to give an all-background result.
+    func testInterruptSaysHowFarItGotAndLeavesNoTemporaryFile() throws {
+        try modelInstalled()
+        let demo = medsegHome() + "/demo/ch2.nii.gz"
+        guard FileManager.default.fileExists(atPath: demo) else { throw XCTSkip("demo not installed") }
+        let dir = try temporaryDirectory(self)
+        let mr = try Nifti.read(path: demo)
+        let big = dir.appendingPathComponent("3DBox_mr.npz").path, none = dir.appendingPathComponent("3DBox_none.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [4, 8, 8], values: [UInt8](repeating: 9, count: 256))),
+                       (name: "boxes", array: NDArray(shape: [0, 6], values: [Double]()))], to: none)
+        try Npz.write([(name: "imgs", array: mr.data),
+                       (name: "boxes", array: NDArray(shape: [1, 6], values: [35.0, 112, 20, 72, 193, 160]))], to: big)
+        let out = dir.appendingPathComponent("o")
+        let p = Process()
+        p.executableURL = CLI.executable
+        p.arguments = ["segment", none, big, "-o", out.path]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        // Until the first case is written and the second under way, then Ctrl-C.
+        let end = Date().addingTimeInterval(60)
+        while (try? FileManager.default.contentsOfDirectory(atPath: out.path))?.contains("3DBox_none.npz") != true && Date() < end {
+            usleep(50_000)
+        }
+        usleep(1_500_000)
+        XCTAssertTrue(p.isRunning, "the 141-slice case ended within 1.5 s")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 130, stderr)
+        XCTAssertTrue(stderr.contains("3DBox_none.npz: `boxes` is empty; its segs is all background"), stderr)
+        XCTAssertTrue(stderr.contains("medseg: interrupted: 1 of 2 cases written; 3DBox_mr.npz not finished, nothing written for it"), stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), ["3DBox_none.npz"])
     }
 
     /// A box is skipped only when it misses the image: one of zero width on the left edge (the

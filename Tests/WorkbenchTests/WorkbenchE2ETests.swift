@@ -60,8 +60,7 @@ final class WorkbenchE2ETests: XCTestCase {
 
     /// The data home (the model and the demo) and the demo's folder; skips without them or tmux.
     func installedDemo() throws -> (home: String, demo: String) {
-        let home = ProcessInfo.processInfo.environment["MEDSEG_HOME"]
-            ?? (ProcessInfo.processInfo.environment["XDG_DATA_HOME"].map { $0 + "/medseg" } ?? NSHomeDirectory() + "/.local/share/medseg")
+        let home = medsegHome()
         let demo = home + "/demo"
         guard FileManager.default.fileExists(atPath: demo + "/ch2.nii.gz"), FileManager.default.fileExists(atPath: home + "/models/lite_medsam.pth") else {
             throw XCTSkip("demo or model not installed (scripts/setup.sh installs them)")

@@ -43,14 +43,24 @@ enum SegmentCommand {
             try OutputPaths.refuseOverwriting([path], with: out, flag: "--output-dir", given: outDir)
             try OutputPaths.refuseReplacingOtherThanSegs(out, flag: "--output-dir", given: outDir)
         }
+        // A directory made here and left empty (no model, every case bad) is removed again.
+        let madeDir = !FileManager.default.fileExists(atPath: outDir)
         try OutputPaths.makeDirectory(outDir, for: "the output directory")
+        defer { if madeDir, (try? FileManager.default.contentsOfDirectory(atPath: outDir))?.isEmpty == true { rmdir(outDir) } }
         Engine.configure(threads: threads)
         let model = try DataHome.loadModel(args.value("--model"), precision: precision)
         let segmenter = Segmenter(model: model, cacheBytes: cacheMB << 20, maxBatch: maxBatch)
         var failures = 0, totalSeconds = 0.0, totalSlices = 0
+        let progress = Progress()
+        Interrupt.install {
+            let (done, current) = progress.state
+            return "\(done) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") written" + (current.map { "; \($0) not finished, nothing written for it" } ?? "")
+        }
         for path in inputs {
             let name = (path as NSString).lastPathComponent
             let t0 = Date()
+            progress.starting(name)
+            defer { progress.finished() }
             do {
                 let before = segmenter.slicesEncoded
                 segmenter.cache.removeAll()
@@ -63,6 +73,7 @@ enum SegmentCommand {
                 }
                 let out = (outDir as NSString).appendingPathComponent(name)
                 try Npz.write([(name: "segs", array: segs)], to: out)
+                progress.wrote()
                 let dt = Date().timeIntervalSince(t0), n = segmenter.slicesEncoded - before
                 totalSeconds += dt
                 totalSlices += n
@@ -92,6 +103,13 @@ enum SegmentCommand {
                     name.lowercased().hasSuffix(".npz") && OutputPaths.isFile((p as NSString).appendingPathComponent(name))
                 }.sorted()
                 if files.isEmpty { Stderr.warn("\(p) holds no .npz files") }
+                let folders = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
+                    var d: ObjCBool = false
+                    return FileManager.default.fileExists(atPath: (p as NSString).appendingPathComponent(name), isDirectory: &d) && d.boolValue
+                }
+                if !folders.isEmpty {
+                    Stderr.warn("\(p): \(folders.count) folder\(folders.count == 1 ? "" : "s") in it not searched (name them to segment their cases)")
+                }
                 out += files.map { (p as NSString).appendingPathComponent($0) }
             } else {
                 out.append(p)
@@ -117,6 +135,10 @@ enum SegmentCommand {
     /// Segments one challenge case; returns the `segs` array.
     static func segmentCase(path: String, segmenter: Segmenter, strategy: Strategy3D,
                             progress: @escaping (Int, Int) -> Void) throws -> NDArray {
+        let lower = path.lowercased()
+        if [".nii", ".nii.gz", ".png", ".npy"].contains(where: { lower.hasSuffix($0) }) {
+            throw VolumeError("segment takes challenge npz cases (imgs + boxes); 'medseg open' opens a NIfTI, PNG or npy image and segments it from boxes drawn there", path: path)
+        }
         let arrays = try Npz.read(path: path, only: ["imgs", "boxes"])
         let imgs = try images(in: arrays, path: path)
         guard let boxArray = arrays.first(where: { $0.name == "boxes" })?.array else {
@@ -132,11 +154,14 @@ enum SegmentCommand {
             throw VolumeError("\(parsed.count) boxes; at most \(UInt16.max) labels fit the uint16 `segs`", path: path)
         }
         let name = (path as NSString).lastPathComponent
+        if parsed.isEmpty { Stderr.warn("\(name): `boxes` is empty; its segs is all background") }
         if ImageFile.isStack(imgs.shape, fileName: name) {
             let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
             var boxes: [StackBox] = []
             for (i, b) in parsed.enumerated() {
-                guard case .stack(let s) = b else { throw VolumeError("3D case with a 4-value box (box \(i + 1)); expected 6 values", path: path) }
+                guard case .stack(let s) = b else {
+                    throw VolumeError("3D case with a 4-value box (box \(i + 1)); expected 6 values (`imgs` \(imgs.shape) is read as \(d) slices of \(h)x\(w); a 2D image is (H,W) or (H,W,3))", path: path)
+                }
                 guard let clipped = clip(s.xy, height: h, width: w, what: "box \(i + 1)", path: path) else { boxes.append(StackBox(box: [0, 0, 0, 0], z0: 1, z1: 0)); continue }
                 let (z0, z1) = (min(s.z0, s.z1), max(s.z0, s.z1))
                 if s.z0 > s.z1 { Stderr.warn("\(name): box \(i + 1) has its slices inverted (\(s.z0)...\(s.z1)); reordered") }
