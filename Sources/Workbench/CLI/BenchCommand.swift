@@ -56,12 +56,10 @@ enum BenchCommand {
             print("{\"encoder_ms\": \(r2(enc)), \(encReal.map { "\"encoder_case_ms\": \(r2($0)), " } ?? "")\"decoder_1box_ms\": \(r2(d1)), \"decoder_16box_ms\": \(r2(d16)), \"threads\": \(threads), \"precision\": \"\(precision)\", \"load_ms\": \(r2(loadMs)), \"cached_box_ms\": \(r2(cached)), \"frame_ms\": \(r2(frame))}")
         } else {
             print("precision \(precision), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) (model loaded in \(r2(loadMs)) ms)")
-            print("  encoder (256x256)   \(r2(enc)) ms")
-            if let encReal { print("  encoder, --case     \(r2(encReal)) ms") }
-            print("  decoder, 1 box      \(r2(d1)) ms")
-            print("  decoder, 16 boxes   \(r2(d16)) ms")
-            print("  box to mask, 512x512 slice, embedding cached   \(r2(cached)) ms")
-            print("  frame, 512x512 slice into 200x60 cells         \(r2(frame)) ms")
+            let rows = [("encoder (256x256)", enc)] + (encReal.map { [("encoder, --case", $0)] } ?? [])
+                + [("decoder, 1 box", d1), ("decoder, 16 boxes", d16), ("box to mask, 512x512 slice, embedding cached", cached),
+                   ("frame, 512x512 slice into 200x60 cells", frame)]
+            for (what, ms) in rows { print("  " + what.padding(toLength: 46, withPad: " ", startingAt: 0) + r2(ms).leftPad(8) + " ms") }
         }
         return 0
     }
@@ -83,7 +81,7 @@ enum BenchCommand {
         for _ in 0..<runs { body() }
         Profile.enabled = false
         let total = Profile.report().reduce(0) { $0 + $1.ms }
-        Stderr.write("\(what) profile (per run, \(runs) runs):\n")
+        Stderr.write("\(what) profile (per run, \(runs) run\(runs == 1 ? "" : "s")):\n")
         for r in Profile.report() {
             Stderr.write("  " + r.kind.padding(toLength: 14, withPad: " ", startingAt: 0)
                          + r2(r.ms / Double(runs)).leftPad(9) + " ms  " + String(format: "%5.1f%%", r.ms / total * 100) + "\n")

@@ -36,7 +36,7 @@ enum ConvertCommand {
         _ = try ModelFile.load(path: output)
         let loadMs = Date().timeIntervalSince(t1) * 1000
         let size = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? NSNumber)?.intValue ?? 0
-        print("wrote \(output) (\(size >> 20) MB) in \(Int(convertMs)) ms; it loads in \(Int(loadMs)) ms")
+        print("wrote \(output) (\(size >> 20) MiB) in \(Int(convertMs)) ms; it loads in \(Int(loadMs)) ms")
         return 0
     }
 }
