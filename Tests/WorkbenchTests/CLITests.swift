@@ -1,5 +1,6 @@
 import XCTest
 import Volumes
+@testable import Workbench
 
 final class CLITests: XCTestCase {
     func testHelpListsEveryCommandAndEachCommandHasHelp() throws {
@@ -74,6 +75,25 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(r.stdout, "", bad)
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         }
+    }
+
+    /// Labels below the largest that are in neither file score nan (the challenge's rule): said
+    /// once on stderr, and a run of them is one table row (not 60,000 rows for label 60000).
+    func testEvalLabelsInNeitherFileAreSaidAndFolded() throws {
+        let dir = try temporaryDirectory(self)
+        var gt = [UInt16](repeating: 0, count: 64)
+        gt[9] = 1; gt[20] = 3; gt[40] = 9
+        let g = dir.appendingPathComponent("gt.npz").path, p = dir.appendingPathComponent("pred.npz").path
+        try Npz.write([(name: "gts", array: NDArray(shape: [8, 8], values: gt))], to: g)
+        try Npz.write([(name: "segs", array: NDArray(shape: [8, 8], values: gt))], to: p)
+        let r = try CLI.run(["eval", "--pred", p, "--gt", g])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("gt.npz: 6 labels below the largest (2, 4-8) in neither ground truth nor prediction"), r.stderr)
+        let rows = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(rows.filter { $0.hasPrefix("gt.npz") }, ["gt.npz      1  1.0000  0.0000", "gt.npz      2     nan  0.0000",
+                                                              "gt.npz      3  1.0000  0.0000", "gt.npz    4-8     nan  0.0000  (in neither file)",
+                                                              "gt.npz      9  1.0000  0.0000", "gt.npz   mean     nan  0.0000"])
+        XCTAssertEqual(EvalCommand.ranges([1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8")
     }
 
     func testEvalDirectoriesReportMissingPredictionAndExitOne() throws {

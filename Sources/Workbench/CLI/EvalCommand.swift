@@ -77,8 +77,24 @@ enum EvalCommand {
                                          spacing: gtMap.spacing, tolerance: tolerance, is3D: gtMap.is3D)
             results.append(CaseResult(name: p.name, score: score))
             let pad = p.name.padding(toLength: width, withPad: " ", startingAt: 0)
-            for l in score.labels {
-                print(pad + "  " + String(l.label).leftPad(5) + "  " + f4(l.dsc).leftPad(6) + "  " + f4(l.nsd).leftPad(6))
+            // Labels in neither file score nan (the challenge's script counts 1 to the largest);
+            // runs of three or more are one row, and the effect on the case is said once.
+            let absent = score.labels.filter { $0.dsc.isNaN }.map(\.label)
+            if !absent.isEmpty {
+                Stderr.warn("\(p.name): \(absent.count) label\(absent.count == 1 ? "" : "s") below the largest (\(ranges(absent))) in neither ground truth nor prediction: "
+                            + "scored DSC nan, as the challenge's script does, which makes the case's DSC nan and its NSD 0")
+            }
+            var i = 0
+            while i < score.labels.count {
+                let l = score.labels[i]
+                var j = i
+                while l.dsc.isNaN && j + 1 < score.labels.count && score.labels[j + 1].dsc.isNaN && score.labels[j + 1].label == score.labels[j].label + 1 { j += 1 }
+                if j - i >= 2 {
+                    print(pad + "  " + "\(l.label)-\(score.labels[j].label)".leftPad(5) + "  " + f4(l.dsc).leftPad(6) + "  " + f4(l.nsd).leftPad(6) + "  (in neither file)")
+                } else {
+                    for k in i...j { let m = score.labels[k]; print(pad + "  " + String(m.label).leftPad(5) + "  " + f4(m.dsc).leftPad(6) + "  " + f4(m.nsd).leftPad(6)) }
+                }
+                i = j + 1
             }
             print(pad + "   mean  " + f4(score.dsc).leftPad(6) + "  " + f4(score.nsd).leftPad(6))
         }
@@ -93,6 +109,18 @@ enum EvalCommand {
         if let csv = args.value("--csv") { try write(csvText(results), to: csv) }
         if let json = args.value("--json") { try write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json) }
         return missing + failed > 0 ? 1 : 0
+    }
+
+    /// Labels as ranges: "2, 4-9".
+    static func ranges(_ labels: [Int]) -> String {
+        var parts: [String] = [], i = 0
+        while i < labels.count {
+            var j = i
+            while j + 1 < labels.count && labels[j + 1] == labels[j] + 1 { j += 1 }
+            parts.append(j > i ? "\(labels[i])-\(labels[j])" : "\(labels[i])")
+            i = j + 1
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// A case's scores; nil when its prediction is missing or it could not be scored (`error`).
