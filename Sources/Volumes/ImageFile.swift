@@ -67,9 +67,9 @@ public enum ImageFile {
                     gt?.spacingNote = spacingNote
                 }
                 let boxes = try arrays.first(where: { $0.name == "boxes" }).map { try Boxes.parse($0.array) } ?? []
-                let range = imgs.range()
+                // A 0-1 float image is windowed like any other, not taken as bytes (it was all black).
                 var opened = OpenedImage(volume: volume, format: .npz, groundTruth: gt, boxes: boxes, niftiGeometry: nil,
-                                         looksLikeCT: false, isUInt8: imgs.dtype == .uint8 || (range.map { $0.min >= 0 && $0.max <= 255 } ?? true))
+                                         looksLikeCT: false, isUInt8: imgs.dtype == .uint8 || Windowing.holdsWholeBytes(volume.voxels))
                 opened.spacingNote = spacingNote
                 return opened
             case .nifti:

@@ -52,6 +52,12 @@ public enum Windowing {
     }
 
     /// Windowing with MedSAM's percentile rule where voxels that were 0 stay 0.
+    /// Whether every value is a whole number from 0 to 255: an 8-bit image stored in a wider
+    /// type, whose values are the pixels as they are (not windowed; a 0-1 float image is not one).
+    public static func holdsWholeBytes(_ values: [Float]) -> Bool {
+        values.allSatisfy { $0 >= 0 && $0 <= 255 && $0 == $0.rounded() }
+    }
+
     public static func applyPercentile(_ values: [Float]) -> [UInt8] {
         guard let w = percentileWindow(values) else { return [UInt8](repeating: 0, count: values.count) }
         var out = apply(values, window: w)

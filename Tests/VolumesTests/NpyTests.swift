@@ -190,6 +190,23 @@ final class NpyTests: XCTestCase {
         XCTAssertNil(try ImageFile.open(path: flat).spacingNote)
     }
 
+    /// An 8-bit image stored as float (whole numbers 0-255) is taken as bytes; a 0-1 float image
+    /// is windowed like any other (it was taken as bytes and showed black).
+    func testFloatImagesAreBytesOnlyWhenTheyHoldWholeBytes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-floatimg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ramp: [Float] = (0..<24).map { Float($0) }
+        let cases: [(String, [Float], Bool)] = [("whole", ramp.map { $0 * 10 }, true), ("unit", ramp.map { $0 / 23 }, false),
+                                                ("nan", [Float.nan] + ramp.dropFirst(), false), ("big", ramp.map { $0 * 20 }, false)]
+        for (name, values, bytes) in cases {
+            let path = dir.appendingPathComponent("2DBox_\(name).npz").path
+            try Npz.write([(name: "imgs", array: NDArray(shape: [4, 6], values: values))], to: path)
+            XCTAssertEqual(try ImageFile.open(path: path).isUInt8, bytes, name)
+            XCTAssertEqual(Windowing.holdsWholeBytes(values), bytes, name)
+        }
+    }
+
     /// A file that is not a regular file is refused at once: reading a pipe would wait forever.
     func testPipesAndDirectoriesAreNotFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString)")

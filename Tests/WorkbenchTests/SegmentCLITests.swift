@@ -125,6 +125,16 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(a.stderr.contains("expected 6 values (`imgs` [6, 5, 4] is read as 6 slices of 5x4; a 2D image is (H,W) or (H,W,3))"), a.stderr)
     }
 
+    /// A uint8 image saved as float (whole numbers 0-255) is taken as it is; other float images
+    /// are windowed to the 0.5-99.5 percentiles.
+    func testFloatImagesOfWholeBytesAreTakenAsTheyAre() throws {
+        let bytes: [Float] = [0, 7, 255, 128, 3, 90]
+        XCTAssertEqual(try SegmentCommand.uint8Pixels(NDArray(shape: [2, 3], values: bytes), path: "a.npz"), [0, 7, 255, 128, 3, 90])
+        let other: [Float] = [0, 7.5, 255, 128, 3, 900]
+        XCTAssertEqual(try SegmentCommand.uint8Pixels(NDArray(shape: [2, 3], values: other), path: "a.npz"), Windowing.applyPercentile(other))
+        XCTAssertNotEqual(Windowing.applyPercentile(other), other.map { UInt8(min($0, 255)) })
+    }
+
     /// Ctrl-C during a case: a line says how far the work got, no temporary file is left, and
     /// the exit status is 130; an empty `boxes` array is said to give an all-background result.
     func testInterruptSaysHowFarItGotAndLeavesNoTemporaryFile() throws {

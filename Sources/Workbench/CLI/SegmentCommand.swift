@@ -276,6 +276,11 @@ enum SegmentCommand {
         let nonFinite = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
         guard nonFinite < values.count else { throw VolumeError("`imgs` holds no finite value (all NaN or infinite)", path: path) }
         if nonFinite > 0 { Stderr.warn("\(name): \(nonFinite) values of `imgs` are NaN or infinite; NaN is taken as 0, infinities as the ends of the window") }
+        // Whole numbers 0-255 in another type (a uint8 image saved as float) are the pixels as they are.
+        if Windowing.holdsWholeBytes(values) {
+            Stderr.warn("\(name): `imgs` is \(imgs.dtype.numpyName) holding whole numbers 0-255; taken as uint8 pixels")
+            return values.map { UInt8($0) }
+        }
         Stderr.warn("\(name): `imgs` is \(imgs.dtype.numpyName), not uint8; windowed to 0-255 (0.5-99.5 percentiles)")
         return Windowing.applyPercentile(values)
     }
