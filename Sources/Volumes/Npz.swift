@@ -77,12 +77,16 @@ public enum Npz {
 
     static func withArchive<T>(_ path: String, _ body: (OpaquePointer) throws -> T) throws -> T {
         var err: Int32 = 0
+        // A directory, pipe or device is said to be one (not "damaged zip archive").
+        try FileFormat.requireRegularFile(path)
         guard access(path, R_OK) == 0 else { throw VolumeError(String(cString: strerror(errno)), path: path) }
+        var st = stat()
+        if stat(path, &st) == 0 && st.st_size == 0 { throw VolumeError("is empty (0 bytes)", path: path) }
         guard let za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err) else {
             var ze = zip_error_t()
             zip_error_init_with_code(&ze, err)
             defer { zip_error_fini(&ze) }
-            let what = err == ZIP_ER_NOZIP ? "not an npz (zip) archive"
+            let what = err == ZIP_ER_NOZIP ? "not an npz (zip) archive, or a truncated one"
                 : err == ZIP_ER_EXISTS ? "damaged npz: two of its members have one name"
                 : "damaged zip archive: \(String(cString: zip_error_strerror(&ze)))"
             throw VolumeError(what, path: path)

@@ -129,6 +129,9 @@ final class NpyTests: XCTestCase {
         let compressed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("3DBox_demo.npz"))))
         assertFails(try scratch("notzip.npz", Array("just some text".utf8)), "not an npz (zip) archive") { try Npz.read(path: $0) }
         assertFails(try scratch("trunc.npz", Array(compressed.prefix(compressed.count / 2))), "zip") { try Npz.read(path: $0) }
+        assertFails(try scratch("empty.npz", []), "is empty (0 bytes)") { try Npz.read(path: $0) }
+        assertFails(NSTemporaryDirectory(), "is a directory, not a file") { try Npz.read(path: $0) }
+        assertFails("/dev/zero", "is not a regular file") { try Npz.listArrays(path: $0) }
         // Flip one data byte of the stored `imgs` member: the CRC no longer matches.
         var crc = stored
         let at = firstIndex(of: Array("'shape': (5, 7, 3)".utf8), in: stored)! + 100
