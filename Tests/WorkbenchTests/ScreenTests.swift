@@ -145,21 +145,24 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(Screen.draw(noGT, session, mode: .trueColor).text().contains("voxels taken as 1 mm"))
     }
 
+    /// A 40x12 screen with `text` on the command line, the cursor `fromEnd` characters from its end.
+    func commandScreen(_ session: Session, _ text: String, fromEnd: Int) -> CellGrid {
+        var s = makeState(session, cols: 40, rows: 12)
+        s.mode = .command(text)
+        s.commandCursor = fromEnd
+        return Screen.draw(s, session, mode: .trueColor)
+    }
+
     /// The command line shows its cursor as a reversed cell, scrolled into view on a long line.
     func testCommandLineCursor() throws {
         let session = try makeSession()
-        var s = makeState(session, cols: 40, rows: 12)
-        s.mode = .command("goto 4 5")
-        s.commandCursor = 3   // before the "4"
-        var g = Screen.draw(s, session, mode: .trueColor)
+        var g = commandScreen(session, "goto 4 5", fromEnd: 3)   // before the "4"
         XCTAssertTrue(g.text().components(separatedBy: "\n")[11].hasPrefix(":goto 4 5 "))
         let cursor = g[6, 11], before = g[5, 11]
         XCTAssertEqual(cursor.glyph, "4")
         XCTAssertEqual([cursor.fg, cursor.bg], [before.bg, before.fg])
         // 60 characters on a 40-column line, the cursor at the end: the line's end is shown.
-        s.mode = .command(String(repeating: "a", count: 55) + "bcdef")
-        s.commandCursor = 0
-        g = Screen.draw(s, session, mode: .trueColor)
+        g = commandScreen(session, String(repeating: "a", count: 55) + "bcdef", fromEnd: 0)
         let last = g.text().components(separatedBy: "\n")[11]
         XCTAssertTrue(last.hasSuffix("abcdef "), "[\(last)]")
         XCTAssertEqual(g[39, 11].bg, before.fg)
@@ -169,25 +172,19 @@ final class ScreenTests: XCTestCase {
     /// right cell, and a shorter line after a Backspace leaves nothing behind.
     func testCommandLineWithWideCharacters() throws {
         let session = try makeSession()
-        var s = makeState(session, cols: 40, rows: 12)
-        s.mode = .command("save 中文.npz")
-        s.commandCursor = 5   // before the "文"
-        let g = Screen.draw(s, session, mode: .trueColor)
+        let g = commandScreen(session, "save 中文.npz", fromEnd: 5)   // before the "文"
         XCTAssertTrue(g.text().components(separatedBy: "\n")[11].hasPrefix(":save 中文.npz "))
         XCTAssertEqual(g[8, 11].glyph, "文")   // ":save " 6 cells, "中" 2
         XCTAssertEqual(g[8, 11].bg, Screen.text)
-        s.mode = .command("save 中")
-        s.commandCursor = 0
-        let shorter = Screen.draw(s, session, mode: .trueColor)
+        let shorter = commandScreen(session, "save 中", fromEnd: 0)
         XCTAssertEqual(shorter.text().components(separatedBy: "\n")[11].trimmingCharacters(in: .whitespaces), ":save 中")
         XCTAssertEqual(shorter[8, 11].bg, Screen.text)   // the cursor cell after it
         // A long wide line scrolls so the cursor stays on screen.
-        s.mode = .command(String(repeating: "中", count: 30))
-        let long = Screen.draw(s, session, mode: .trueColor)
+        let long = commandScreen(session, String(repeating: "中", count: 30), fromEnd: 0)
         XCTAssertEqual(long.text().components(separatedBy: "\n")[11], String(repeating: "中", count: 19) + "  ")
         XCTAssertEqual(long[38, 11].bg, Screen.text)   // 19 whole wide characters, then the cursor
         // The status line's right-hand part stays whole beside a wide message.
-        s.mode = .normal
+        var s = makeState(session, cols: 40, rows: 12)
         s.status = "saved 中文/图像.npz"
         let status = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")[11]
         XCTAssertTrue(status.hasPrefix(" saved 中文/图像.npz "), status)
