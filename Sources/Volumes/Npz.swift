@@ -63,6 +63,10 @@ public enum Npz {
                     zip_source_free(src)
                     throw VolumeError("cannot add `\(name)`: \(errorText(za))", path: path)
                 }
+                // numpy's time for every member (1980-01-01, the zip format's first): the same
+                // arrays give the same bytes, whenever written.
+                var midnight = tm(); midnight.tm_year = 80; midnight.tm_mday = 1; midnight.tm_isdst = -1
+                _ = zip_file_set_mtime(za, zip_uint64_t(idx), mktime(&midnight), 0)
                 let method: Int32 = compressed ? ZIP_CM_DEFLATE : ZIP_CM_STORE
                 guard zip_set_file_compression(za, zip_uint64_t(idx), method, 0) == 0 else {
                     throw VolumeError("cannot set compression: \(errorText(za))", path: path)

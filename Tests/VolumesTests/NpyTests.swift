@@ -124,6 +124,17 @@ final class NpyTests: XCTestCase {
         assertFails("/nonexistent/x.npy", "No such file") { try Npy.read(path: $0) }
     }
 
+    /// Members carry numpy's time (1980-01-01 00:00; DOS date (0 << 9) | (1 << 5) | 1 = 0x21),
+    /// so the same arrays give the same file whenever written.
+    func testNpzMembersCarryAFixedTime() throws {
+        let path = NSTemporaryDirectory() + "/medseg-npz-time-\(getpid()).npz"
+        defer { unlink(path) }
+        try Npz.write([(name: "segs", array: NDArray(shape: [2, 2], values: [UInt8]([0, 1, 2, 3])))], to: path)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(Array(bytes[0..<4]), [0x50, 0x4B, 0x03, 0x04])   // a local file header
+        XCTAssertEqual(Array(bytes[10..<14]), [0, 0, 0x21, 0])
+    }
+
     func testBadNpzFiles() throws {
         let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("2DBox_stored.npz"))))
         let compressed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("3DBox_demo.npz"))))
