@@ -125,6 +125,14 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(a.stderr.contains("expected 6 values (`imgs` [6, 5, 4] is read as 6 slices of 5x4; a 2D image is (H,W) or (H,W,3))"), a.stderr)
     }
 
+    /// Outputs are npz files named for their case, `.npz` added to a name without it.
+    func testOutputNames() {
+        XCTAssertEqual(SegmentCommand.outputName("/d/2DBox_a.npz"), "2DBox_a.npz")
+        XCTAssertEqual(SegmentCommand.outputName("/d/CASE.NPZ"), "CASE.NPZ")
+        XCTAssertEqual(SegmentCommand.outputName("noext"), "noext.npz")
+        XCTAssertEqual(SegmentCommand.outputName("/d/a.nii.gz"), "a.nii.gz.npz")
+    }
+
     /// A uint8 image saved as float (whole numbers 0-255) is taken as it is; other float images
     /// are windowed to the 0.5-99.5 percentiles.
     func testFloatImagesOfWholeBytesAreTakenAsTheyAre() throws {

@@ -39,7 +39,7 @@ enum SegmentCommand {
         let cacheMB = try args.int("--cache-mb", default: 512, range: 16...1 << 20)
         let inputs = try collectInputs(args.positionals)
         for path in inputs {
-            let out = (outDir as NSString).appendingPathComponent((path as NSString).lastPathComponent)
+            let out = (outDir as NSString).appendingPathComponent(outputName(path))
             try OutputPaths.refuseOverwriting([path], with: out, flag: "--output-dir", given: outDir)
             try OutputPaths.refuseReplacingOtherThanSegs(out, flag: "--output-dir", given: outDir)
         }
@@ -71,7 +71,7 @@ enum SegmentCommand {
                         Stderr.write("\r\u{1B}[K" + progressLine(name, done: done, total: total, unit: unit, elapsed: Date().timeIntervalSince(t0)))
                     }
                 }
-                let out = (outDir as NSString).appendingPathComponent(name)
+                let out = (outDir as NSString).appendingPathComponent(outputName(path))
                 try Npz.write([(name: "segs", array: segs)], to: out)
                 progress.wrote()
                 let dt = Date().timeIntervalSince(t0), n = segmenter.slicesEncoded - before
@@ -122,7 +122,7 @@ enum SegmentCommand {
                 if let first = seen[id] { Stderr.warn("\(p) is \(first), given twice; segmented once"); continue }
                 seen[id] = p
             }
-            let name = (p as NSString).lastPathComponent
+            let name = outputName(p)
             if let other = byName[name] {
                 throw CLIError("\(other) and \(p) would both be written as \(name); segment them into different --output-dir")
             }
@@ -130,6 +130,13 @@ enum SegmentCommand {
             unique.append(p)
         }
         return unique
+    }
+
+    /// The output's file name: the case's, with `.npz` added when it has another ending (the
+    /// output is an npz whatever the input was called).
+    static func outputName(_ path: String) -> String {
+        let name = (path as NSString).lastPathComponent
+        return name.lowercased().hasSuffix(".npz") ? name : name + ".npz"
     }
 
     /// Segments one challenge case; returns the `segs` array.
