@@ -98,6 +98,7 @@ public struct NDArray: Sendable, Equatable {
     /// The elements as `T` when the dtype is exactly `T`, else nil.
     public func values<T: NDScalar>(as _: T.Type) -> [T]? {
         guard T.dtype == dtype else { return nil }
+        guard count > 0 else { return [] }
         return [T](unsafeUninitializedCapacity: count) { buf, initialized in
             storage.withUnsafeBytes { raw in
                 _ = memcpy(buf.baseAddress!, raw.baseAddress!, storage.count)

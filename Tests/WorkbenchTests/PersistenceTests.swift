@@ -11,7 +11,8 @@ final class PersistenceTests: XCTestCase {
         return try Session(path: "/tmp/medseg-persistence-case.npz", image: image, groundTruth: nil, outputPath: nil)
     }
 
-    func testARecoveryFileForAnImageOfAnotherSizeIsSetAsideNotOffered() throws {
+    /// Runs `body` with MEDSEG_HOME in a fresh temporary folder.
+    func withHome(_ body: () throws -> Void) throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-home-\(UUID().uuidString)").path
         let old = ProcessInfo.processInfo.environment["MEDSEG_HOME"]
         setenv("MEDSEG_HOME", home, 1)
@@ -19,27 +20,120 @@ final class PersistenceTests: XCTestCase {
             if let old { setenv("MEDSEG_HOME", old, 1) } else { unsetenv("MEDSEG_HOME") }
             try? FileManager.default.removeItem(atPath: home)
         }
-        let small = try session(2, 4, 4)
-        var mask = [UInt8](repeating: 0, count: 32); mask[5] = 1; mask[6] = 1
-        let o = SegObject(id: 1, label: 3, x0: 0, y0: 0, x1: 3, y1: 3, z0: 0, z1: 1,
-                          mask: ObjectMask.crop({ mask[$0] != 0 }, depth: 2, height: 4, width: 4, zRange: 0...1), stale: false)
-        try Persistence.autosave([o], session: small)
-        // The same image: nothing set aside, and the object comes back.
-        XCTAssertNil(Persistence.setAsideIfForAnotherImage(small))
-        let back = try Persistence.restore(session: small)
-        XCTAssertEqual(back.map(\.label), [3])
-        XCTAssertEqual(back[0].mask?.voxelCount, 2)
-        // The file at that path replaced by a bigger image: the recovery is moved aside, kept.
-        let big = try session(2, 4, 5)
-        let aside = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
-        XCTAssertFalse(Persistence.hasRecovery(for: big))
-        XCTAssertTrue(aside.contains("-other-image-"), aside)
-        XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["segs", "objects"])
-        // Set aside again (the small image's recovery, the same second): the first one stays.
-        try Persistence.autosave([o], session: small)
-        let again = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
-        XCTAssertNotEqual(again, aside)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: aside))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: again))
+        try body()
+    }
+
+    func mask(_ voxels: [Int], _ d: Int, _ h: Int, _ w: Int) -> ObjectMask? {
+        var full = [UInt8](repeating: 0, count: d * h * w)
+        for v in voxels { full[v] = 1 }
+        return ObjectMask.crop({ full[$0] != 0 }, depth: d, height: h, width: w, zRange: 0...(d - 1))
+    }
+
+    /// Each object comes back with its own mask and state: an earlier object keeps the voxels a
+    /// later one covers, an empty result stays empty (not "not segmented"), a changed box keeps
+    /// its mask and stays changed.
+    func testRestoreGivesBackEachObjectExactly() throws {
+        try withHome {
+            let s = try session(3, 5, 6)
+            let first = mask([31, 32, 33, 37, 38, 39, 62], 3, 5, 6)!     // slices 1 and 2
+            let second = mask([32, 33, 34, 38], 3, 5, 6)!                // overlaps the first
+            let objects = [
+                SegObject(id: 1, label: 2, x0: 0, y0: 0, x1: 4, y1: 3, z0: 0, z1: 2, mask: first, stale: false),
+                SegObject(id: 2, label: 5, x0: 1, y0: 0, x1: 5, y1: 2, z0: 1, z1: 1, mask: second, stale: false),
+                SegObject(id: 3, label: 2, x0: 3, y0: 3, x1: 5, y1: 4, z0: 2, z1: 2, mask: nil, stale: false),   // empty
+                SegObject(id: 4, label: 7, x0: 0, y0: 0, x1: 1, y1: 1, z0: 0, z1: 0, mask: nil, stale: true),    // not segmented
+                SegObject(id: 5, label: 9, x0: 4, y0: 1, x1: 0, y1: 4, z0: 2, z1: 1, mask: second, stale: true), // box changed
+            ]
+            try Persistence.autosave(objects, session: s)
+            let back = try Persistence.restore(session: s)
+            XCTAssertEqual(back.count, objects.count)
+            for (b, o) in zip(back, objects) {
+                XCTAssertEqual(b.id, o.id); XCTAssertEqual(b.label, o.label); XCTAssertEqual(b.place, o.place)
+                XCTAssertEqual(b.stale, o.stale, "object \(o.id)")
+                XCTAssertEqual(b.mask == nil, o.mask == nil, "object \(o.id)")
+                if let bm = b.mask, let om = o.mask {
+                    XCTAssertEqual([bm.z0, bm.y0, bm.x0, bm.d, bm.h, bm.w], [om.z0, om.y0, om.x0, om.d, om.h, om.w])
+                    XCTAssertEqual(bm.bits, om.bits, "object \(o.id)")
+                }
+            }
+            XCTAssertEqual(back[0].mask?.voxelCount, 7)     // the composite holds only 4 of them as label 2
+            // What is saved (the composite) is the same from the restored objects.
+            XCTAssertEqual(composite(back, depth: 3, height: 5, width: 6), composite(objects, depth: 3, height: 5, width: 6))
+        }
+    }
+
+    /// A recovery file of an earlier version (composite `segs` and a 9-column table) is still restored.
+    func testAnEarlierVersionsRecoveryFileIsRestored() throws {
+        try withHome {
+            let s = try session(2, 3, 3)
+            var segs = [UInt16](repeating: 0, count: 18); segs[4] = 3; segs[13] = 3; segs[14] = 3
+            let table: [Int32] = [1, 3, 0, 0, 2, 2, 0, 1, 1,   2, 4, 0, 0, 1, 1, 0, 0, 0]
+            try FileManager.default.createDirectory(atPath: DataHome.path + "/recovery", withIntermediateDirectories: true)
+            try Npz.write([(name: "segs", array: NDArray(shape: [18], values: segs)),
+                           (name: "objects", array: NDArray(shape: [2, 9], values: table))], to: Persistence.recoveryPath(for: s.path))
+            XCTAssertNil(Persistence.setAsideIfForAnotherImage(s))
+            let back = try Persistence.restore(session: s)
+            XCTAssertEqual(back.map(\.label), [3, 4])
+            XCTAssertEqual(back[0].mask?.voxelCount, 3)
+            XCTAssertEqual(back.map(\.stale), [false, true])
+        }
+    }
+
+    /// A damaged recovery file (a mask block running past the image) is refused with a message, not a crash.
+    func testADamagedRecoveryFileIsRefused() throws {
+        try withHome {
+            let s = try session(2, 3, 3)
+            let table: [Int32] = [1, 3, 0, 0, 2, 2, 0, 1, 0, 1, 0, 0, 0, 2, 3, 4]
+            try FileManager.default.createDirectory(atPath: DataHome.path + "/recovery", withIntermediateDirectories: true)
+            try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(2), 3, 3])),
+                           (name: "objects", array: NDArray(shape: [1, 16], values: table)),
+                           (name: "masks", array: NDArray(shape: [24], values: [UInt8](repeating: 1, count: 24)))],
+                          to: Persistence.recoveryPath(for: s.path))
+            XCTAssertThrowsError(try Persistence.restore(session: s)) { XCTAssertTrue("\($0)".contains("damaged"), "\($0)") }
+        }
+    }
+
+    /// Lock files left by killed sessions go when nobody holds them and their recovery file is
+    /// gone; a held one and one beside its recovery file stay.
+    func testLeftLockFilesAreCleared() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-locks-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["left.npz.lock", "kept.npz.lock", "kept.npz", "held.npz.lock", "mine.npz.lock"] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data()))
+        }
+        let fd = open(dir + "/held.npz.lock", O_RDWR)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        defer { close(fd) }
+        Persistence.clearLeftLocks(in: dir, except: dir + "/mine.npz.lock")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
+                       ["held.npz.lock", "kept.npz", "kept.npz.lock", "mine.npz.lock"])
+    }
+
+    func testARecoveryFileForAnImageOfAnotherSizeIsSetAsideNotOffered() throws {
+        try withHome {
+            let small = try session(2, 4, 4)
+            var mask = [UInt8](repeating: 0, count: 32); mask[5] = 1; mask[6] = 1
+            let o = SegObject(id: 1, label: 3, x0: 0, y0: 0, x1: 3, y1: 3, z0: 0, z1: 1,
+                              mask: ObjectMask.crop({ mask[$0] != 0 }, depth: 2, height: 4, width: 4, zRange: 0...1), stale: false)
+            try Persistence.autosave([o], session: small)
+            // The same image: nothing set aside, and the object comes back.
+            XCTAssertNil(Persistence.setAsideIfForAnotherImage(small))
+            let back = try Persistence.restore(session: small)
+            XCTAssertEqual(back.map(\.label), [3])
+            XCTAssertEqual(back[0].mask?.voxelCount, 2)
+            // The file at that path replaced by a bigger image: the recovery is moved aside, kept.
+            let big = try session(2, 4, 5)
+            let aside = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
+            XCTAssertFalse(Persistence.hasRecovery(for: big))
+            XCTAssertTrue(aside.contains("-other-image-"), aside)
+            XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["shape", "objects", "masks"])
+            // Set aside again (the small image's recovery, the same second): the first one stays.
+            try Persistence.autosave([o], session: small)
+            let again = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
+            XCTAssertNotEqual(again, aside)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: aside))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: again))
+        }
     }
 }

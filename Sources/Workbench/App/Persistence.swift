@@ -50,15 +50,42 @@ enum Persistence {
 
     /// Claims the recovery file of this session's image for this process (an advisory lock on a
     /// file beside it, held until the process ends). False when another medseg holds it: that
-    /// session's recovery file is live and is neither offered nor written here.
+    /// session's recovery file is live and is neither offered nor written here. Lock files that
+    /// killed sessions left behind, with no recovery file and no holder, are cleared on the way.
     static func claimRecovery(for session: Session) -> Bool {
         let path = recoveryPath(for: session.path) + ".lock"
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return true }   // no lock possible (read-only home): carry on as before
-        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }   // the descriptor stays open: the lock lasts
-        close(fd)
-        return false
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        clearLeftLocks(in: dir, except: path)
+        for _ in 0..<3 {
+            let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return true }   // no lock possible (read-only home): carry on as before
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { close(fd); return false }
+            // Another session may have cleared this file between open and flock: the lock holds
+            // only if the path still names the file locked. The descriptor stays open: the lock lasts.
+            if sameFile(fd, path) { return true }
+            close(fd)
+        }
+        return true
+    }
+
+    private static func sameFile(_ fd: Int32, _ path: String) -> Bool {
+        var held = stat(), named = stat()
+        return fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_ino == named.st_ino && held.st_dev == named.st_dev
+    }
+
+    /// Removes lock files nobody holds whose recovery file is gone (a session killed before its
+    /// clean exit leaves one).
+    static func clearLeftLocks(in dir: String, except keep: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasSuffix(".npz.lock") {
+            let lock = dir + "/" + name
+            guard lock != keep, !FileManager.default.fileExists(atPath: String(lock.dropLast(5))) else { continue }
+            let fd = open(lock, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0, sameFile(fd, lock) { unlink(lock) }
+            close(fd)
+        }
     }
 
     /// At a clean exit: the lock file of a recovery this process claimed goes (the lock ends
@@ -67,22 +94,56 @@ enum Persistence {
         unlink(recoveryPath(for: session.path) + ".lock")
     }
 
-    /// Stores the objects (boxes, labels, ranges) and their composite mask.
+    /// Stores each object as it is: its box, label, range, state and its own mask block (not the
+    /// composite, where a later object hides an earlier one's voxels it overlaps).
+    /// Arrays: `shape` [depth, height, width]; `objects` [n, 16] int32 (id, label, x0, y0, x1, y1,
+    /// z0, z1, stale, has mask, then the mask block's z0, y0, x0, d, h, w); `masks` the blocks' bytes
+    /// one after another.
     static func autosave(_ objects: [SegObject], session: Session) throws {
         let path = recoveryPath(for: session.path)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let labels = composite(objects, depth: session.depth, height: session.height, width: session.width)
-        let table = objects.flatMap { o -> [Int32] in
-            [o.id, o.label, o.x0, o.y0, o.x1, o.y1, o.z0, o.z1, o.mask == nil ? 0 : 1].map { Int32(clamping: $0) }
+        var table = [Int32](), bytes = [UInt8]()
+        for o in objects {
+            let m = o.mask
+            table += [o.id, o.label, o.x0, o.y0, o.x1, o.y1, o.z0, o.z1, o.stale ? 1 : 0, m == nil ? 0 : 1,
+                      m?.z0 ?? 0, m?.y0 ?? 0, m?.x0 ?? 0, m?.d ?? 0, m?.h ?? 0, m?.w ?? 0].map { Int32(clamping: $0) }
+            if let m { bytes += m.bits }
         }
-        try Npz.write([(name: "segs", array: NDArray(shape: [labels.count], values: labels)),
-                       (name: "objects", array: NDArray(shape: [objects.count, 9], values: table))], to: path)
+        try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(session.depth), Int64(session.height), Int64(session.width)])),
+                       (name: "objects", array: NDArray(shape: [objects.count, 16], values: table)),
+                       (name: "masks", array: NDArray(shape: [bytes.count], values: bytes))], to: path)
     }
 
-    /// Objects from the recovery file, each with the voxels of its label inside its slice range.
+    /// The objects of the recovery file, exactly as they were autosaved.
     static func restore(session: Session) throws -> [SegObject] {
         let path = recoveryPath(for: session.path)
         let arrays = try Npz.read(path: path)
+        func named(_ name: String) -> NDArray? { arrays.first(where: { $0.name == name })?.array }
+        if named("segs") != nil { return try restoreComposite(arrays, session: session, path: path) }
+        let damaged = VolumeError("recovery file is damaged", path: path)
+        guard let shape = named("shape")?.values(as: Int64.self), shape.count == 3,
+              let table = named("objects"), table.shape.count == 2, table.shape[1] == 16,
+              let rows = table.values(as: Int32.self), let bytes = named("masks")?.values(as: UInt8.self) else { throw damaged }
+        let (d, h, w) = (session.depth, session.height, session.width)
+        guard shape == [Int64(d), Int64(h), Int64(w)] else { throw VolumeError("recovery file is for an image of another size", path: path) }
+        var offset = 0
+        return try (0..<table.shape[0]).map { i in
+            let r = rows[(i * 16)..<(i * 16 + 16)].map(Int.init)
+            var mask: ObjectMask?
+            if r[9] != 0 {
+                let (mz, my, mx, md, mh, mw) = (r[10], r[11], r[12], r[13], r[14], r[15])
+                guard md > 0, mh > 0, mw > 0, mz >= 0, my >= 0, mx >= 0, mz + md <= d, my + mh <= h, mx + mw <= w,
+                      offset + md * mh * mw <= bytes.count else { throw damaged }
+                mask = ObjectMask(z0: mz, y0: my, x0: mx, d: md, h: mh, w: mw, bits: Array(bytes[offset..<(offset + md * mh * mw)]))
+                offset += md * mh * mw
+            }
+            return SegObject(id: r[0], label: r[1], x0: r[2], y0: r[3], x1: r[4], y1: r[5], z0: r[6], z1: r[7], mask: mask, stale: r[8] != 0)
+        }
+    }
+
+    /// Recovery files of earlier versions held the composite label map `segs` and a 9-column
+    /// table: each object gets the voxels of its label inside its slice range.
+    private static func restoreComposite(_ arrays: [(name: String, array: NDArray)], session: Session, path: String) throws -> [SegObject] {
         guard let segs = arrays.first(where: { $0.name == "segs" })?.array.values(as: UInt16.self),
               let table = arrays.first(where: { $0.name == "objects" })?.array,
               let rows = table.values(as: Int32.self), table.shape.count == 2, table.shape[1] == 9 else {
@@ -110,9 +171,7 @@ enum Persistence {
     /// session's autosave; the path it went to is returned.
     static func setAsideIfForAnotherImage(_ session: Session) -> String? {
         let path = recoveryPath(for: session.path)
-        guard let arrays = try? Npz.listArrays(path: path),
-              let segs = arrays.first(where: { $0.name == "segs" }), segs.shape != [session.depth * session.height * session.width]
-        else { return nil }
+        guard isForAnotherImage(path, session) else { return nil }
         // Named for when it was last written; an earlier one set aside is kept, not replaced.
         let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
         let stamp = DateFormatter()
@@ -122,6 +181,15 @@ enum Persistence {
         var aside = base + ".npz", n = 1
         while FileManager.default.fileExists(atPath: aside) { n += 1; aside = base + "-\(n).npz" }
         return (try? FileManager.default.moveItem(atPath: path, toPath: aside)) != nil ? aside : nil
+    }
+
+    /// Whether a readable recovery file was written for an image of another shape (one that
+    /// cannot be read is left where it is, and restoring it says what is wrong).
+    private static func isForAnotherImage(_ path: String, _ session: Session) -> Bool {
+        let (d, h, w) = (session.depth, session.height, session.width)
+        if let segs = (try? Npz.listArrays(path: path))?.first(where: { $0.name == "segs" }) { return segs.shape != [d * h * w] }
+        guard let shape = (try? Npz.read(path: path, only: ["shape"]))?.first?.array.values(as: Int64.self) else { return false }
+        return shape != [Int64(d), Int64(h), Int64(w)]
     }
 
     static func discardRecovery(for session: Session) {
