@@ -83,6 +83,27 @@ public struct CellGrid: Equatable, Sendable {
     /// Cells a string takes.
     public static func width(of text: String) -> Int { text.reduce(0) { $0 + width(of: $1) } }
 
+    /// `text` in at most `cells` cells: whole when it fits, else its start and its end around
+    /// an ellipsis (the end of a message often says why: "not saved: /a/long/…/x.nii: Permission
+    /// denied"). The start gets 40% of the room.
+    public static func middleFitted(_ text: String, cells: Int) -> String {
+        guard width(of: text) > cells else { return text }
+        guard cells >= 8 else { return clipped(text, cells) }
+        let chars = Array(text), room = cells - 1, headRoom = room * 2 / 5
+        var head = 0, used = 0
+        while head < chars.count, used + width(of: chars[head]) <= headRoom { used += width(of: chars[head]); head += 1 }
+        var tail = chars.count, tailUsed = 0
+        while tail > head, tailUsed + width(of: chars[tail - 1]) <= room - used { tailUsed += width(of: chars[tail - 1]); tail -= 1 }
+        return String(chars[..<head]) + "\u{2026}" + String(chars[tail...])
+    }
+
+    /// The longest start of `text` that fits `cells` cells.
+    static func clipped(_ text: String, _ cells: Int) -> String {
+        var out = "", used = 0
+        for ch in text { used += width(of: ch); if used > cells { break }; out.append(ch) }
+        return out
+    }
+
     #if canImport(Glibc)
     /// glibc's wcwidth (its header hides it from Swift's Glibc module without _XOPEN_SOURCE).
     @_silgen_name("wcwidth") private static func wcwidth(_ c: wchar_t) -> Int32

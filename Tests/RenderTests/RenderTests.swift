@@ -149,6 +149,17 @@ final class PaletteAndANSITests: XCTestCase {
         XCTAssertEqual(CellGrid.width(of: "a中b"), 4)
     }
 
+    /// A long text cut in its middle keeps its start and its end (hand-counted cells).
+    func testMiddleFitted() {
+        XCTAssertEqual(CellGrid.middleFitted("short", cells: 10), "short")
+        // 11 cells: 4 for the start (40% of the 10 left after the ellipsis), 6 for the end.
+        XCTAssertEqual(CellGrid.middleFitted("not saved: /data/case/out.nii: Permission denied", cells: 11), "not \u{2026}denied")
+        XCTAssertEqual(CellGrid.width(of: CellGrid.middleFitted("not saved: /data/case/out.nii: Permission denied", cells: 30)), 30)
+        // Wide characters count two cells and are never split.
+        XCTAssertEqual(CellGrid.middleFitted("中文中文中文中文中文", cells: 9), "中\u{2026}文中文")
+        XCTAssertEqual(CellGrid.middleFitted("abcdefghij", cells: 5), "abcde")
+    }
+
     /// A wide character takes two cells; one that does not fit whole is left out, and writing
     /// over either half blanks the other, so no stray half is left on screen.
     func testWideCharactersTakeTwoCells() {

@@ -352,12 +352,30 @@ final class ScreenTests: XCTestCase {
     }
 
     /// The help overlay ends with its last line on a tall screen, and says it is cut on a short one.
+    /// A long file name is cut in its middle so the title keeps the slice, window and
+    /// [modified]; a long status keeps its end (the reason a save failed).
+    func testLongNamesAndMessagesKeepTheirEnds() throws {
+        let base = try makeSession()
+        let session = try Session(path: "/data/" + String(repeating: "very-long-case-name-", count: 5) + "end.npz", image: base.image,
+                                  groundTruth: nil, outputPath: nil)
+        var s = makeState(session, cols: 100, rows: 12)
+        s.dirty = true
+        s.status = "not saved: /data/" + String(repeating: "deep/", count: 20) + "out.nii.gz: Permission denied"
+        let lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertTrue(lines[0].hasPrefix(" medseg  very-long-"), lines[0])
+        XCTAssertTrue(lines[0].contains("\u{2026}") && lines[0].contains("end.npz  axial 1 of 0-2  W 255 L 128 (auto)  [modified]"), lines[0])
+        XCTAssertTrue(lines[11].hasPrefix(" not saved: /data/"), lines[11])
+        XCTAssertTrue(lines[11].contains("\u{2026}") && lines[11].contains("out.nii.gz: Permission denied x 4 y 4 z 1"), lines[11])
+    }
+
     func testHelpSaysWhenItIsCut() throws {
         let session = try makeSession()
-        var tall = makeState(session, cols: 100, rows: 40)
+        // The whole list fits the classic 80x24 terminal, its lines inside the box.
+        var tall = makeState(session, cols: 80, rows: 24)
         tall.mode = .help
         let t = Screen.draw(tall, session, mode: .trueColor).text()
         XCTAssertTrue(t.contains("any key closes this help") && !t.contains("... more"), t)
+        for l in Screen.helpLines { XCTAssertTrue(t.contains(l), l) }
         var short = makeState(session, cols: 100, rows: 12)
         short.mode = .help
         XCTAssertTrue(Screen.draw(short, session, mode: .trueColor).text().contains("... more in a taller terminal"))

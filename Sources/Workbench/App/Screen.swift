@@ -49,14 +49,16 @@ enum Screen {
         }
         // Title bar.
         g.fill(cols: 0..<layout.cols, rows: 0..<1, with: Cell(fg: text, bg: bar))
-        let name = (session.path as NSString).lastPathComponent
-        var title = " medseg  \(name)  "
         // Slices count from 0, as the cursor, the object list and `:slice` do.
-        if s.is3D { title += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
-        title += "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
-        if s.dirty { title += "  [modified]" }
-        if s.recoveryOff { title += "  [no recovery: open in another medseg]" }
-        g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: max(0, layout.cols - 8))   // clear of "? help"
+        var state = s.is3D ? "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " : ""
+        state += "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
+        if s.dirty { state += "  [modified]" }
+        if s.recoveryOff { state += "  [no recovery: open in another medseg]" }
+        // A long file name is cut in its middle so the slice, window and [modified] stay in view.
+        let room = max(0, layout.cols - 8), name = (session.path as NSString).lastPathComponent
+        let nameRoom = max(12, room - CellGrid.width(of: " medseg    " + state))
+        let title = " medseg  \(CellGrid.middleFitted(name, cells: nameRoom))  " + state
+        g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: room)   // clear of "? help"
         g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
 
         // Image with overlays.
@@ -214,7 +216,9 @@ enum Screen {
             if at < line.count { g.put(String(line[(at + 1)...]), col: after, row: row, fg: text, bg: bar, maxWidth: g.width - after) }
             return
         case .confirmQuit, .confirmOverwrite:
-            g.put(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, col: 0, row: row, fg: warn, bg: bar, bold: true, maxWidth: g.width); return
+            // The question at the end stays in view.
+            g.put(CellGrid.middleFitted(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, cells: g.width), col: 0, row: row,
+                  fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
             g.put("Unsaved work from an earlier session was found. Restore it? y/n (n discards it)", col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
         default: break
@@ -226,7 +230,9 @@ enum Screen {
         if case .box = s.mode { pos = "BOX  " + pos }
         let right = (s.busy.map { "\u{25CF} \($0)  " } ?? "") + pos
         let left = s.status, rightWidth = CellGrid.width(of: right)
-        g.put(" " + left, col: 0, row: row, fg: text, bg: bar, maxWidth: max(0, g.width - rightWidth - 2))
+        // A long message is cut in its middle: its end often says why (a save that failed).
+        let room = max(0, g.width - rightWidth - 2)
+        g.put(" " + CellGrid.middleFitted(left, cells: max(0, room - 1)), col: 0, row: row, fg: text, bg: bar, maxWidth: room)
         g.put(right, col: max(0, g.width - rightWidth - 1), row: row, fg: s.busy == nil ? dim : accent, bg: bar)
     }
 
@@ -240,8 +246,7 @@ enum Screen {
         "] [ PgDn PgUp wheel  next/prev slice  } {  10 slices",
         "Home End  first/last slice",
         "arrows hjkl  move cursor        shift/HJKL  bigger steps",
-        "b  box mode: space fixes a corner, then the box",
-        "   (or drag with the mouse)     Esc cancels",
+        "b  box: space at two corners (or drag the mouse); Esc cancels",
         "s  segment new/changed boxes    B  load the file's boxes",
         "Tab S-Tab  select object   d Del  delete   n relabel",
         "z Z  set selected box's first/last slice here",
@@ -254,8 +259,7 @@ enum Screen {
         "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
         "   boxes | undo | redo | delete | quit [!] (! discards)",
         "   orient [standard|stored]  (NIfTI: patient's right at left)",
-        "   Up/Down recall earlier lines; Left/Right, Home/End,",
-        "   Ctrl-A/E/K/U/W edit as in a shell",
+        "   Up/Down recall lines; arrows, Ctrl-A/E/K/U/W as in a shell",
         "any key closes this help",
     ]
 
