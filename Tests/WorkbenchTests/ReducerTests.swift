@@ -62,7 +62,10 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "segment")
         let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
         _ = Reducer.reduce(&s, .segmented(sent[0], mask: m, seconds: 0.1, slices: 1))
-        _ = Reducer.reduce(&s, .segmented(sent[1], mask: m, seconds: 0.1, slices: 1))
+        XCTAssertFalse(s.status.contains("objects in"), s.status)
+        _ = Reducer.reduce(&s, .segmented(sent[1], mask: m, seconds: 0.25, slices: 1))
+        // The last of several says how long they all took.
+        XCTAssertTrue(s.status.hasPrefix("label 2: 1 voxels in 250 ms") && s.status.hasSuffix("; 2 objects in 0.3 s"), s.status)
         send(&s, .char("u"))
         XCTAssertEqual(s.objects.count, 2)
         XCTAssertTrue(s.objects.allSatisfy { $0.mask == nil && $0.stale })
@@ -277,6 +280,13 @@ final class ReducerTests: XCTestCase {
         // The line being typed is kept while history is browsed: Down past the latest brings it back.
         send(&s, .char(":"), .char("w"), .char("l"), .up, .up, .down, .down)
         XCTAssertEqual(s.mode, .command("wl"))
+        // An edit to a recalled line stays with it while history is browsed, until a line is entered.
+        send(&s, .up, .char("9"), .up, .down)
+        XCTAssertEqual(s.mode, .command("goto 4 79"))
+        send(&s, .up)
+        XCTAssertEqual(s.mode, .command("goto 4 5"))   // an earlier line, unedited
+        send(&s, .escape, .char(":"), .up)
+        XCTAssertEqual(s.mode, .command("goto 4 7"))   // the edit went with the escape
         send(&s, .escape)
     }
 
@@ -405,6 +415,24 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(flat.status, "this image has one slice")
     }
 
+    /// The CT presets step through on a CT image; on one without HU values `p` stays on the
+    /// automatic window and says why, and a preset asked for by name is set with a warning.
+    func testCTPresetsOnlyStepOnImagesInHU() {
+        var ct = makeState()
+        send(&ct, .char("p"))
+        XCTAssertEqual(ct.windowName, "soft-tissue")
+        XCTAssertEqual(ct.status, "window soft-tissue: width 400 level 40")
+        var mr = makeState()
+        mr.holdsHU = false
+        send(&mr, .char("p"))
+        XCTAssertEqual(mr.windowName, "auto")
+        XCTAssertEqual(mr.window, Window(width: 100, level: 50))
+        XCTAssertTrue(mr.status.hasPrefix("window auto: width 100 level 50; the CT presets are for images in HU"), mr.status)
+        _ = type(&mr, "preset lung")
+        XCTAssertEqual(mr.windowName, "lung")
+        XCTAssertEqual(mr.status, "window lung: width 1500 level -600 HU, but this image's values are not HU")
+    }
+
     /// A save target this session did not write is replaced only after a yes.
     func testSavingOverAnEarlierFileAsksFirst() {
         var s = makeState()
@@ -414,7 +442,10 @@ final class ReducerTests: XCTestCase {
         send(&s, .char("n"))
         XCTAssertEqual(s.mode, .normal)
         XCTAssertEqual(s.status, "not saved (:save PATH saves elsewhere)")
+        // Boxes not segmented yet are named before the answer.
+        _ = type(&s, "box 1 1 5 5")
         _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
+        XCTAssertEqual(s.status, "/data/ch2_seg.nii.gz exists (not written in this session); 1 box not segmented yet would not be in it: replace it? y/n")
         guard case .save(let path, _, _, let force)? = send(&s, .char("y")).first else { return XCTFail("y must save") }
         XCTAssertEqual(path, "/data/ch2_seg.nii.gz")
         XCTAssertTrue(force)

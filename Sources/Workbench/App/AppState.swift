@@ -55,6 +55,8 @@ struct AppState: Sendable {
     var pan: (u: Double, v: Double)? = nil     // plane point at the view centre; nil = centred
     var window: Window
     var windowName: String
+    /// Whether the image holds Hounsfield units (a CT NIfTI), so the CT presets mean something.
+    var holdsHU = true
     var showMask = true
     var maskStyle: MaskStyle = .fill
     var showGroundTruth = false
@@ -83,6 +85,9 @@ struct AppState: Sendable {
     /// Objects sent to be segmented and not back yet: id -> the box as sent. A result for a box
     /// since moved to other slices (or undone, or deleted) is not the object's mask.
     var segmenting: [Int: BoxPlace] = [:]
+    /// The masks of the segmentations running since none was: how many came back and the
+    /// seconds they took, for a total when the last one is in.
+    var batch = (done: 0, seconds: 0.0)
     var scores: Scores? = nil
     var embeddedSlices = 0
     var dragStart: Voxel? = nil
@@ -91,6 +96,8 @@ struct AppState: Sendable {
     var historyIndex: Int? = nil
     /// The line being typed when Up first recalled history; Down past the latest brings it back.
     var historyDraft = ""
+    /// Recalled lines edited and left with Up or Down: index -> the edited text (cleared when a line is entered).
+    var historyEdits: [Int: String] = [:]
     /// What the opening found worth keeping in view (voxels taken as 1 mm, a recovery file set
     /// aside, recovery off): it stays in front of the model's ready message.
     var openNote: String? = nil

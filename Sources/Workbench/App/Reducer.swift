@@ -36,6 +36,7 @@ enum Reducer {
             let awaited = s.segmenting[sent.id] == sent.place
             finished(&s, sent)
             guard awaited, let i = s.objects.firstIndex(where: { $0.id == sent.id && $0.place == sent.place }) else {
+                endBatchIfIdle(&s)
                 // A result no longer waited for (an undo or redo stopped the work, or the box was
                 // deleted or given other slices, but this part finished): wherever this box is
                 // unsegmented, in the history and on screen, it is segmented now, with no undo
@@ -68,9 +69,15 @@ enum Reducer {
                 // The model can miss its box (on very elongated images, say): say so.
                 s.status += "; \(Int((out * 100).rounded()))% of it lies outside the box"
             }
+            s.batch.done += 1; s.batch.seconds += seconds
+            if s.segmenting.isEmpty {
+                if s.batch.done > 1 { s.status += "; \(s.batch.done) objects in \(fmt(s.batch.seconds, 1)) s" }
+                s.batch = (0, 0)
+            }
             return scoreEffects(s) + [.autosave(objects: s.objects)]
         case .segmentStopped(let sent):
             finished(&s, sent)
+            endBatchIfIdle(&s)
             // Stopped by an undo or redo (or its box went); a box still on screen waits,
             // unsegmented, for the next `s`.
             if let o = s.objects.first(where: { $0.id == sent.id && $0.place == sent.place }), s.segmenting[o.id] == nil, o.stale {
@@ -79,6 +86,7 @@ enum Reducer {
             return []
         case .segmentFailed(let sent, let message):
             finished(&s, sent)
+            endBatchIfIdle(&s)
             s.status = "segmentation of label \(sent.label) failed: \(message)"
             return []
         case .scored(let scores, let generation):
@@ -99,7 +107,10 @@ enum Reducer {
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
             s.mode = .confirmOverwrite(path)
-            s.status = "\(path) exists (not written in this session): replace it? y/n"
+            let unsegmented = s.objects.filter { $0.mask == nil && $0.stale }.count
+            s.status = "\(path) exists (not written in this session)"
+                + (unsegmented > 0 ? "; \(unsegmented) box\(unsegmented == 1 ? "" : "es") not segmented yet would not be in it" : "")
+                + ": replace it? y/n"
             return []
         case .restored(let objects):
             record(&s)
@@ -158,6 +169,7 @@ enum Reducer {
             case .enter:
                 s.mode = .normal
                 s.historyIndex = nil
+                s.historyEdits = [:]
                 s.commandCursor = 0
                 let line = text.trimmingCharacters(in: .whitespaces)
                 if !line.isEmpty && s.commandHistory.last != line {
@@ -165,20 +177,21 @@ enum Reducer {
                     if s.commandHistory.count > 200 { s.commandHistory.removeFirst() }
                 }
                 return command(&s, text)
-            case .escape: s.mode = .normal; s.historyIndex = nil; s.commandCursor = 0; return []
+            case .escape: s.mode = .normal; s.historyIndex = nil; s.historyEdits = [:]; s.commandCursor = 0; return []
             case .up:
                 // The one before the recalled line (the latest at first), as in a shell.
                 guard !s.commandHistory.isEmpty else { return [] }
-                if s.historyIndex == nil { s.historyDraft = text }   // Down brings it back
+                keepEdit(&s, text)
                 let i = max(0, (s.historyIndex ?? s.commandHistory.count) - 1)
                 s.historyIndex = i
-                s.mode = .command(s.commandHistory[i])
+                s.mode = .command(s.historyEdits[i] ?? s.commandHistory[i])
                 s.commandCursor = 0
                 return []
             case .down:
                 guard let i = s.historyIndex else { return [] }
+                keepEdit(&s, text)
                 s.historyIndex = i + 1 < s.commandHistory.count ? i + 1 : nil
-                s.mode = .command(s.historyIndex.map { s.commandHistory[$0] } ?? s.historyDraft)
+                s.mode = .command(s.historyIndex.map { s.historyEdits[$0] ?? s.commandHistory[$0] } ?? s.historyDraft)
                 s.commandCursor = 0
                 return []
             case .backspace where text.isEmpty, .delete where text.isEmpty: s.mode = .normal; return []
@@ -518,6 +531,19 @@ enum Reducer {
         settleBusy(&s)
     }
 
+    /// Up or Down leaves the line shown: the line being typed is kept as the draft, an edited
+    /// recalled line as its edit (shown when recalled again, until the line is entered), as in bash.
+    static func keepEdit(_ s: inout AppState, _ text: String) {
+        guard let i = s.historyIndex else { s.historyDraft = text; return }
+        s.historyEdits[i] = text == s.commandHistory[i] ? nil : text
+    }
+
+    /// The end of a run of segmentations that did not end with a mask (the last one failed or
+    /// was stopped): its count starts again.
+    static func endBatchIfIdle(_ s: inout AppState) {
+        if s.segmenting.isEmpty { s.batch = (0, 0) }
+    }
+
     /// Requests whose box is no longer on screen (undone, deleted, or given other slices): their
     /// queued work is dropped and a running one stops at its next slice (a single slice
     /// finishes, and its mask goes to the history of that box). They wait no more.
@@ -587,12 +613,14 @@ enum Reducer {
     }
 
     /// Window presets: CT ones in HU, "auto" = the session's percentile window (set by the runner).
+    /// On an image without HU values `p` stays on auto (a CT window would show it black or
+    /// white); `:preset NAME` still sets one, saying so.
     static func preset(_ s: inout AppState, _ name: String) -> [Effect] {
         let order: [WindowPreset] = [.auto, .softTissue, .lung, .bone, .brain]
         var p: WindowPreset
         if name == "next" {
             let i = order.firstIndex { $0.rawValue == s.windowName } ?? -1
-            p = order[(i + 1) % order.count]
+            p = s.holdsHU ? order[(i + 1) % order.count] : .auto
         } else {
             guard let q = WindowPreset(rawValue: name) else {
                 s.status = "presets: " + order.map(\.rawValue).joined(separator: ", "); return []
@@ -602,6 +630,10 @@ enum Reducer {
         s.window = p.ctWindow ?? s.autoWindow
         s.windowName = p.rawValue
         s.status = "window \(p.rawValue): width \(fmtWindow(s.window.width)) level \(fmtWindow(s.window.level))"
+        if !s.holdsHU {
+            s.status += p.ctWindow == nil ? "; the CT presets are for images in HU (:preset NAME sets one anyway; < > , . change the window)"
+                : " HU, but this image's values are not HU"
+        }
         return []
     }
 }

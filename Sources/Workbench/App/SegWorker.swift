@@ -98,7 +98,8 @@ final class SegWorker: @unchecked Sendable {
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))
             let ms = Int(Date().timeIntervalSince(t0) * 1000)
-            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue)) in \(ms) ms: b draws a box, ? lists keys"))
+            let sees = session.modelWindowNote.map { "; \($0)" } ?? ""
+            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue)) in \(ms) ms\(sees): b draws a box, ? lists keys"))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))

@@ -17,6 +17,12 @@ final class Session: @unchecked Sendable {
     /// Where `w` saves (from --out, else next to the input).
     let outputPath: String
 
+    /// What the model is given when it is not the image's own bytes (for the model's ready message).
+    var modelWindowNote: String? {
+        if image.isUInt8 { return nil }
+        return image.looksLikeCT ? "the model sees the CT soft-tissue window (W 400 L 40)" : "the model sees the image windowed to its 0.5-99.5 percentiles"
+    }
+
     var volume: Volume { image.volume }
     var depth: Int { image.volume.depth }
     var height: Int { image.volume.height }

@@ -45,6 +45,7 @@ final class WorkbenchApp: @unchecked Sendable {
                              z0: max(0, min(z0, z1)), z1: min(v.depth - 1, max(z0, z1)), mask: nil, stale: true)
         }
         s.showGroundTruth = session.groundTruth != nil
+        s.holdsHU = session.image.looksLikeCT
         s.standardOrientation = session.standardOrientation
         s.orientationKnown = session.hasKnownOrientation
         s.orientationOblique = s.orientationKnown && DisplayOrientation.isOblique(affine: v.affine)
@@ -62,7 +63,7 @@ final class WorkbenchApp: @unchecked Sendable {
         if s.recoveryOff {
             notes.append("this image is open in another medseg: this session keeps no recovery file (w saves)")
         } else if let aside = Persistence.setAsideIfForAnotherImage(session) {
-            notes.append("the recovery file found was for an image of another size at this path; kept as \(aside)")
+            notes.append("another image's recovery file set aside: \(tildePath(aside))")
         } else if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
         if !notes.isEmpty {
             s.openNote = notes.joined(separator: "; ")
@@ -161,4 +162,10 @@ final class WorkbenchApp: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A path under the home directory written from ~, as the shell would.
+func tildePath(_ path: String) -> String {
+    let home = NSHomeDirectory()
+    return !home.isEmpty && home != "/" && path.hasPrefix(home + "/") ? "~" + path.dropFirst(home.count) : path
 }
