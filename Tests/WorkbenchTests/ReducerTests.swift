@@ -290,6 +290,28 @@ final class ReducerTests: XCTestCase {
         send(&s, .escape)
     }
 
+    /// Tab completes a command's name, then a preset, axis or orientation, as far as the
+    /// candidates agree; in the middle of the line it does nothing.
+    func testTabCompletesCommandsAndTheirWords() {
+        XCTAssertEqual(Completion.complete("seg"), "segment ")
+        XCTAssertEqual(Completion.complete("bo"), "box")           // box and boxes
+        XCTAssertNil(Completion.complete("box"))
+        XCTAssertNil(Completion.complete("s"))                     // save, segment, slice
+        XCTAssertEqual(Completion.complete("sl"), "slice ")
+        XCTAssertEqual(Completion.complete("preset s"), "preset soft-tissue ")
+        XCTAssertEqual(Completion.complete("view c"), "view coronal ")
+        XCTAssertNil(Completion.complete("orient st"))             // standard, stored
+        XCTAssertEqual(Completion.complete("orient sta"), "orient standard ")
+        XCTAssertNil(Completion.complete("slice 3"))
+        XCTAssertNil(Completion.complete("xyz"))
+        var s = makeState()
+        send(&s, .char(":"), .char("z"), .char("r"), .tab)
+        XCTAssertEqual(s.mode, .command("zrange "))
+        send(&s, .escape, .char(":"), .char("p"), .char("r"), .left, .tab)
+        XCTAssertEqual(s.mode, .command("pr"))
+        send(&s, .escape)
+    }
+
     /// A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front
     /// of the model's ready message instead of being replaced by it.
     func testOpeningNoteOutlastsTheModelMessage() {

@@ -194,6 +194,10 @@ enum Reducer {
                 s.mode = .command(s.historyIndex.map { s.historyEdits[$0] ?? s.commandHistory[$0] } ?? s.historyDraft)
                 s.commandCursor = 0
                 return []
+            case .tab:
+                // Completes at the end of the line only (as far as the candidates agree).
+                if s.commandCursor == 0, let line = Completion.complete(text) { s.mode = .command(line) }
+                return []
             case .backspace where text.isEmpty, .delete where text.isEmpty: s.mode = .normal; return []
             default:
                 // Cursor moves, inserts and deletes, as in a shell.

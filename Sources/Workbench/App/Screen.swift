@@ -259,7 +259,7 @@ enum Screen {
         "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
         "   boxes | undo | redo | delete | quit [!] (! discards)",
         "   orient [standard|stored]  (NIfTI: patient's right at left)",
-        "   Up/Down recall lines; arrows, Ctrl-A/E/K/U/W as in a shell",
+        "   Up/Down recall; Tab completes; Ctrl-A/E/K/U/W as in a shell",
         "any key closes this help",
     ]
 
