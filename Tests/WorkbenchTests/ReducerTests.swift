@@ -449,7 +449,7 @@ final class ReducerTests: XCTestCase {
         send(&mr, .char("p"))
         XCTAssertEqual(mr.windowName, "auto")
         XCTAssertEqual(mr.window, Window(width: 100, level: 50))
-        XCTAssertTrue(mr.status.hasPrefix("window auto: width 100 level 50; the CT presets are for images in HU"), mr.status)
+        XCTAssertTrue(mr.status.hasPrefix("window auto: width 100 level 50; CT presets are for images in HU"), mr.status)
         _ = type(&mr, "preset lung")
         XCTAssertEqual(mr.windowName, "lung")
         XCTAssertEqual(mr.status, "window lung: width 1500 level -600 HU, but this image's values are not HU")

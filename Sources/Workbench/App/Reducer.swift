@@ -635,7 +635,7 @@ enum Reducer {
         s.windowName = p.rawValue
         s.status = "window \(p.rawValue): width \(fmtWindow(s.window.width)) level \(fmtWindow(s.window.level))"
         if !s.holdsHU {
-            s.status += p.ctWindow == nil ? "; the CT presets are for images in HU (:preset NAME sets one anyway; < > , . change the window)"
+            s.status += p.ctWindow == nil ? "; CT presets are for images in HU (:preset NAME forces one)"
                 : " HU, but this image's values are not HU"
         }
         return []
