@@ -180,6 +180,33 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), ["3DBox_none.npz"])
     }
 
+    /// A reader of standard output that goes away (`| head -1`) does not end the batch: every
+    /// case is still segmented and written.
+    func testAClosedStandardOutputDoesNotStopTheBatch() throws {
+        try modelInstalled()
+        let dir = try temporaryDirectory(self)
+        var img = [UInt8](repeating: 20, count: 64 * 64)
+        for y in 20..<40 { for x in 20..<40 { img[y * 64 + x] = 200 } }
+        for name in ["a", "b", "c"] {
+            try Npz.write([(name: "imgs", array: NDArray(shape: [64, 64], values: img)),
+                           (name: "boxes", array: NDArray(shape: [1, 4], values: [18.0, 18, 41, 41]))],
+                          to: dir.appendingPathComponent("2DBox_\(name).npz").path)
+        }
+        let out = dir.appendingPathComponent("o")
+        let p = Process()
+        p.executableURL = CLI.executable
+        p.arguments = ["segment", dir.path, "-o", out.path]
+        let stdout = Pipe(), err = Pipe()
+        p.standardOutput = stdout
+        p.standardError = err
+        try p.run()
+        try stdout.fileHandleForReading.close()   // the reader is gone before the first line
+        p.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), ["2DBox_a.npz", "2DBox_b.npz", "2DBox_c.npz"], stderr)
+    }
+
     /// A box is skipped only when it misses the image: one of zero width on the left edge (the
     /// challenge's box of a one-pixel-wide object at x = 0) is kept; one just past an edge is not.
     func testBoxesOnTheImageEdgeAreKeptAndThoseOffItSkipped() {
