@@ -70,6 +70,8 @@ public struct CellGrid: Equatable, Sendable {
     public static func width(of ch: Character) -> Int {
         guard let first = ch.unicodeScalars.first, first.value >= 0x1100 else { return 1 }
         if ch.unicodeScalars.contains("\u{FE0F}") { return 2 }   // emoji presentation
+        // A flag is a pair of regional indicators, one cell each to wcwidth: two cells in all.
+        if (0x1F1E6...0x1F1FF).contains(first.value) { return min(2, ch.unicodeScalars.count) }
         #if canImport(Glibc)
         guard let utf8 = CellGrid.utf8Locale else { return 1 }
         let old = uselocale(utf8)

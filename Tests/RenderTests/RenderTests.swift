@@ -143,7 +143,8 @@ final class PaletteAndANSITests: XCTestCase {
     /// Width table): CJK, fullwidth forms and emoji take two cells.
     func testCharacterWidths() {
         for (ch, w) in [("a", 1), ("é", 1), ("e\u{301}", 1), ("\u{25CF}", 1), ("\u{2580}", 1), ("中", 2), ("한", 2),
-                        ("\u{FF21}", 2), ("\u{FF71}", 1), ("\u{1F600}", 2), ("\u{2764}\u{FE0F}", 2)] as [(Character, Int)] {
+                        ("\u{FF21}", 2), ("\u{FF71}", 1), ("\u{1F600}", 2), ("\u{2764}\u{FE0F}", 2),
+                        ("\u{1F1E9}\u{1F1EA}", 2), ("\u{1F1E9}", 1)] as [(Character, Int)] {
             XCTAssertEqual(CellGrid.width(of: ch), w, "\(ch.unicodeScalars.map { String($0.value, radix: 16) })")
         }
         XCTAssertEqual(CellGrid.width(of: "a中b"), 4)
