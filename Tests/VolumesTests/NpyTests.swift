@@ -239,3 +239,14 @@ final class NpyTests: XCTestCase {
         return nil
     }
 }
+
+/// The directory part of a path, hand-worked (NSString's own traps on one-character names).
+final class PathTextTests: XCTestCase {
+    func testParent() {
+        for (path, parent) in [("z", ""), ("x/", ""), ("zz", ""), ("", ""), ("/", "/"), ("//", "/"), ("/a", "/"), ("/a/", "/"),
+                               ("a/b", "a"), ("a//b/", "a"), ("/data/case.npz", "/data"), ("./z", "."), ("../o/", ".."),
+                               ("a/b/c.nii.gz", "a/b")] {
+            XCTAssertEqual(PathText.parent(path), parent, path)
+        }
+    }
+}

@@ -207,6 +207,24 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), ["2DBox_a.npz", "2DBox_b.npz", "2DBox_c.npz"], stderr)
     }
 
+    /// One-character output names work (Foundation's deletingLastPathComponent trapped on them).
+    func testOneCharacterOutputNames() throws {
+        try modelInstalled()
+        let dir = try temporaryDirectory(self)
+        var img = [UInt8](repeating: 20, count: 32 * 32)
+        for y in 10..<20 { for x in 10..<20 { img[y * 32 + x] = 200 } }
+        try Npz.write([(name: "imgs", array: NDArray(shape: [32, 32], values: img)),
+                       (name: "boxes", array: NDArray(shape: [1, 4], values: [8.0, 8, 21, 21]))], to: dir.appendingPathComponent("c.npz").path)
+        let seg = try CLI.run(["segment", "c.npz", "-o", "z"], in: dir)
+        XCTAssertEqual(seg.status, 0, seg.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("z/c.npz").path))
+        let gts = [UInt8](img.map { $0 == 200 ? 1 : 0 })
+        try Npz.write([(name: "gts", array: NDArray(shape: [32, 32], values: gts))], to: dir.appendingPathComponent("g.npz").path)
+        let eval = try CLI.run(["eval", "--pred", "z/c.npz", "--gt", "g.npz", "--csv", "e"], in: dir)
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("e").path))
+    }
+
     /// A box is skipped only when it misses the image: one of zero width on the left edge (the
     /// challenge's box of a one-pixel-wide object at x = 0) is kept; one just past an edge is not.
     func testBoxesOnTheImageEdgeAreKeptAndThoseOffItSkipped() {

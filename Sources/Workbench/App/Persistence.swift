@@ -13,7 +13,7 @@ enum Persistence {
             return "\(path): unknown extension; save as .npz, .nii.gz, .nii or .png"
         }
         if lower.hasSuffix(".png") && session.volume.is3D { return "\(path): a 3D mask cannot be a PNG; use .npz or .nii.gz" }
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathText.parent(path)
         if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) { return "\(path): directory \(dir) does not exist" }
         return nil
     }
@@ -54,7 +54,7 @@ enum Persistence {
     /// killed sessions left behind, with no recovery file and no holder, are cleared on the way.
     static func claimRecovery(for session: Session) -> Bool {
         let path = recoveryPath(for: session.path) + ".lock"
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathText.parent(path)
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         clearLeftLocks(in: dir, except: path)
         for _ in 0..<3 {
@@ -101,7 +101,7 @@ enum Persistence {
     /// one after another.
     static func autosave(_ objects: [SegObject], session: Session) throws {
         let path = recoveryPath(for: session.path)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: PathText.parent(path), withIntermediateDirectories: true)
         var table = [Int32](), bytes = [UInt8]()
         for o in objects {
             let m = o.mask

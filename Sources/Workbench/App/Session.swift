@@ -64,7 +64,7 @@ final class Session: @unchecked Sendable {
     }
 
     static func defaultOutput(for path: String, format: FileFormat) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathText.parent(path)
         var base = (path as NSString).lastPathComponent
         for ext in [".nii.gz", ".nii", ".npz", ".npy", ".png"] where base.lowercased().hasSuffix(ext) {
             base = String(base.dropLast(ext.count)); break

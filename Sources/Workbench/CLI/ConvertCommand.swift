@@ -1,6 +1,7 @@
 // `medseg convert`: writes the int8 model file (float tensors plus precomputed int8 weights) that
 // `open`, `segment` and `bench` load by mmap instead of unpickling and quantizing the checkpoint.
 import Foundation
+import Volumes
 import SegEngine
 
 enum ConvertCommand {
@@ -22,7 +23,7 @@ enum ConvertCommand {
         guard args.positionals.isEmpty else { throw CLIError("convert takes no positional arguments (see 'medseg convert --help')") }
         let checkpoint = try DataHome.model(args.value("--checkpoint"))
         let output = args.value("--output") ?? DataHome.convertedModel
-        try OutputPaths.makeDirectory((output as NSString).deletingLastPathComponent, for: "the model file's directory")
+        try OutputPaths.makeDirectory(PathText.parent(output), for: "the model file's directory")
         try OutputPaths.refuseOverwriting([checkpoint], with: output, flag: "--output")
         // Only an earlier model file is replaced: never a checkpoint or anything else.
         if FileManager.default.fileExists(atPath: output) && !ModelFile.isModelFile(output) {

@@ -14,13 +14,13 @@ enum OutputPaths {
             return
         }
         // A file where a parent directory should be (-o afile/sub) gets a plain message.
-        var parent = (dir as NSString).deletingLastPathComponent
+        var parent = PathText.parent(dir)
         while !parent.isEmpty && parent != "/" {
             if FileManager.default.fileExists(atPath: parent, isDirectory: &isDir) {
                 guard isDir.boolValue else { throw CLIError("\(dir): cannot create \(what) (\(parent) is a file)", status: 1) }
                 break
             }
-            parent = (parent as NSString).deletingLastPathComponent
+            parent = PathText.parent(parent)
         }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -81,7 +81,7 @@ enum OutputPaths {
         if target.hasPrefix("/dev/") || target.hasPrefix("/proc/") {
             return !exists ? "No such file or directory" : access(target, W_OK) == 0 ? nil : "not writable"
         }
-        let dir = (target as NSString).deletingLastPathComponent
+        let dir = PathText.parent(target)
         let folder = dir.isEmpty ? "." : dir
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else { return "no such directory \(folder)" }
         guard isDir.boolValue else { return "\(folder) is not a directory" }
