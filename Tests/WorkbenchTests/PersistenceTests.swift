@@ -5,8 +5,8 @@ import Volumes
 
 /// The recovery file: written, restored, and never offered for (nor overwritten by) another image.
 final class PersistenceTests: XCTestCase {
-    func session(_ d: Int, _ h: Int, _ w: Int) throws -> Session {
-        let image = OpenedImage(volume: Volume(shape: [d, h, w], voxels: [Float](repeating: 7, count: d * h * w), spacing: [1, 1, 1], is3D: true),
+    func session(_ d: Int, _ h: Int, _ w: Int, value: Float = 7) throws -> Session {
+        let image = OpenedImage(volume: Volume(shape: [d, h, w], voxels: [Float](repeating: value, count: d * h * w), spacing: [1, 1, 1], is3D: true),
                                 format: .npz, groundTruth: nil, boxes: [], niftiGeometry: nil, looksLikeCT: false, isUInt8: true)
         return try Session(path: "/tmp/medseg-persistence-case.npz", image: image, groundTruth: nil, outputPath: nil)
     }
@@ -122,12 +122,18 @@ final class PersistenceTests: XCTestCase {
             let back = try Persistence.restore(session: small)
             XCTAssertEqual(back.map(\.label), [3])
             XCTAssertEqual(back[0].mask?.voxelCount, 2)
+            XCTAssertTrue(try XCTUnwrap(Persistence.recoverySummary(for: small)).hasPrefix("1 object, last changed today at "))
+            // The file at that path replaced by another image of the same size: set aside too.
+            let other = try session(2, 4, 4, value: 9)
+            let replaced = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(other))
+            XCTAssertFalse(Persistence.hasRecovery(for: other))
+            try FileManager.default.moveItem(atPath: replaced, toPath: Persistence.recoveryPath(for: small.path))
             // The file at that path replaced by a bigger image: the recovery is moved aside, kept.
             let big = try session(2, 4, 5)
             let aside = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
             XCTAssertFalse(Persistence.hasRecovery(for: big))
             XCTAssertTrue(aside.contains("-other-image-"), aside)
-            XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["shape", "objects", "masks"])
+            XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["shape", "image", "objects", "masks"])
             // Set aside again (the small image's recovery, the same second): the first one stays.
             try Persistence.autosave([o], session: small)
             let again = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))

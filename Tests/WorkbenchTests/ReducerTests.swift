@@ -312,6 +312,24 @@ final class ReducerTests: XCTestCase {
         send(&s, .escape)
     }
 
+    /// Restored work is the session's start: undo does not empty it (that looked saved and
+    /// dropped the recovery file), and it stays unsaved.
+    func testUndoDoesNotGoBehindARestore() {
+        var s = makeState()
+        let o = SegObject(id: 4, label: 2, x0: 1, y0: 1, x1: 5, y1: 5, z0: 5, z1: 5, mask: nil, stale: true)
+        _ = Reducer.reduce(&s, .restored([o]))
+        XCTAssertTrue(s.dirty)
+        XCTAssertTrue(send(&s, .char("u")).isEmpty)
+        XCTAssertEqual(s.objects, [o])
+        XCTAssertEqual(s.status, "nothing to undo")
+        XCTAssertTrue(s.dirty)
+        XCTAssertEqual(s.nextID, 5)
+        _ = type(&s, "box 7 7 12 12")
+        send(&s, .char("u"))
+        XCTAssertEqual(s.objects, [o])
+        XCTAssertTrue(s.dirty)
+    }
+
     /// A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front
     /// of the model's ready message instead of being replaced by it.
     func testOpeningNoteOutlastsTheModelMessage() {

@@ -101,6 +101,8 @@ struct AppState: Sendable {
     /// What the opening found worth keeping in view (voxels taken as 1 mm, a recovery file set
     /// aside, recovery off): it stays in front of the model's ready message.
     var openNote: String? = nil
+    /// What the recovery file found at the opening holds ("6 objects, last changed today at 14:02").
+    var restoreSummary: String? = nil
     /// Why the image's voxel sizes were taken as 1 mm (no usable spacing in the file), if they were.
     var spacingNote: String? = nil
     /// The command line's cursor, in characters from the end of the line (LineEditor).

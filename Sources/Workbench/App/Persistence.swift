@@ -96,7 +96,7 @@ enum Persistence {
 
     /// Stores each object as it is: its box, label, range, state and its own mask block (not the
     /// composite, where a later object hides an earlier one's voxels it overlaps).
-    /// Arrays: `shape` [depth, height, width]; `objects` [n, 16] int32 (id, label, x0, y0, x1, y1,
+    /// Arrays: `shape` [depth, height, width]; `image` the image's fingerprint; `objects` [n, 16] int32 (id, label, x0, y0, x1, y1,
     /// z0, z1, stale, has mask, then the mask block's z0, y0, x0, d, h, w); `masks` the blocks' bytes
     /// one after another.
     static func autosave(_ objects: [SegObject], session: Session) throws {
@@ -110,6 +110,7 @@ enum Persistence {
             if let m { bytes += m.bits }
         }
         try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(session.depth), Int64(session.height), Int64(session.width)])),
+                       (name: "image", array: NDArray(shape: [1], values: [session.fingerprint])),
                        (name: "objects", array: NDArray(shape: [objects.count, 16], values: table)),
                        (name: "masks", array: NDArray(shape: [bytes.count], values: bytes))], to: path)
     }
@@ -183,13 +184,29 @@ enum Persistence {
         return (try? FileManager.default.moveItem(atPath: path, toPath: aside)) != nil ? aside : nil
     }
 
-    /// Whether a readable recovery file was written for an image of another shape (one that
-    /// cannot be read is left where it is, and restoring it says what is wrong).
+    /// Whether a readable recovery file was written for another image: of another shape, or
+    /// (files that name their image) other pixels. One that cannot be read is left where it
+    /// is, and restoring it says what is wrong.
     private static func isForAnotherImage(_ path: String, _ session: Session) -> Bool {
         let (d, h, w) = (session.depth, session.height, session.width)
         if let segs = (try? Npz.listArrays(path: path))?.first(where: { $0.name == "segs" }) { return segs.shape != [d * h * w] }
-        guard let shape = (try? Npz.read(path: path, only: ["shape"]))?.first?.array.values(as: Int64.self) else { return false }
-        return shape != [Int64(d), Int64(h), Int64(w)]
+        guard let arrays = try? Npz.read(path: path, only: ["shape", "image"]),
+              let shape = arrays.first(where: { $0.name == "shape" })?.array.values(as: Int64.self) else { return false }
+        if shape != [Int64(d), Int64(h), Int64(w)] { return true }
+        let image = arrays.first(where: { $0.name == "image" })?.array.values(as: UInt64.self)
+        return image != nil && image != [session.fingerprint]
+    }
+
+    /// What the recovery question names: how many objects and when they were last written.
+    static func recoverySummary(for session: Session) -> String? {
+        let path = recoveryPath(for: session.path)
+        guard let arrays = try? Npz.listArrays(path: path), let table = arrays.first(where: { $0.name == "objects" }),
+              let n = table.shape.first,
+              let written = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = Calendar.current.isDateInToday(written) ? "HH:mm" : "yyyy-MM-dd HH:mm"
+        return "\(n) object\(n == 1 ? "" : "s"), last changed \(Calendar.current.isDateInToday(written) ? "today at " : "")\(f.string(from: written))"
     }
 
     static func discardRecovery(for session: Session) {

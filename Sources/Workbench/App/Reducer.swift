@@ -113,7 +113,9 @@ enum Reducer {
                 + ": replace it? y/n"
             return []
         case .restored(let objects):
-            record(&s)
+            // The restored work is where this session starts: undo does not go back before it
+            // (one `u` used to empty the list, look saved, and drop the recovery file).
+            s.undoStack = []; s.redoStack = []; s.segmentationRecorded = false
             s.objects = objects
             s.nextID = (objects.map(\.id).max() ?? 0) + 1
             s.selected = objects.isEmpty ? nil : objects.count - 1

@@ -220,7 +220,8 @@ enum Screen {
             g.put(CellGrid.middleFitted(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, cells: g.width), col: 0, row: row,
                   fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
-            g.put("Unsaved work from an earlier session was found. Restore it? y/n (n discards it)", col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
+            let found = "Unsaved work from an earlier session" + (s.restoreSummary.map { " (\($0))" } ?? "") + " was found. Restore it? y/n (n discards it)"
+            g.put(CellGrid.middleFitted(found, cells: g.width), col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
         default: break
         }
         let c = s.cursor

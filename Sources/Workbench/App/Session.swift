@@ -61,6 +61,22 @@ final class Session: @unchecked Sendable {
             initialWindow = (auto, "auto")
         }
         self.outputPath = outputPath ?? Session.defaultOutput(for: path, format: image.format)
+        fingerprint = Session.fingerprint(modelPixels)
+    }
+
+    /// A 64-bit FNV-1a hash of the model's pixels, 8 bytes at a time: the recovery file names the
+    /// image it was made on by it, so work is never offered on another image of the same size
+    /// saved at the same path.
+    let fingerprint: UInt64
+
+    static func fingerprint(_ pixels: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        pixels.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            for i in 0..<words { h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0x100_0000_01b3 }
+            for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3 }
+        }
+        return h
     }
 
     static func defaultOutput(for path: String, format: FileFormat) -> String {

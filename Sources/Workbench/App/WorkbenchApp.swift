@@ -64,7 +64,10 @@ final class WorkbenchApp: @unchecked Sendable {
             notes.append("this image is open in another medseg: this session keeps no recovery file (w saves)")
         } else if let aside = Persistence.setAsideIfForAnotherImage(session) {
             notes.append("another image's recovery file set aside: \(tildePath(aside))")
-        } else if Persistence.hasRecovery(for: session) { s.mode = .confirmRestore }
+        } else if Persistence.hasRecovery(for: session) {
+            s.mode = .confirmRestore
+            s.restoreSummary = Persistence.recoverySummary(for: session)
+        }
         if !notes.isEmpty {
             s.openNote = notes.joined(separator: "; ")
             s.status = "note: \(s.openNote!) · " + s.status
