@@ -148,7 +148,7 @@ final class ReducerTests: XCTestCase {
         guard case .save(_, _, let g0, _)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
         _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g0))
         XCTAssertTrue(s.dirty)
-        XCTAssertTrue(s.status.contains("1 box not segmented yet is not in it"), s.status)
+        XCTAssertTrue(s.status.contains("1 unsegmented box is left out"), s.status)
         send(&s, .char("q"))
         XCTAssertEqual(s.mode, .confirmQuit)
         XCTAssertTrue(s.status.hasPrefix("boxes not segmented or saved"), s.status)
@@ -176,8 +176,8 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "box 7 7 9 9")
         guard case .save(_, _, let g, _)? = send(&s, .char("w")).first else { return XCTFail("w must save") }
         _ = Reducer.reduce(&s, .saved(path: "/tmp/x.npz", seconds: 0.01, generation: g))
-        XCTAssertTrue(s.status.contains("1 box not segmented yet is not in it"), s.status)
-        XCTAssertTrue(s.status.contains("1 box changed since segmented is in it with the earlier mask"), s.status)
+        XCTAssertTrue(s.status.contains("1 unsegmented box is left out"), s.status)
+        XCTAssertEqual(s.status, "saved x.npz (10 ms); 1 unsegmented box is left out; 1 changed box is saved with its earlier mask")
         // The label an object has already: no change, no undo step.
         s.selected = 0
         let undo = s.undoStack.count
@@ -467,7 +467,7 @@ final class ReducerTests: XCTestCase {
         send(&mr, .char("p"))
         XCTAssertEqual(mr.windowName, "auto")
         XCTAssertEqual(mr.window, Window(width: 100, level: 50))
-        XCTAssertTrue(mr.status.hasPrefix("window auto: width 100 level 50; CT presets are for images in HU"), mr.status)
+        XCTAssertTrue(mr.status.hasPrefix("window auto: width 100 level 50 (CT presets need HU)"), mr.status)
         _ = type(&mr, "preset lung")
         XCTAssertEqual(mr.windowName, "lung")
         XCTAssertEqual(mr.status, "window lung: width 1500 level -600 HU, but this image's values are not HU")
@@ -485,7 +485,7 @@ final class ReducerTests: XCTestCase {
         // Boxes not segmented yet are named before the answer.
         _ = type(&s, "box 1 1 5 5")
         _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
-        XCTAssertEqual(s.status, "/data/ch2_seg.nii.gz exists (not written in this session); 1 box not segmented yet would not be in it: replace it? y/n")
+        XCTAssertEqual(s.status, "ch2_seg.nii.gz exists (not written in this session); 1 unsegmented box would be left out: replace it? y/n")
         guard case .save(let path, _, _, let force)? = send(&s, .char("y")).first else { return XCTFail("y must save") }
         XCTAssertEqual(path, "/data/ch2_seg.nii.gz")
         XCTAssertTrue(force)

@@ -215,6 +215,9 @@ final class ScreenTests: XCTestCase {
         XCTAssertEqual(sc.rows[0].dsc, 2.0 * 16 / (20 + 48), accuracy: 1e-12)
         XCTAssertEqual(sc.gtLabels, 1)
         XCTAssertTrue(sc.notPredicted.isEmpty)
+        var st = makeState(session, cols: 80, rows: 24)
+        st.objects = [o]; st.scores = sc
+        XCTAssertTrue(Screen.draw(st, session, mode: .trueColor).text().contains("  all 1 gt labels have a mask"))
     }
 
     /// Orientation letters from a NIfTI affine. As stored, RAS+ data (the demo's ch2) puts
@@ -363,7 +366,7 @@ final class ScreenTests: XCTestCase {
         s.status = "not saved: /data/" + String(repeating: "deep/", count: 20) + "out.nii.gz: Permission denied"
         let lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")
         XCTAssertTrue(lines[0].hasPrefix(" medseg  very-long-"), lines[0])
-        XCTAssertTrue(lines[0].contains("\u{2026}") && lines[0].contains("end.npz  axial 1 of 0-2  W 255 L 128 (auto)  [modified]"), lines[0])
+        XCTAssertTrue(lines[0].contains("\u{2026}") && lines[0].contains("end.npz  [modified]  axial 1 of 0-2  W 255 L 128 (auto)"), lines[0])
         XCTAssertTrue(lines[11].hasPrefix(" not saved: /data/"), lines[11])
         XCTAssertTrue(lines[11].contains("\u{2026}") && lines[11].contains("out.nii.gz: Permission denied x 4 y 4 z 1"), lines[11])
     }

@@ -100,17 +100,18 @@ enum Reducer {
             let unsegmented = s.objects.filter { $0.stale && $0.mask == nil }.count, changed = pending - unsegmented
             s.dirty = pending > 0 || generation != s.generation
             if !s.dirty { s.cleanObjects = s.objects }
-            s.status = "saved \(path) (\(fmt(seconds * 1000, 0)) ms)"
-                + (unsegmented > 0 ? "; \(unsegmented) box\(unsegmented == 1 ? "" : "es") not segmented yet \(unsegmented == 1 ? "is" : "are") not in it" : "")
-                + (changed > 0 ? "; \(changed) box\(changed == 1 ? "" : "es") changed since segmented \(changed == 1 ? "is" : "are") in it with the earlier mask" : "")
+            // With something to say about boxes, the file's name stands for its path, so the
+            // saying fits the status line.
+            let caveats = boxCaveats(unsegmented: unsegmented, changed: changed, unsegmentedVerb: "is left out", changedVerb: "is saved")
+            s.status = "saved \(caveats.isEmpty ? path : (path as NSString).lastPathComponent) (\(fmt(seconds * 1000, 0)) ms)" + caveats
             return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
             s.mode = .confirmOverwrite(path)
             let unsegmented = s.objects.filter { $0.mask == nil && $0.stale }.count
-            s.status = "\(path) exists (not written in this session)"
-                + (unsegmented > 0 ? "; \(unsegmented) box\(unsegmented == 1 ? "" : "es") not segmented yet would not be in it" : "")
-                + ": replace it? y/n"
+            let changed = s.objects.filter { $0.mask != nil && $0.stale }.count
+            let caveats = boxCaveats(unsegmented: unsegmented, changed: changed, unsegmentedVerb: "would be left out", changedVerb: "would be saved")
+            s.status = "\(caveats.isEmpty ? path : (path as NSString).lastPathComponent) exists (not written in this session)" + caveats + ": replace it? y/n"
             return []
         case .restored(let objects):
             // The restored work is where this session starts: undo does not go back before it
@@ -537,6 +538,14 @@ enum Reducer {
         settleBusy(&s)
     }
 
+    /// What a save leaves out or keeps old: "; 1 unsegmented box is left out; 2 changed boxes
+    /// are saved with their earlier masks" (empty when every box is segmented as it stands).
+    static func boxCaveats(unsegmented: Int, changed: Int, unsegmentedVerb: String, changedVerb: String) -> String {
+        func plural(_ verb: String, _ n: Int) -> String { n == 1 ? verb : verb.replacingOccurrences(of: "is ", with: "are ") }
+        return (unsegmented > 0 ? "; \(unsegmented) unsegmented box\(unsegmented == 1 ? "" : "es") \(plural(unsegmentedVerb, unsegmented))" : "")
+            + (changed > 0 ? "; \(changed) changed box\(changed == 1 ? "" : "es") \(plural(changedVerb, changed)) with \(changed == 1 ? "its earlier mask" : "their earlier masks")" : "")
+    }
+
     /// Up or Down leaves the line shown: the line being typed is kept as the draft, an edited
     /// recalled line as its edit (shown when recalled again, until the line is entered), as in bash.
     static func keepEdit(_ s: inout AppState, _ text: String) {
@@ -629,17 +638,15 @@ enum Reducer {
             p = s.holdsHU ? order[(i + 1) % order.count] : .auto
         } else {
             guard let q = WindowPreset(rawValue: name) else {
-                s.status = "presets: " + order.map(\.rawValue).joined(separator: ", "); return []
+                s.status = "unknown preset \(name); presets: " + order.map(\.rawValue).joined(separator: ", "); return []
             }
             p = q
         }
         s.window = p.ctWindow ?? s.autoWindow
         s.windowName = p.rawValue
         s.status = "window \(p.rawValue): width \(fmtWindow(s.window.width)) level \(fmtWindow(s.window.level))"
-        if !s.holdsHU {
-            s.status += p.ctWindow == nil ? "; CT presets are for images in HU (:preset NAME forces one)"
-                : " HU, but this image's values are not HU"
-        }
+        if !s.holdsHU && p.ctWindow != nil { s.status += " HU, but this image's values are not HU" }
+        if !s.holdsHU && name == "next" { s.status += " (CT presets need HU)" }
         return []
     }
 }

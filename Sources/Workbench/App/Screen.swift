@@ -50,10 +50,11 @@ enum Screen {
         // Title bar.
         g.fill(cols: 0..<layout.cols, rows: 0..<1, with: Cell(fg: text, bg: bar))
         // Slices count from 0, as the cursor, the object list and `:slice` do.
-        var state = s.is3D ? "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " : ""
+        // [modified] first: on a narrow screen the window goes before it does.
+        var state = s.dirty ? "[modified]  " : ""
+        if s.recoveryOff { state += "[no recovery: open in another medseg]  " }
+        if s.is3D { state += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
         state += "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
-        if s.dirty { state += "  [modified]" }
-        if s.recoveryOff { state += "  [no recovery: open in another medseg]" }
         // A long file name is cut in its middle so the slice, window and [modified] stay in view.
         let room = max(0, layout.cols - 8), name = (session.path as NSString).lastPathComponent
         let nameRoom = max(12, room - CellGrid.width(of: " medseg    " + state))
@@ -177,7 +178,7 @@ enum Screen {
                                  color: text, labelRow: row.label))
         }
         if !sc.rows.isEmpty { out.append(PanelLine(text: "  mean           \(score(sc.meanDSC))  \(score(sc.meanNSD))", color: text, bold: true)) }
-        out.append(PanelLine(text: "  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", color: dim))   // fits the 30-column panel
+        out.append(PanelLine(text: sc.notPredicted.isEmpty ? "  all \(sc.gtLabels) gt labels have a mask" : "  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", color: dim))   // fits the 30-column panel
         return out
     }
 

@@ -98,8 +98,9 @@ final class SegWorker: @unchecked Sendable {
             cond.lock(); segmenter = s; cond.signal(); cond.unlock()
             post(.progress(nil))
             let ms = Int(Date().timeIntervalSince(t0) * 1000)
-            let sees = session.modelWindowNote.map { "; \($0)" } ?? ""
-            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue)) in \(ms) ms\(sees): b draws a box, ? lists keys"))
+            // How the model sees a non-byte image, else what to do next.
+            let after = session.modelWindowNote.map { "; \($0)" } ?? ": b draws a box, ? lists keys"
+            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue), \(ms) ms)\(after)"))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))

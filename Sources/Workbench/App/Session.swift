@@ -20,7 +20,7 @@ final class Session: @unchecked Sendable {
     /// What the model is given when it is not the image's own bytes (for the model's ready message).
     var modelWindowNote: String? {
         if image.isUInt8 { return nil }
-        return image.looksLikeCT ? "the model sees the CT soft-tissue window (W 400 L 40)" : "the model sees the image windowed to its 0.5-99.5 percentiles"
+        return image.looksLikeCT ? "it sees W 400 L 40 (CT soft tissue)" : "it sees the 0.5-99.5 percentile window"
     }
 
     var volume: Volume { image.volume }
