@@ -159,8 +159,9 @@ public enum Npz {
         }
         // Reading to the end lets libzip verify the CRC.
         var extra: UInt8 = 0
-        guard zip_fread(zf, &extra, 1) == 0 else {
-            throw VolumeError("`\(name)`: \(fileErrorText(zf))", path: path)
+        let more = zip_fread(zf, &extra, 1)
+        guard more == 0 else {
+            throw VolumeError("`\(name)`: \(more > 0 ? "holds more data than its size says (the archive is damaged)" : fileErrorText(zf))", path: path)
         }
         do {
             return try Npy.makeArray(h, data: all[h.dataOffset..<(h.dataOffset + h.dataBytes)])
@@ -172,7 +173,11 @@ public enum Npz {
     static func errorText(_ za: OpaquePointer) -> String { String(cString: zip_error_strerror(zip_get_error(za))) }
     static func fileErrorText(_ zf: OpaquePointer) -> String {
         let e = zip_file_get_error(zf)!
-        if zip_error_code_zip(e) == ZIP_ER_CRC { return "CRC error (the archive is damaged)" }
-        return String(cString: zip_error_strerror(e))
+        switch zip_error_code_zip(e) {
+        case ZIP_ER_CRC: return "CRC error (the archive is damaged)"
+        case ZIP_ER_ZLIB: return "its compressed data is damaged (\(String(cString: zip_error_strerror(e))))"
+        case ZIP_ER_OK: return "it cannot be read (the archive is damaged)"   // libzip set no reason
+        default: return String(cString: zip_error_strerror(e))
+        }
     }
 }

@@ -154,6 +154,23 @@ final class NpyTests: XCTestCase {
         liar.replaceSubrange(s..<(s + 9), with: Array("(9, 7, 3)".utf8))
         assertFails(try scratch("liar.npz", liar), "header promises 189 bytes of data but the member holds 105") { try Npz.read(path: $0) }
         assertFails("/nonexistent/x.npz", "No such file") { try Npz.read(path: $0) }
+        // Bytes overwritten inside a compressed member, wherever they land: always "damaged"
+        // or a CRC error, never libzip's "No error".
+        var state: UInt32 = 1
+        let noisy = (0..<(96 * 96)).map { _ -> UInt8 in state = state &* 1_664_525 &+ 1_013_904_223; return UInt8(state >> 27) }
+        let good = try scratch("deflate.npz", [])
+        try Npz.write([(name: "imgs", array: NDArray(shape: [96, 96], values: noisy))], to: good)
+        let deflated = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        XCTAssertGreaterThan(deflated.count, 3000)
+        for at in stride(from: 150, to: deflated.count - 300, by: 97) {
+            var bad = deflated
+            for i in at..<(at + 60) { bad[i] = 0xFF }
+            let path = try scratch("deflate-\(at).npz", bad)
+            XCTAssertThrowsError(try Npz.read(path: path), "offset \(at)") { e in
+                let text = "\(e)"
+                XCTAssertTrue((text.contains("damaged") || text.contains("CRC")) && !text.contains("No error"), "offset \(at): \(text)")
+            }
+        }
     }
 
     /// A ground truth with arrays medseg cannot read (a string, a pickle) beside `gts`: the label

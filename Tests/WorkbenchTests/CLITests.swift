@@ -68,6 +68,18 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(dev.status, 0, dev.stderr)
         XCTAssertTrue(dev.stdout.hasPrefix("case    label"), dev.stdout)
         XCTAssertTrue(dev.stdout.hasSuffix("case,dsc,nsd\ngt.npz,0.5000,1.0000\n"), dev.stdout)
+        // Standard output on a full disk: an error and exit 1, not a silent loss.
+        let full = Process()
+        full.executableURL = CLI.executable
+        full.arguments = ["eval", "--pred", p, "--gt", g, "--csv", "-"]
+        full.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        let fullErr = Pipe()
+        full.standardError = fullErr
+        try full.run()
+        full.waitUntilExit()
+        let fullText = String(decoding: fullErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(full.terminationStatus, 1, fullText)
+        XCTAssertTrue(fullText.contains("standard output: write failed: No space left on device"), fullText)
         // An output that cannot be written is found before scoring: no table printed.
         for bad in [dir.path, dir.appendingPathComponent("no/such.csv").path, "/proc/no-such.csv"] {
             let r = try CLI.run(["eval", "--pred", p, "--gt", g, "--csv", bad])

@@ -108,6 +108,11 @@ final class SegmentCLITests: XCTestCase {
         let m = try CLI.run(["segment", noBoxes, "-o", dir.appendingPathComponent("o").path, "--model", "/nonexistent.pth"])
         XCTAssertEqual(m.status, 1)
         XCTAssertTrue(m.stderr.contains("/nonexistent.pth: no such model file"), m.stderr)
+        // An output directory that cannot be written in is refused before any case is segmented.
+        let ro = try CLI.run(["segment", noBoxes, "-o", "/proc/self"])
+        XCTAssertEqual(ro.status, 1)
+        XCTAssertTrue(ro.stderr.hasPrefix("medseg: error: /proc/self: cannot write in the output directory ("), ro.stderr)   // EPERM as root, else EACCES
+        XCTAssertEqual(ro.stderr.split(separator: "\n").count, 1, ro.stderr)
         // Nothing written: the output directory made for it is gone again.
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("o").path))
         // A NIfTI (or PNG, npy) is not a challenge case: said so, with where it can be segmented.

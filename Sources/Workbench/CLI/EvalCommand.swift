@@ -104,7 +104,11 @@ enum EvalCommand {
         let notes = (missing > 0 ? ["\(missing) missing"] : []) + (failed > 0 ? ["\(failed) not scored"] : [])
         print("\(results.count) case\(results.count == 1 ? "" : "s")\(notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ", scored 0)"): mean DSC \(f4(meanDSC)), mean NSD \(f4(meanNSD))")
         func write(_ text: String, to path: String) throws {
-            if path == "-" { Swift.print(text, terminator: ""); fflush(stdout) } else { try AtomicFile.write(text, to: path) }
+            guard path == "-" else { try AtomicFile.write(text, to: path); return }
+            // A full disk or a closed pipe behind standard output is an error, not a silent loss.
+            if fputs(text, stdout) < 0 || fflush(stdout) != 0 {
+                throw CLIError("standard output: write failed: \(String(cString: strerror(errno)))", status: 1)
+            }
         }
         if let csv = args.value("--csv") { try write(csvText(results), to: csv) }
         if let json = args.value("--json") { try write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json) }

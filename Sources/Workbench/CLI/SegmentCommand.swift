@@ -47,6 +47,10 @@ enum SegmentCommand {
         let madeDir = !FileManager.default.fileExists(atPath: outDir)
         try OutputPaths.makeDirectory(outDir, for: "the output directory")
         defer { if madeDir, (try? FileManager.default.contentsOfDirectory(atPath: outDir))?.isEmpty == true { rmdir(outDir) } }
+        // Found now, not after every case has been segmented for nothing.
+        if access(outDir.isEmpty ? "." : outDir, W_OK) != 0 {
+            throw CLIError("\(outDir): cannot write in the output directory (\(String(cString: strerror(errno))))", status: 1)
+        }
         Engine.configure(threads: threads)
         let model = try DataHome.loadModel(args.value("--model"), precision: precision)
         let segmenter = Segmenter(model: model, cacheBytes: cacheMB << 20, maxBatch: maxBatch)
