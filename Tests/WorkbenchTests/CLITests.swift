@@ -41,6 +41,18 @@ final class CLITests: XCTestCase {
     }
 
     /// gt: label 1 a 4x4 square; pred: the same square moved 2 columns. Overlap 8 of 16+16 -> DSC 0.5.
+    /// `open` without a terminal says so and leaves nothing behind (a recovery lock file stayed).
+    func testOpenWithoutATerminalLeavesNoLockFile() throws {
+        let dir = try temporaryDirectory(self)
+        let image = dir.appendingPathComponent("i.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [8, 8], values: [UInt8](repeating: 3, count: 64)))], to: image)
+        let home = dir.appendingPathComponent("home").path
+        let r = try CLI.run(["open", image], environment: ["MEDSEG_HOME": home])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(r.stderr, "medseg: error: medseg open needs a terminal (stdin and stdout must be a tty)\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/recovery"))
+    }
+
     func testEvalTwoFilesHandWorkedDice() throws {
         let dir = try temporaryDirectory(self)
         var gt = [UInt8](repeating: 0, count: 100), pred = gt

@@ -108,6 +108,12 @@ final class SegmentCLITests: XCTestCase {
         let m = try CLI.run(["segment", noBoxes, "-o", dir.appendingPathComponent("o").path, "--model", "/nonexistent.pth"])
         XCTAssertEqual(m.status, 1)
         XCTAssertTrue(m.stderr.contains("/nonexistent.pth: no such model file"), m.stderr)
+        // A folder without cases: one line, bad input.
+        let emptyDir = dir.appendingPathComponent("none")
+        try FileManager.default.createDirectory(at: emptyDir, withIntermediateDirectories: true)
+        let e = try CLI.run(["segment", emptyDir.path, "-o", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(e.status, 1)
+        XCTAssertEqual(e.stderr, "medseg: error: no input cases: \(emptyDir.path) holds no .npz files\n")
         // An output directory that cannot be written in is refused before any case is segmented.
         let ro = try CLI.run(["segment", noBoxes, "-o", "/proc/self"])
         XCTAssertEqual(ro.status, 1)
@@ -286,6 +292,9 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no `imgs` array"), bad.stderr)
         XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssertThrowsError(try BenchCommand.caseImage(dir.appendingPathComponent("ct.nii.gz").path)) {
+            XCTAssertTrue("\($0)".contains("bench --case takes challenge npz cases (imgs + boxes); 'medseg open' opens"), "\($0)")
+        }
         let r = try CLI.run(["bench", "--runs", "1", "--json", "--case", path])
         guard !r.stderr.contains("no model at") else { throw XCTSkip("checkpoint not installed") }
         XCTAssertEqual(r.status, 0, r.stderr)

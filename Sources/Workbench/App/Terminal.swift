@@ -10,9 +10,14 @@ final class Terminal {
 
     init() {}
 
+    /// Fails with a clear message when standard input and output are not a terminal.
+    static func requireTTY() throws {
+        guard isatty(0) == 1, isatty(1) == 1 else { throw CLIError("medseg open needs a terminal (stdin and stdout must be a tty)") }
+    }
+
     /// Enters full-screen mode. Fails with a clear message when there is no terminal.
     func open() throws {
-        guard isatty(0) == 1, isatty(1) == 1 else { throw CLIError("medseg open needs a terminal (stdin and stdout must be a tty)") }
+        try Terminal.requireTTY()
         setlocale(LC_ALL, "")
         guard initscr() != nil else { throw CLIError("cannot initialise the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? "unset"))") }
         isOpen = true

@@ -66,6 +66,7 @@ enum BenchCommand {
 
     /// The encoder input of a challenge npz: its middle slice (3D) or its image (2D), preprocessed.
     static func caseImage(_ path: String) throws -> Tensor {
+        try SegmentCommand.refuseImageFiles(path, command: "bench --case")
         let imgs = try SegmentCommand.images(in: try Npz.read(path: path, only: ["imgs"]), path: path)
         let pixels = try SegmentCommand.uint8Pixels(imgs, path: path), s = imgs.shape
         let image = ImageFile.isStack(s, fileName: (path as NSString).lastPathComponent)

@@ -47,6 +47,8 @@ enum OpenCommand {
         if let out = args.value("--out"), out.lowercased().hasSuffix(".png"), image.volume.is3D {
             throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
         }
+        // Before the workbench claims the image's recovery file (its lock file would stay behind).
+        try Terminal.requireTTY()
         Engine.configure(threads: threads)
         let status = try WorkbenchApp(session: session, modelPath: args.value("--model"), precision: precision, inputs: inputs).run()
         // The engine thread may be mid-way through a prefetch or a 3D propagation; run() has

@@ -97,7 +97,7 @@ enum SegmentCommand {
     /// The case files named by `paths` (files, or directories of .npz files), each once. Two
     /// inputs of the same file name would write the same output: refused.
     static func collectInputs(_ paths: [String]) throws -> [String] {
-        var out: [String] = []
+        var out: [String] = [], empty: [String] = []
         for p in paths {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory", status: 1) }
@@ -106,7 +106,7 @@ enum SegmentCommand {
                 let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
                     name.lowercased().hasSuffix(".npz") && OutputPaths.isFile((p as NSString).appendingPathComponent(name))
                 }.sorted()
-                if files.isEmpty { Stderr.warn("\(p) holds no .npz files") }
+                if files.isEmpty { empty.append(p) }
                 let folders = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
                     var d: ObjCBool = false
                     return FileManager.default.fileExists(atPath: (p as NSString).appendingPathComponent(name), isDirectory: &d) && d.boolValue
@@ -119,7 +119,11 @@ enum SegmentCommand {
                 out.append(p)
             }
         }
-        guard !out.isEmpty else { throw CLIError("no input cases") }
+        // An empty folder beside cases is a warning; with nothing else, bad input (exit 1).
+        guard !out.isEmpty else {
+            throw CLIError(empty.isEmpty ? "no input cases" : "no input cases: \(empty.joined(separator: ", ")) \(empty.count == 1 ? "holds" : "hold") no .npz files", status: 1)
+        }
+        for p in empty { Stderr.warn("\(p) holds no .npz files") }
         var seen: [[Int]: String] = [:], byName: [String: String] = [:], unique: [String] = []
         for p in out {
             if let id = OutputPaths.identity(p) {
@@ -143,13 +147,18 @@ enum SegmentCommand {
         return name.lowercased().hasSuffix(".npz") ? name : name + ".npz"
     }
 
+    /// A NIfTI, PNG or npy image is not a challenge case: said so, with where it can be segmented.
+    static func refuseImageFiles(_ path: String, command: String) throws {
+        let lower = path.lowercased()
+        if [".nii", ".nii.gz", ".png", ".npy"].contains(where: { lower.hasSuffix($0) }) {
+            throw VolumeError("\(command) takes challenge npz cases (imgs + boxes); 'medseg open' opens a NIfTI, PNG or npy image and segments it from boxes drawn there", path: path)
+        }
+    }
+
     /// Segments one challenge case; returns the `segs` array.
     static func segmentCase(path: String, segmenter: Segmenter, strategy: Strategy3D,
                             progress: @escaping (Int, Int) -> Void) throws -> NDArray {
-        let lower = path.lowercased()
-        if [".nii", ".nii.gz", ".png", ".npy"].contains(where: { lower.hasSuffix($0) }) {
-            throw VolumeError("segment takes challenge npz cases (imgs + boxes); 'medseg open' opens a NIfTI, PNG or npy image and segments it from boxes drawn there", path: path)
-        }
+        try refuseImageFiles(path, command: "segment")
         let arrays = try Npz.read(path: path, only: ["imgs", "boxes"])
         let imgs = try images(in: arrays, path: path)
         guard let boxArray = arrays.first(where: { $0.name == "boxes" })?.array else {
