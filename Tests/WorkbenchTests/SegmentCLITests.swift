@@ -41,6 +41,8 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(segs[0].array.dtype, .uint8)
         let labels = try XCTUnwrap(segs[0].array.values(as: UInt8.self))
         XCTAssertFalse(labels.contains(3))
+        // Box 2 (the same box as 1) covers box 1's mask: said when no pixel of label 1 is left.
+        XCTAssertEqual(r.stderr.contains("box 1 left no pixel labelled as its own (covered by later boxes' masks)"), !labels.contains(1), r.stderr)
         // Box 2 (same box as 1) overwrote box 1; the disc is found.
         var inter = 0, disc = 0, mask = 0
         for y in 0..<96 { for x in 0..<128 {

@@ -208,9 +208,11 @@ enum SegmentCommand {
             guard case .flat(let xy) = b else { throw VolumeError("2D case with a 6-value box (box \(i + 1)); expected 4 values", path: path) }
             if let clipped = clip(xy, height: h, width: w, what: "box \(i + 1)", path: path) { boxes.append(clipped); keep.append(i) }
         }
-        var labels = [UInt16](repeating: 0, count: h * w)
+        var labels = [UInt16](repeating: 0, count: h * w), drawn: [Int] = []
         for (n, m) in segmenter.segment(image, boxes: boxes).enumerated() {
-            if !m.contains(where: { $0 != 0 }) { Stderr.warn("\(name): box \(keep[n] + 1) gave an empty mask") }
+            let nonEmpty = m.contains(where: { $0 != 0 })
+            if nonEmpty { drawn.append(keep[n] + 1) }
+            if !nonEmpty { Stderr.warn("\(name): box \(keep[n] + 1) gave an empty mask") }
             else if let out = shareOutside(m, box: boxes[n], width: w), out > 0.5 {
                 // The model can miss its box (on very elongated images, say): say so.
                 Stderr.warn("\(name): \(Int((out * 100).rounded()))% of box \(keep[n] + 1)'s mask lies outside the box")
@@ -218,6 +220,14 @@ enum SegmentCommand {
             for p in 0..<(h * w) where m[p] != 0 { labels[p] = UInt16(keep[n] + 1) }
         }
         progress(1, 1)
+        // Masks wholly under later boxes' masks leave their label nowhere: said, in one line.
+        var present = [Bool](repeating: false, count: parsed.count + 1)
+        for l in labels { present[Int(l)] = true }
+        let covered = drawn.filter { !present[$0] }
+        if !covered.isEmpty {
+            let list = covered.prefix(8).map(String.init).joined(separator: ", ") + (covered.count > 8 ? ", ..." : "")
+            Stderr.warn("\(name): \(covered.count == 1 ? "box" : "\(covered.count) boxes:") \(list) left no pixel labelled as \(covered.count == 1 ? "its own" : "theirs") (covered by later boxes' masks)")
+        }
         return segsArray(labels, shape: [h, w], boxes: parsed.count)
     }
 
