@@ -330,6 +330,22 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.dirty)
     }
 
+    /// A command typed while drawing a box (`:goto` to place a corner) returns to the box.
+    func testBoxModeOutlastsACommand() {
+        var s = makeState()
+        send(&s, .char("b"), .char(" "))                      // corner 1 at the cursor (15, 10)
+        _ = type(&s, "goto 20 14")
+        XCTAssertEqual(s.mode, .box(corner: Voxel(x: 15, y: 10, z: 5)))
+        send(&s, .char(":"), .char("x"), .escape)             // a line abandoned: still drawing
+        XCTAssertEqual(s.mode, .box(corner: Voxel(x: 15, y: 10, z: 5)))
+        send(&s, .char(" "))
+        XCTAssertEqual(s.objects.map { [$0.x0, $0.y0, $0.x1, $0.y1] }, [[15, 10, 20, 14]])
+        XCTAssertEqual(s.mode, .normal)
+        send(&s, .char("b"))
+        _ = type(&s, "view coronal")                            // boxes are drawn in the axial view
+        XCTAssertEqual(s.mode, .normal)
+    }
+
     /// A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front
     /// of the model's ready message instead of being replaced by it.
     func testOpeningNoteOutlastsTheModelMessage() {

@@ -80,6 +80,8 @@ struct AppState: Sendable {
 
     // Interaction.
     var mode: Mode = .normal
+    /// Box mode left for the command line (`:goto X Y` to place a corner): taken up again after it.
+    var boxToResume: Mode? = nil
     var status = ""
     var busy: String? = nil                     // running work shown in the status bar
     /// Objects sent to be segmented and not back yet: id -> the box as sent. A result for a box

@@ -179,8 +179,15 @@ enum Reducer {
                     s.commandHistory.append(line)
                     if s.commandHistory.count > 200 { s.commandHistory.removeFirst() }
                 }
-                return command(&s, text)
-            case .escape: s.mode = .normal; s.historyIndex = nil; s.historyEdits = [:]; s.commandCursor = 0; return []
+                let resume = s.boxToResume
+                s.boxToResume = nil
+                let effects = command(&s, text)
+                // Back to the box being drawn, unless the command went elsewhere (a prompt, another view).
+                if let resume, s.mode == .normal, s.axis == .axial { s.mode = resume }
+                return effects
+            case .escape:
+                s.mode = s.boxToResume ?? .normal; s.boxToResume = nil
+                s.historyIndex = nil; s.historyEdits = [:]; s.commandCursor = 0; return []
             case .up:
                 // The one before the recalled line (the latest at first), as in a shell.
                 guard !s.commandHistory.isEmpty else { return [] }
@@ -212,6 +219,7 @@ enum Reducer {
         case .box(let corner):
             switch k {
             case .escape: s.mode = .normal; s.status = "box cancelled"; return []
+            case .char(":"): s.boxToResume = s.mode; s.mode = .command(""); s.commandCursor = 0; return []
             case .enter, .char(" "), .char("b"):
                 guard let c = corner else { s.mode = .box(corner: s.cursor); s.status = "corner 1 at \(s.cursor.x), \(s.cursor.y); move and press space again"; return [] }
                 return addBox(&s, from: c, to: s.cursor)
