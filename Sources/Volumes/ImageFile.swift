@@ -101,10 +101,13 @@ public enum ImageFile {
                 guard a.shape.count == 2 || a.shape.count == 3 else {
                     throw VolumeError("array has shape \(a.shape); expected (H,W), (H,W,3) or (D,H,W)")
                 }
-                let is3D = a.shape.count == 3 && a.shape[2] != 3
-                return OpenedImage(volume: Volume(shape: a.shape, voxels: a.floats(), spacing: [Double](repeating: 1, count: is3D ? 3 : 2),
-                                                  is3D: is3D), format: .npy, groundTruth: nil, boxes: [], niftiGeometry: nil,
-                                   looksLikeCT: (a.range()?.min ?? 0) < -500, isUInt8: a.dtype == .uint8)
+                let is3D = a.shape.count == 3 && a.shape[2] != 3, voxels = a.floats()
+                var opened = OpenedImage(volume: Volume(shape: a.shape, voxels: voxels, spacing: [Double](repeating: 1, count: is3D ? 3 : 2),
+                                                        is3D: is3D), format: .npy, groundTruth: nil, boxes: [], niftiGeometry: nil,
+                                         looksLikeCT: (a.range()?.min ?? 0) < -500, isUInt8: a.dtype == .uint8 || Windowing.holdsWholeBytes(voxels))
+                // An npy file holds one array and no voxel size.
+                if is3D { opened.spacingNote = "an npy file holds no spacing; voxels taken as 1 mm" }
+                return opened
             }
         } catch let e as VolumeError {
             throw e.at(path)

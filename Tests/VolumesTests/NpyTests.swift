@@ -235,6 +235,12 @@ final class NpyTests: XCTestCase {
             try Npz.write([(name: "imgs", array: NDArray(shape: [4, 6], values: values))], to: path)
             XCTAssertEqual(try ImageFile.open(path: path).isUInt8, bytes, name)
             XCTAssertEqual(Windowing.holdsWholeBytes(values), bytes, name)
+            // The same rule for an npy file; a 3D one says its voxels are taken as 1 mm.
+            let npy = dir.appendingPathComponent("\(name).npy").path
+            try Npy.write(NDArray(shape: [2, 3, 4], values: values), to: npy)
+            let opened = try ImageFile.open(path: npy)
+            XCTAssertEqual(opened.isUInt8, bytes, name)
+            XCTAssertEqual(opened.spacingNote, "an npy file holds no spacing; voxels taken as 1 mm")
         }
     }
 
