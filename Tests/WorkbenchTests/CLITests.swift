@@ -200,6 +200,11 @@ final class CLITests: XCTestCase {
         let f = try CLI.run(["info", fifo])
         XCTAssertEqual(f.status, 1)
         XCTAssertTrue(f.stderr.contains("labels.nii: is a pipe, not a file"), f.stderr)
+        // Files that fail leave no blank lines; those described are one blank line apart.
+        let two = try CLI.run(["info", fifo, bare, fifo, bare])
+        XCTAssertEqual(two.status, 1)
+        XCTAssertTrue(two.stdout.hasPrefix(bare + "\n"), two.stdout)
+        XCTAssertEqual(two.stdout.components(separatedBy: "\n\n").count, 2, two.stdout)
         let m = try CLI.run(["segment", bare, "-o", dir.appendingPathComponent("o").path, "--model", fifo])
         XCTAssertEqual(m.status, 1)
         XCTAssertTrue(m.stderr.contains("is a pipe, not a file"), m.stderr)

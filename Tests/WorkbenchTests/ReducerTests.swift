@@ -309,6 +309,11 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.mode, .command("zrange "))
         send(&s, .escape, .char(":"), .char("p"), .char("r"), .left, .tab)
         XCTAssertEqual(s.mode, .command("pr"))
+        // Choices that do not agree are shown until the next key.
+        send(&s, .escape, .char(":"), .char("s"), .tab)
+        XCTAssertEqual(s.completionChoices, ["save", "segment", "slice"])
+        send(&s, .char("l"))
+        XCTAssertNil(s.completionChoices)
         send(&s, .escape)
     }
 

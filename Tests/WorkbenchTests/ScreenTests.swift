@@ -153,6 +153,17 @@ final class ScreenTests: XCTestCase {
         return Screen.draw(s, session, mode: .trueColor)
     }
 
+    /// Tab's choices, when they do not agree, are shown dim after the line.
+    func testCompletionChoicesFollowTheLine() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 40, rows: 12)
+        s.mode = .command("s")
+        s.completionChoices = ["save", "segment", "slice"]
+        let g = Screen.draw(s, session, mode: .trueColor)
+        XCTAssertTrue(g.text().components(separatedBy: "\n")[11].hasPrefix(":s    save  segment  slice"), g.text())
+        XCTAssertEqual(g[6, 11].fg, Screen.dim)
+    }
+
     /// The command line shows its cursor as a reversed cell, scrolled into view on a long line.
     func testCommandLineCursor() throws {
         let session = try makeSession()

@@ -100,6 +100,8 @@ struct AppState: Sendable {
     var historyDraft = ""
     /// Recalled lines edited and left with Up or Down: index -> the edited text (cleared when a line is entered).
     var historyEdits: [Int: String] = [:]
+    /// What Tab could complete the line to, when the choices do not agree (shown after the line).
+    var completionChoices: [String]? = nil
     /// What the opening found worth keeping in view (voxels taken as 1 mm, a recovery file set
     /// aside, recovery off): it stays in front of the model's ready message.
     var openNote: String? = nil

@@ -1,5 +1,6 @@
 // Tab on the command line completes a command's name, and the word after `preset`, `view` and
-// `orient`, as far as the candidates agree (as a shell does).
+// `orient`, as far as the candidates agree (as a shell does); when they do not agree, the
+// choices are shown after the line.
 
 enum Completion {
     static let commands = ["boxes", "box", "delete", "goto", "help", "label", "orient", "preset", "quit", "redo",
@@ -10,21 +11,20 @@ enum Completion {
         "orient": ["standard", "stored", "toggle"],
     ]
 
+    /// The words the line's last word may become (none where nothing completes).
+    static func choices(_ line: String) -> [String] {
+        let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        let last = (words.last ?? "").lowercased()
+        let candidates = words.count == 1 ? commands : words.count == 2 ? arguments[words[0].lowercased()] ?? [] : []
+        return candidates.filter { $0.hasPrefix(last) }
+    }
+
     /// The line with its last word completed: whole (and a space after it) when one candidate
     /// starts with it, else to the candidates' common start; nil when nothing can be added.
     static func complete(_ line: String) -> String? {
-        let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        let last = words.last ?? ""
-        let candidates: [String]
-        if words.count == 1 {
-            candidates = commands
-        } else if words.count == 2, let args = arguments[words[0].lowercased()] {
-            candidates = args
-        } else {
-            return nil
-        }
-        let matches = candidates.filter { $0.hasPrefix(last.lowercased()) }
+        let matches = choices(line)
         guard let first = matches.first else { return nil }
+        let last = line.split(separator: " ", omittingEmptySubsequences: false).last.map(String.init) ?? ""
         let head = String(line.dropLast(last.count))
         if matches.count == 1 { return head + first + " " }
         var common = first

@@ -168,6 +168,7 @@ enum Reducer {
             s.status = "recovery file discarded"
             return [.discardRecovery]
         case .command(let text):
+            s.completionChoices = nil   // shown until the next key
             switch k {
             case .enter:
                 s.mode = .normal
@@ -206,7 +207,9 @@ enum Reducer {
                 return []
             case .tab:
                 // Completes at the end of the line only (as far as the candidates agree).
-                if s.commandCursor == 0, let line = Completion.complete(text) { s.mode = .command(line) }
+                guard s.commandCursor == 0 else { return [] }
+                if let line = Completion.complete(text) { s.mode = .command(line) }
+                else if case let choices = Completion.choices(text), choices.count > 1 { s.completionChoices = choices }
                 return []
             case .backspace where text.isEmpty, .delete where text.isEmpty: s.mode = .normal; return []
             default:

@@ -214,7 +214,11 @@ enum Screen {
             while first < at && CellGrid.width(of: String(line[first..<at])) + CellGrid.width(of: under) > g.width { first += 1 }
             let col = g.put(String(line[first..<at]), col: 0, row: row, fg: text, bg: bar, maxWidth: g.width)
             let after = g.put(String(under), col: col, row: row, fg: bar, bg: text, maxWidth: g.width - col)
-            if at < line.count { g.put(String(line[(at + 1)...]), col: after, row: row, fg: text, bg: bar, maxWidth: g.width - after) }
+            var end = after
+            if at < line.count { end = g.put(String(line[(at + 1)...]), col: after, row: row, fg: text, bg: bar, maxWidth: g.width - after) }
+            if let choices = s.completionChoices {
+                g.put("   " + choices.joined(separator: "  "), col: end, row: row, fg: dim, bg: bar, maxWidth: max(0, g.width - end))
+            }
             return
         case .confirmQuit, .confirmOverwrite:
             // The question at the end stays in view.

@@ -11,7 +11,7 @@ enum ConvertCommand {
         usage: "[--checkpoint PATH] [--output FILE]",
         options: [
             OptionSpec(name: "--checkpoint", value: "PATH", help: "lite_medsam.pth or a training checkpoint (default: the installed one)"),
-            OptionSpec(name: "--output", value: "FILE", help: "model file to write (default: $MEDSEG_HOME/models/lite_medsam.int8.medseg, used by default for int8)"),
+            OptionSpec(name: "--output", value: "FILE", help: "model file to write (default: $MEDSEG_HOME/models/lite_medsam.int8.medseg, used by default for int8; its folder is made if missing)"),
         ],
         details: """
         The file's layout is documented in docs/MODEL_FILE.md. It holds the checkpoint's float

@@ -20,11 +20,13 @@ enum InfoCommand {
         guard !args.positionals.isEmpty else { throw CLIError("info needs at least one FILE (see 'medseg info --help')") }
         if args.has("--labels") && args.has("--no-labels") { throw CLIError("--labels and --no-labels contradict each other; give one") }
         let mode: LabelMode = args.has("--no-labels") ? .never : (args.has("--labels") ? .always : .auto)
-        var status: Int32 = 0
-        for (i, path) in args.positionals.enumerated() {
-            if i > 0 { print("") }
+        var status: Int32 = 0, printed = false
+        for path in args.positionals {
             do {
-                print(try describe(path: path, labels: mode), terminator: "")
+                let text = try describe(path: path, labels: mode)
+                // A blank line between the files described (not for those that failed).
+                print((printed ? "\n" : "") + text, terminator: "")
+                printed = true
             } catch {
                 Stderr.write("medseg: error: \((error as? VolumeError)?.at(path) ?? error)\n")
                 status = 1
