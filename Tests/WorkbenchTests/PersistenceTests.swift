@@ -62,6 +62,32 @@ final class PersistenceTests: XCTestCase {
         }
     }
 
+    /// A saved segmentation loads back as one object per label: its voxels, their bounding box.
+    func testASavedSegmentationLoadsBackAsObjects() throws {
+        let s = try session(3, 5, 6)
+        let objects = [
+            SegObject(id: 1, label: 2, x0: 0, y0: 0, x1: 5, y1: 4, z0: 0, z1: 2, mask: mask([31, 32, 33, 37, 38, 39, 62], 3, 5, 6), stale: false),
+            SegObject(id: 2, label: 300, x0: 0, y0: 0, x1: 5, y1: 4, z0: 1, z1: 1, mask: mask([32, 33, 34, 38], 3, 5, 6), stale: false),
+        ]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-load-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["s.npz", "s.nii.gz"] {
+            try Persistence.save(objects, session: s, to: dir + "/" + name)
+            let back = try Persistence.load(dir + "/" + name, session: s)
+            XCTAssertEqual(back.map(\.label), [2, 300], name)
+            // Label 2 keeps what label 300 did not cover: voxels 31, 37, 39 and 62.
+            XCTAssertEqual(back[0].mask?.voxelCount, 4, name)
+            XCTAssertEqual([back[0].x0, back[0].y0, back[0].x1, back[0].y1, back[0].z0, back[0].z1], [1, 0, 3, 1, 1, 2], name)
+            XCTAssertEqual([back[1].x0, back[1].y0, back[1].x1, back[1].y1, back[1].z0, back[1].z1], [2, 0, 4, 1, 1, 1], name)
+            XCTAssertFalse(back.contains(where: \.stale))
+            XCTAssertEqual(composite(back, depth: 3, height: 5, width: 6), composite(objects, depth: 3, height: 5, width: 6), name)
+        }
+        XCTAssertThrowsError(try Persistence.load(dir + "/s.npz", session: try session(3, 5, 7))) {
+            XCTAssertTrue("\($0)".contains("has shape [3, 5, 6] but the image is [3, 5, 7]"), "\($0)")
+        }
+    }
+
     /// A recovery file of an earlier version (composite `segs` and a 9-column table) is still restored.
     func testAnEarlierVersionsRecoveryFileIsRestored() throws {
         try withHome {

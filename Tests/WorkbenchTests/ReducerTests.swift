@@ -351,6 +351,29 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.mode, .normal)
     }
 
+    /// `:load` asks for the file; its labels arrive as objects with this session's ids. Into an
+    /// empty list they are what the file holds (nothing unsaved); beside other objects, an edit.
+    func testLoadingASavedSegmentation() {
+        var s = makeState()
+        func loadPath(_ e: [Effect]) -> String?? { e.lazy.compactMap { if case .load(let p) = $0 { return .some(p) } else { return nil } }.first }
+        guard let path = loadPath(type(&s, "load")) else { return XCTFail(":load must read the file") }
+        XCTAssertNil(path)
+        let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        let file = [SegObject(id: 1, label: 4, x0: 1, y0: 1, x1: 1, y1: 1, z0: 5, z1: 5, mask: m, stale: false),
+                    SegObject(id: 2, label: 9, x0: 1, y0: 1, x1: 1, y1: 1, z0: 5, z1: 5, mask: m, stale: false)]
+        _ = Reducer.reduce(&s, .loaded(file, path: "/data/ch2_seg.nii.gz"))
+        XCTAssertEqual(s.objects.map(\.label), [4, 9])
+        XCTAssertEqual(s.status, "loaded 2 labels from ch2_seg.nii.gz as objects")
+        XCTAssertFalse(s.dirty)
+        _ = type(&s, "box 7 7 12 12")
+        _ = Reducer.reduce(&s, .loaded(Array(file.prefix(1)), path: "/data/other.npz"))
+        XCTAssertEqual(s.objects.map(\.id), [1, 2, 3, 4])
+        XCTAssertEqual(s.nextID, 5)
+        XCTAssertTrue(s.dirty)
+        XCTAssertEqual(s.status, "loaded 1 label from other.npz as objects (after the 3 already here)")
+        XCTAssertEqual(loadPath(type(&s, "load ~/x.npz")), .some(NSHomeDirectory() + "/x.npz"))
+    }
+
     /// A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front
     /// of the model's ready message instead of being replaced by it.
     func testOpeningNoteOutlastsTheModelMessage() {

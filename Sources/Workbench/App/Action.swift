@@ -35,6 +35,8 @@ enum Action: Sendable {
     /// The save target exists and this session did not write it.
     case overwriteAsked(path: String)
     case restored([SegObject])
+    /// A saved segmentation's labels, read by `:load`, as objects.
+    case loaded([SegObject], path: String)
     case message(String)
     /// The model is ready (or could not be loaded): said with the opening note, if any.
     case modelLoaded(String)
@@ -52,4 +54,6 @@ enum Effect: Sendable {
     case autosave(objects: [SegObject])
     case restore
     case discardRecovery
+    /// Read a saved segmentation (nil: where `w` saves) into objects.
+    case load(path: String?)
 }

@@ -3,7 +3,7 @@
 // choices are shown after the line.
 
 enum Completion {
-    static let commands = ["boxes", "box", "delete", "goto", "help", "label", "orient", "preset", "quit", "redo",
+    static let commands = ["boxes", "box", "delete", "goto", "help", "label", "load", "orient", "preset", "quit", "redo",
                            "save", "segment", "slice", "undo", "view", "window", "zrange"]
     static let arguments: [String: [String]] = [
         "preset": ["auto", "soft-tissue", "lung", "bone", "brain"],

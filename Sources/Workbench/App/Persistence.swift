@@ -39,6 +39,40 @@ enum Persistence {
         }
     }
 
+    /// The labels of a saved segmentation (npz `segs`, NIfTI, PNG) as objects: one per label,
+    /// its mask the label's voxels, its box and slices their bounding box, segmented as they
+    /// are (ids 1, 2, ...: the workbench gives them its own). The file must have the image's shape.
+    static func load(_ path: String, session: Session) throws -> [SegObject] {
+        let map = try LabelFile.read(path: path, keys: ["segs", "gts"])
+        guard map.shape == session.volume.spatialShape else {
+            throw VolumeError("has shape \(map.shape) but the image is \(session.volume.spatialShape)", path: path)
+        }
+        let (d, h, w) = (session.depth, session.height, session.width)
+        // One pass for every label's bounding block, then each label's bits within its block.
+        var lo: [UInt16: (Int, Int, Int)] = [:], hi: [UInt16: (Int, Int, Int)] = [:]
+        map.labels.withUnsafeBufferPointer { p in
+            var i = 0
+            for z in 0..<d { for y in 0..<h { for x in 0..<w {
+                let l = p[i]; i += 1
+                guard l != 0 else { continue }
+                if let a = lo[l], let b = hi[l] {
+                    lo[l] = (min(a.0, z), min(a.1, y), min(a.2, x)); hi[l] = (max(b.0, z), max(b.1, y), max(b.2, x))
+                } else { lo[l] = (z, y, x); hi[l] = (z, y, x) }
+            } } }
+        }
+        return lo.keys.sorted().enumerated().map { n, l in
+            let (a, b) = (lo[l]!, hi[l]!)
+            let (md, mh, mw) = (b.0 - a.0 + 1, b.1 - a.1 + 1, b.2 - a.2 + 1)
+            var bits = [UInt8](repeating: 0, count: md * mh * mw)
+            for z in 0..<md { for y in 0..<mh {
+                let src = ((z + a.0) * h + y + a.1) * w + a.2
+                for x in 0..<mw where map.labels[src + x] == l { bits[(z * mh + y) * mw + x] = 1 }
+            } }
+            let mask = ObjectMask(z0: a.0, y0: a.1, x0: a.2, d: md, h: mh, w: mw, bits: bits)
+            return SegObject(id: n + 1, label: Int(l), x0: a.2, y0: a.1, x1: b.2, y1: b.1, z0: a.0, z1: b.0, mask: mask, stale: false)
+        }
+    }
+
     /// The recovery file for an input: $MEDSEG_HOME/recovery/<name>-<hash of the absolute path>.npz.
     static func recoveryPath(for input: String) -> String {
         let abs = URL(fileURLWithPath: input).standardizedFileURL.path

@@ -126,6 +126,19 @@ enum Reducer {
             s.status = "restored \(objects.count) object\(objects.count == 1 ? "" : "s") from the recovery file"
             return scoreEffects(s)
         case .message(let m): s.status = m; return []
+        case .loaded(let objects, let path):
+            guard !objects.isEmpty else { s.status = "\((path as NSString).lastPathComponent) holds no labels"; return [] }
+            let wasEmpty = s.objects.isEmpty
+            edit(&s) { st in
+                // Ids of this session's own, whatever was drawn while the file was read.
+                for var o in objects { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
+            }
+            s.selected = s.objects.count - 1
+            s.status = "loaded \(objects.count) label\(objects.count == 1 ? "" : "s") from \((path as NSString).lastPathComponent) as objects"
+                + (wasEmpty ? "" : " (after the \(s.objects.count - objects.count) already here)")
+            // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
+            if wasEmpty { s.dirty = false; s.cleanObjects = s.objects }
+            return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
         case .modelLoaded(let m):
             // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front.
             s.status = (s.openNote.map { "note: \($0) · " } ?? "") + m
@@ -387,6 +400,10 @@ enum Reducer {
             s.status = "label \(o.label): slices \(o.z0)...\(o.z1) (s segments)"
                 + (asked != (o.z0, o.z1) ? "; \(asked.0)...\(asked.1) reaches outside 0...\(s.depth - 1)" : "")
             return dropSegmentations(&s)
+        case "load":
+            let path = words.count > 1 ? words.dropFirst().joined(separator: " ") : nil
+            s.status = "loading..."
+            return [.load(path: path.map { $0.hasPrefix("~") ? ($0 as NSString).expandingTildeInPath : $0 })]
         case "segment":
             let todo = s.objects.filter { $0.stale || $0.mask == nil }
             guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }

@@ -261,7 +261,7 @@ enum Screen {
         "a c x  axial/coronal/sagittal   + - 0  zoom",
         "< >  window width   , .  level  p  presets",
         ":  command: slice N | box X0 Y0 X1 Y1 [Z0 Z1]",
-        "   segment | save [PATH] | window W L | label N",
+        "   segment | save [PATH] | load [PATH] | window W L | label N",
         "   zrange Z0 Z1 | view AXIS | preset NAME | goto X Y [Z]",
         "   boxes | undo | redo | delete | quit [!] (! discards)",
         "   orient [standard|stored]  (NIfTI: patient's right at left)",

@@ -68,6 +68,10 @@ final class WorkbenchApp: @unchecked Sendable {
             s.mode = .confirmRestore
             s.restoreSummary = Persistence.recoverySummary(for: session)
         }
+        // A segmentation saved earlier is not lost from view: `:load` brings it back as objects.
+        if FileManager.default.fileExists(atPath: session.outputPath) {
+            notes.append("\((session.outputPath as NSString).lastPathComponent) exists (:load reads it)")
+        }
         if !notes.isEmpty {
             s.openNote = notes.joined(separator: "; ")
             s.status = "note: \(s.openNote!) · " + s.status
@@ -104,6 +108,8 @@ final class WorkbenchApp: @unchecked Sendable {
             for a in actions {
                 if case .resize = a { terminal.resetAfterResize(); last = nil }
                 if case .saved(let path, _, _) = a, let v = OutputPaths.version(path) { written.insert(v) }
+                // Its labels are objects now: `w` may write over it without asking.
+                if case .loaded(_, let path) = a, let v = OutputPaths.version(path) { written.insert(v) }
                 if case .key(.ctrl("c")) = a {
                     perform(Reducer.reduce(&state, .command("quit")))
                 } else {
@@ -162,6 +168,12 @@ final class WorkbenchApp: @unchecked Sendable {
                 }
             case .discardRecovery:
                 saveQueue.async { [self] in Persistence.discardRecovery(for: session) }
+            case .load(let path):
+                let source = path ?? session.outputPath
+                saveQueue.async { [self] in
+                    do { post(.loaded(try Persistence.load(source, session: session), path: source)) }
+                    catch { post(.message("not loaded: \(error)")) }
+                }
             }
         }
     }
