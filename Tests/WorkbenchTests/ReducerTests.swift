@@ -61,8 +61,10 @@ final class ReducerTests: XCTestCase {
         let sent = s.objects
         _ = type(&s, "segment")
         let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .segmentProgress(sent[0], text: "segmenting label 1: 1/1 slices"))
         _ = Reducer.reduce(&s, .segmented(sent[0], mask: m, seconds: 0.1, slices: 1))
         XCTAssertFalse(s.status.contains("objects in"), s.status)
+        XCTAssertEqual(s.busy, "segmenting 1 object")   // not the finished one's progress
         _ = Reducer.reduce(&s, .segmented(sent[1], mask: m, seconds: 0.25, slices: 1))
         // The last of several says how long they all took.
         XCTAssertTrue(s.status.hasPrefix("label 2: 1 voxels in 250 ms") && s.status.hasSuffix("; 2 objects in 0.3 s"), s.status)

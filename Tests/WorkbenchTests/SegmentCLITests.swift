@@ -385,6 +385,11 @@ final class SegmentCLITests: XCTestCase {
                        (name: "boxes", array: NDArray(shape: [1, 6], values: [1.0, 1, 0, 6, 6, 0]))], to: flatWith3D)
         let six = try CLI.run(["segment", flatWith3D, "-o", out])
         XCTAssertEqual(six.status, 1)
-        XCTAssertTrue(six.stderr.contains("2DBox_six.npz: 2D case with a 6-value box (box 1); expected 4 values"), six.stderr)
+        XCTAssertTrue(six.stderr.contains("2DBox_six.npz: 2D case with a 6-value box (box 1); expected 4 values (`imgs` [8, 8] is read as an image of 8x8)"), six.stderr)
+        let rgb = dir.appendingPathComponent("2DBox_rgb.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [10, 16, 3], values: [UInt8](repeating: 9, count: 480))),
+                       (name: "boxes", array: NDArray(shape: [1, 6], values: [1.0, 1, 0, 6, 6, 0]))], to: rgb)
+        let colour = try CLI.run(["segment", rgb, "-o", out])
+        XCTAssertTrue(colour.stderr.contains("(`imgs` [10, 16, 3] is read as an RGB image of 16x10)"), colour.stderr)
     }
 }

@@ -549,14 +549,18 @@ enum Reducer {
     /// These objects wait for their segmentation no more; its queued work is dropped and a
     /// running one stops at its next slice.
     static func stopSegmentations(of ids: Set<Int>, _ s: inout AppState) -> [Effect] {
+        guard !ids.isEmpty else { return [] }
         for id in ids { s.segmenting[id] = nil }
         settleBusy(&s)
-        return ids.isEmpty ? [] : [.cancelSegmentation(ids)]
+        return [.cancelSegmentation(ids)]
     }
 
     /// The busy mark ends when no object on screen waits for its mask.
     static func settleBusy(_ s: inout AppState) {
-        if !s.objects.contains(where: { s.segmenting[$0.id] == $0.place }) { s.busy = nil }
+        let waiting = s.objects.filter { s.segmenting[$0.id] == $0.place }.count
+        // The finished object's progress ("segmenting label 14: 9/9 slices") does not stay up
+        // while the next one starts.
+        s.busy = waiting == 0 ? nil : "segmenting \(waiting) object\(waiting == 1 ? "" : "s")"
     }
 
     /// A segmentation came back (a mask, a stop or a failure): the object no longer waits for it,

@@ -205,7 +205,11 @@ enum SegmentCommand {
         let image = try flatImage(imgs, pixels: pixels, path: path), (h, w) = (image.height, image.width)
         var boxes: [PixelBox] = [], keep: [Int] = []
         for (i, b) in parsed.enumerated() {
-            guard case .flat(let xy) = b else { throw VolumeError("2D case with a 6-value box (box \(i + 1)); expected 4 values", path: path) }
+            guard case .flat(let xy) = b else {
+                // Say how the image was read: (D,H,3) is an RGB image, not three-channel slices.
+                let read = imgs.shape.count == 3 ? "an RGB image of \(w)x\(h)" : "an image of \(w)x\(h)"
+                throw VolumeError("2D case with a 6-value box (box \(i + 1)); expected 4 values (`imgs` \(imgs.shape) is read as \(read))", path: path)
+            }
             if let clipped = clip(xy, height: h, width: w, what: "box \(i + 1)", path: path) { boxes.append(clipped); keep.append(i) }
         }
         var labels = [UInt16](repeating: 0, count: h * w), drawn: [Int] = []
