@@ -83,6 +83,7 @@ final class PersistenceTests: XCTestCase {
             XCTAssertFalse(back.contains(where: \.stale))
             XCTAssertEqual(composite(back, depth: 3, height: 5, width: 6), composite(objects, depth: 3, height: 5, width: 6), name)
         }
+        XCTAssertThrowsError(try Persistence.load(s.path, session: s)) { XCTAssertTrue("\($0)".contains("is the open image"), "\($0)") }
         XCTAssertThrowsError(try Persistence.load(dir + "/s.npz", session: try session(3, 5, 7))) {
             XCTAssertTrue("\($0)".contains("has shape [3, 5, 6] but the image is [3, 5, 7]"), "\($0)")
         }
@@ -148,7 +149,7 @@ final class PersistenceTests: XCTestCase {
             let back = try Persistence.restore(session: small)
             XCTAssertEqual(back.map(\.label), [3])
             XCTAssertEqual(back[0].mask?.voxelCount, 2)
-            XCTAssertTrue(try XCTUnwrap(Persistence.recoverySummary(for: small)).hasPrefix("1 object, last changed today at "))
+            XCTAssertTrue(try XCTUnwrap(Persistence.recoverySummary(for: small)).hasPrefix("1 object, today "))
             // The file at that path replaced by another image of the same size: set aside too.
             let other = try session(2, 4, 4, value: 9)
             let replaced = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(other))

@@ -351,6 +351,10 @@ final class ReducerTests: XCTestCase {
         send(&s, .char("b"))
         _ = type(&s, "view coronal")                            // boxes are drawn in the axial view
         XCTAssertEqual(s.mode, .normal)
+        send(&s, .char("a"), .char("b"), .char(" "))
+        _ = type(&s, "box 1 1 5 5")                             // a box made by the command ends the drawing
+        XCTAssertEqual(s.mode, .normal)
+        XCTAssertEqual(s.objects.count, 2)
     }
 
     /// `:load` asks for the file; its labels arrive as objects with this session's ids. Into an
@@ -374,17 +378,33 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.dirty)
         XCTAssertEqual(s.status, "loaded 1 label from other.npz as objects (after the 3 already here)")
         XCTAssertEqual(loadPath(type(&s, "load ~/x.npz")), .some(NSHomeDirectory() + "/x.npz"))
+        // Undo back to the empty start and redo to the loaded file: nothing unsaved either way.
+        var t = makeState()
+        _ = Reducer.reduce(&t, .loaded(file, path: "/data/ch2_seg.nii.gz"))
+        send(&t, .char("u"))
+        XCTAssertTrue(t.objects.isEmpty)
+        XCTAssertFalse(t.dirty, t.status)
+        send(&t, .ctrl("r"))
+        XCTAssertEqual(t.objects.count, 2)
+        XCTAssertFalse(t.dirty, t.status)
+        // B with every label taken: no edit, nothing unsaved.
+        t.fileBoxes = [SegObject(id: 1, label: 4, x0: 0, y0: 0, x1: 3, y1: 3, z0: 5, z1: 5, mask: nil, stale: true)]
+        let undoSteps = t.undoStack.count
+        send(&t, .char("B"))
+        XCTAssertFalse(t.dirty)
+        XCTAssertEqual(t.undoStack.count, undoSteps)
+        XCTAssertEqual(t.status, "the labels of the file's 1 boxes are all in use already; no box added")
     }
 
     /// A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front
     /// of the model's ready message instead of being replaced by it.
     func testOpeningNoteOutlastsTheModelMessage() {
         var s = makeState()
-        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8) in 120 ms"))
-        XCTAssertEqual(s.status, "model loaded (int8) in 120 ms")
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)"))
+        XCTAssertEqual(s.status, "model loaded (int8, 120 ms): b draws a box, ? lists keys")
         s.openNote = "no `spacing` array; voxels taken as 1 mm"
-        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8) in 120 ms"))
-        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded (int8) in 120 ms")
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)"))
+        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded (int8, 120 ms)")
     }
 
     /// The command line edits as a shell's: the cursor moves, and typing and deleting happen at it.

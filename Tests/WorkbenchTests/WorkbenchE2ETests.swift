@@ -118,7 +118,7 @@ final class WorkbenchE2ETests: XCTestCase {
         let second = "COLORTERM=truecolor '\(CLI.executable.path)' open '\(dir)/ch2.nii.gz' --out '\(dir)/other.nii.gz'; echo second-exited-$?; sleep 60"
         _ = try tmux(["new-window", "-t", "e2e", "-n", "second", second])
         let other = try waitFor("no recovery: open in another medseg", seconds: 30)
-        XCTAssertFalse(other.contains("Restore it?"), other)
+        XCTAssertFalse(other.contains("Restore the unsaved work"), other)
         _ = try tmux(["send-keys", "-t", "e2e:second", "q"])
         try waitFor("second-exited-0", seconds: 10)
         XCTAssertTrue(FileManager.default.fileExists(atPath: recovery + "/" + before[0]), "the first session's recovery file survives")

@@ -72,9 +72,10 @@ struct AppState: Sendable {
     /// one step, unless another change was recorded in between.
     var segmentationRecorded = false
     var dirty = false                           // changes not saved
-    /// The objects as the last save wrote them (none before any): undo or redo back to them is
-    /// not an unsaved change.
-    var cleanObjects: [SegObject] = []
+    /// Object lists with nothing unsaved: what the last save wrote (none before any), and a
+    /// saved file's labels loaded into an empty list (beside the empty list it replaced). Undo
+    /// or redo back to one of them is not an unsaved change.
+    var cleanStates: [[SegObject]] = [[]]
     var recoveryOff = false                     // another medseg has this image open: no recovery file
     var generation = 0                          // bumps with every object change
 
@@ -105,7 +106,7 @@ struct AppState: Sendable {
     /// What the opening found worth keeping in view (voxels taken as 1 mm, a recovery file set
     /// aside, recovery off): it stays in front of the model's ready message.
     var openNote: String? = nil
-    /// What the recovery file found at the opening holds ("6 objects, last changed today at 14:02").
+    /// What the recovery file found at the opening holds ("6 objects, today 14:02").
     var restoreSummary: String? = nil
     /// Why the image's voxel sizes were taken as 1 mm (no usable spacing in the file), if they were.
     var spacingNote: String? = nil

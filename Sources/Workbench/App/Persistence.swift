@@ -43,9 +43,16 @@ enum Persistence {
     /// its mask the label's voxels, its box and slices their bounding box, segmented as they
     /// are (ids 1, 2, ...: the workbench gives them its own). The file must have the image's shape.
     static func load(_ path: String, session: Session) throws -> [SegObject] {
+        if OutputPaths.sameFile(path, session.path) { throw VolumeError("is the open image, not a segmentation of it", path: path) }
         let map = try LabelFile.read(path: path, keys: ["segs", "gts"])
         guard map.shape == session.volume.spatialShape else {
             throw VolumeError("has shape \(map.shape) but the image is \(session.volume.spatialShape)", path: path)
+        }
+        // As for --gt: a NIfTI label map stored another way round (or elsewhere) is refused,
+        // not loaded mirrored.
+        let known = session.image.niftiGeometry?.orientationKnown ?? false
+        if let why = LabelMap.gridMismatch(known ? session.volume.affine : nil, map.affine) {
+            throw VolumeError("does not lie on the image's grid: \(why)", path: path)
         }
         let (d, h, w) = (session.depth, session.height, session.width)
         // One pass for every label's bounding block, then each label's bits within its block.
@@ -240,7 +247,7 @@ enum Persistence {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.dateFormat = Calendar.current.isDateInToday(written) ? "HH:mm" : "yyyy-MM-dd HH:mm"
-        return "\(n) object\(n == 1 ? "" : "s"), last changed \(Calendar.current.isDateInToday(written) ? "today at " : "")\(f.string(from: written))"
+        return "\(n) object\(n == 1 ? "" : "s"), \(Calendar.current.isDateInToday(written) ? "today " : "")\(f.string(from: written))"
     }
 
     static func discardRecovery(for session: Session) {

@@ -99,7 +99,7 @@ enum Reducer {
             let pending = s.objects.filter(\.stale).count
             let unsegmented = s.objects.filter { $0.stale && $0.mask == nil }.count, changed = pending - unsegmented
             s.dirty = pending > 0 || generation != s.generation
-            if !s.dirty { s.cleanObjects = s.objects }
+            if !s.dirty { s.cleanStates = [s.objects] }
             // With something to say about boxes, the file's name stands for its path, so the
             // saying fits the status line.
             let caveats = boxCaveats(unsegmented: unsegmented, changed: changed, unsegmentedVerb: "is left out", changedVerb: "is saved")
@@ -137,11 +137,12 @@ enum Reducer {
             s.status = "loaded \(objects.count) label\(objects.count == 1 ? "" : "s") from \((path as NSString).lastPathComponent) as objects"
                 + (wasEmpty ? "" : " (after the \(s.objects.count - objects.count) already here)")
             // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
-            if wasEmpty { s.dirty = false; s.cleanObjects = s.objects }
+            if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
             return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
         case .modelLoaded(let m):
             // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front.
-            s.status = (s.openNote.map { "note: \($0) · " } ?? "") + m
+            // With nothing else to say, what to do next.
+            s.status = s.openNote.map { "note: \($0) · " + m } ?? (m.hasPrefix("model loaded") && !m.contains(";") ? m + ": b draws a box, ? lists keys" : m)
             return []
         }
     }
@@ -193,11 +194,12 @@ enum Reducer {
                     s.commandHistory.append(line)
                     if s.commandHistory.count > 200 { s.commandHistory.removeFirst() }
                 }
-                let resume = s.boxToResume
+                let resume = s.boxToResume, count = s.objects.count
                 s.boxToResume = nil
                 let effects = command(&s, text)
-                // Back to the box being drawn, unless the command went elsewhere (a prompt, another view).
-                if let resume, s.mode == .normal, s.axis == .axial { s.mode = resume }
+                // Back to the box being drawn, unless the command went elsewhere (a prompt, another
+                // view) or made a box itself.
+                if let resume, s.mode == .normal, s.axis == .axial, s.objects.count == count { s.mode = resume }
                 return effects
             case .escape:
                 s.mode = s.boxToResume ?? .normal; s.boxToResume = nil
@@ -464,14 +466,13 @@ enum Reducer {
         case "help": s.mode = .help
         case "boxes":
             guard !s.fileBoxes.isEmpty else { s.status = "this file holds no boxes"; return [] }
-            var added = 0
+            let free = s.fileBoxes.filter { b in !s.objects.contains(where: { $0.label == b.label }) }
+            // Nothing to add is no edit (no undo step, nothing unsaved).
+            guard !free.isEmpty else { s.status = "the labels of the file's \(s.fileBoxes.count) boxes are all in use already; no box added"; return [] }
+            let added = free.count
             edit(&s) { st in
-                for var b in st.fileBoxes where !st.objects.contains(where: { $0.label == b.label }) {
-                    b.id = st.nextID; st.nextID += 1
-                    st.objects.append(b); added += 1
-                }
+                for var b in free { b.id = st.nextID; st.nextID += 1; st.objects.append(b) }
             }
-            guard added > 0 else { s.status = "the file's \(s.fileBoxes.count) boxes are already loaded (their labels are taken)"; return [] }
             s.selected = s.objects.isEmpty ? nil : s.objects.count - 1
             s.status = "loaded \(added) box\(added == 1 ? "" : "es") from the file (s segments)"
                 + (s.fileBoxesOutside > 0 ? "; \(s.fileBoxesOutside) outside the image left out" : "")
@@ -530,7 +531,7 @@ enum Reducer {
         s.generation += 1
         // Back to what the last save wrote (or to nothing, before any): nothing is unsaved, and
         // no recovery file is needed.
-        s.dirty = s.objects != s.cleanObjects
+        s.dirty = !s.cleanStates.contains(s.objects)
         s.scores = nil
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }

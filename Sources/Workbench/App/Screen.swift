@@ -225,7 +225,7 @@ enum Screen {
             g.put(CellGrid.middleFitted(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, cells: g.width), col: 0, row: row,
                   fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
-            let found = "Unsaved work from an earlier session" + (s.restoreSummary.map { " (\($0))" } ?? "") + " was found. Restore it? y/n (n discards it)"
+            let found = "Restore the unsaved work found" + (s.restoreSummary.map { " (\($0))" } ?? " from an earlier session") + "? y/n (n discards it)"
             g.put(CellGrid.middleFitted(found, cells: g.width), col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
         default: break
         }

@@ -99,8 +99,8 @@ final class SegWorker: @unchecked Sendable {
             post(.progress(nil))
             let ms = Int(Date().timeIntervalSince(t0) * 1000)
             // How the model sees a non-byte image, else what to do next.
-            let after = session.modelWindowNote.map { "; \($0)" } ?? ": b draws a box, ? lists keys"
-            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue), \(ms) ms)\(after)"))
+            let sees = session.modelWindowNote.map { "; \($0)" } ?? ""
+            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue), \(ms) ms)\(sees)"))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))

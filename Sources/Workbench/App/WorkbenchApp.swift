@@ -63,7 +63,8 @@ final class WorkbenchApp: @unchecked Sendable {
         if s.recoveryOff {
             notes.append("this image is open in another medseg: this session keeps no recovery file (w saves)")
         } else if let aside = Persistence.setAsideIfForAnotherImage(session) {
-            notes.append("another image's recovery file set aside: \(tildePath(aside))")
+            // The folder, not the long file name, so the note fits: it is named for this image.
+            notes.append("another image's unsaved work kept in \(tildePath(PathText.parent(aside)))")
         } else if Persistence.hasRecovery(for: session) {
             s.mode = .confirmRestore
             s.restoreSummary = Persistence.recoverySummary(for: session)
