@@ -355,6 +355,10 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "box 1 1 5 5")                             // a box made by the command ends the drawing
         XCTAssertEqual(s.mode, .normal)
         XCTAssertEqual(s.objects.count, 2)
+        // Corners on two slices: a 3D box over the slices between them.
+        _ = type(&s, "goto 3 4 7")
+        send(&s, .char("b"), .char(" "), .char("["), .char("["), .char("["), .char("l"), .char("j"), .char(" "))
+        XCTAssertEqual(s.objects.last.map { [$0.x0, $0.y0, $0.x1, $0.y1, $0.z0, $0.z1] }, [3, 4, 4, 5, 4, 7])
     }
 
     /// `:load` asks for the file; its labels arrive as objects with this session's ids. Into an

@@ -240,7 +240,8 @@ enum Reducer {
             case .char(":"): s.boxToResume = s.mode; s.mode = .command(""); s.commandCursor = 0; return []
             case .enter, .char(" "), .char("b"):
                 guard let c = corner else { s.mode = .box(corner: s.cursor); s.status = "corner 1 at \(s.cursor.x), \(s.cursor.y); move and press space again"; return [] }
-                return addBox(&s, from: c, to: s.cursor)
+                // Corners on two slices make a 3D box over the slices between them.
+                return addBox(&s, from: c, to: s.cursor, z: (min(c.z, s.cursor.z), max(c.z, s.cursor.z)))
             default: break
             }
         case .normal: break

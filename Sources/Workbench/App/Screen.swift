@@ -252,7 +252,7 @@ enum Screen {
         "] [ PgDn PgUp wheel  next/prev slice  } {  10 slices",
         "Home End  first/last slice",
         "arrows hjkl  move cursor        shift/HJKL  bigger steps",
-        "b  box: space at two corners (or drag the mouse); Esc cancels",
+        "b  box: space at two corners (two slices: 3D) or drag; Esc cancels",
         "s  segment new/changed boxes    B  load the file's boxes",
         "Tab S-Tab  select object   d Del  delete   n relabel",
         "z Z  set selected box's first/last slice here",
