@@ -404,10 +404,10 @@ final class ReducerTests: XCTestCase {
     /// of the model's ready message instead of being replaced by it.
     func testOpeningNoteOutlastsTheModelMessage() {
         var s = makeState()
-        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)"))
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
         XCTAssertEqual(s.status, "model loaded (int8, 120 ms): b draws a box, ? lists keys")
         s.openNote = "no `spacing` array; voxels taken as 1 mm"
-        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)"))
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
         XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded (int8, 120 ms)")
     }
 

@@ -39,7 +39,8 @@ enum Action: Sendable {
     case loaded([SegObject], path: String)
     case message(String)
     /// The model is ready (or could not be loaded): said with the opening note, if any.
-    case modelLoaded(String)
+    /// `hint`: the message leaves room for what to do next (the model is ready, nothing more to say).
+    case modelLoaded(String, hint: Bool)
 }
 
 enum Effect: Sendable {

@@ -70,10 +70,8 @@ enum Reducer {
                 s.status += "; \(Int((out * 100).rounded()))% of it lies outside the box"
             }
             s.batch.done += 1; s.batch.seconds += seconds
-            if s.segmenting.isEmpty {
-                if s.batch.done > 1 { s.status += "; \(s.batch.done) objects in \(fmt(s.batch.seconds, 1)) s" }
-                s.batch = (0, 0)
-            }
+            if s.segmenting.isEmpty && s.batch.done > 1 { s.status += "; \(s.batch.done) objects in \(fmt(s.batch.seconds, 1)) s" }
+            endBatchIfIdle(&s)
             return scoreEffects(s) + [.autosave(objects: s.objects)]
         case .segmentStopped(let sent):
             finished(&s, sent)
@@ -96,21 +94,17 @@ enum Reducer {
             // Boxes not segmented yet (or changed since) are not in the file, nor are changes
             // made while it was written: the work stays unsaved, and its recovery file stays.
             // A box changed since its segmentation is in it with its earlier mask.
-            let pending = s.objects.filter(\.stale).count
-            let unsegmented = s.objects.filter { $0.stale && $0.mask == nil }.count, changed = pending - unsegmented
-            s.dirty = pending > 0 || generation != s.generation
+            s.dirty = s.objects.contains(where: \.stale) || generation != s.generation
             if !s.dirty { s.cleanStates = [s.objects] }
             // With something to say about boxes, the file's name stands for its path, so the
             // saying fits the status line.
-            let caveats = boxCaveats(unsegmented: unsegmented, changed: changed, unsegmentedVerb: "is left out", changedVerb: "is saved")
+            let caveats = boxCaveats(s.objects, unsegmentedVerb: "is left out", changedVerb: "is saved")
             s.status = "saved \(caveats.isEmpty ? path : (path as NSString).lastPathComponent) (\(fmt(seconds * 1000, 0)) ms)" + caveats
             return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
             s.mode = .confirmOverwrite(path)
-            let unsegmented = s.objects.filter { $0.mask == nil && $0.stale }.count
-            let changed = s.objects.filter { $0.mask != nil && $0.stale }.count
-            let caveats = boxCaveats(unsegmented: unsegmented, changed: changed, unsegmentedVerb: "would be left out", changedVerb: "would be saved")
+            let caveats = boxCaveats(s.objects, unsegmentedVerb: "would be left out", changedVerb: "would be saved")
             s.status = "\(caveats.isEmpty ? path : (path as NSString).lastPathComponent) exists (not written in this session)" + caveats + ": replace it? y/n"
             return []
         case .restored(let objects):
@@ -139,10 +133,10 @@ enum Reducer {
             // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
             if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
             return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
-        case .modelLoaded(let m):
-            // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in front.
-            // With nothing else to say, what to do next.
-            s.status = s.openNote.map { "note: \($0) · " + m } ?? (m.hasPrefix("model loaded") && !m.contains(";") ? m + ": b draws a box, ? lists keys" : m)
+        case .modelLoaded(let m, let hint):
+            // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in
+            // front; with nothing else to say, what to do next.
+            s.status = s.openNote.map { "note: \($0) · " + m } ?? (hint ? m + ": b draws a box, ? lists keys" : m)
             return []
         }
     }
@@ -404,9 +398,8 @@ enum Reducer {
                 + (asked != (o.z0, o.z1) ? "; \(asked.0)...\(asked.1) reaches outside 0...\(s.depth - 1)" : "")
             return dropSegmentations(&s)
         case "load":
-            let path = words.count > 1 ? words.dropFirst().joined(separator: " ") : nil
             s.status = "loading..."
-            return [.load(path: path.map { $0.hasPrefix("~") ? ($0 as NSString).expandingTildeInPath : $0 })]
+            return [.load(path: pathArgument(words))]
         case "segment":
             let todo = s.objects.filter { $0.stale || $0.mask == nil }
             guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
@@ -416,9 +409,7 @@ enum Reducer {
             return [.segment(todo)]
         case "save", "w":
             s.status = "saving..."
-            // ~ is the home directory, as in the shell.
-            let path = words.count > 1 ? words.dropFirst().joined(separator: " ") : nil
-            return [.save(path: path.map { $0.hasPrefix("~") ? ($0 as NSString).expandingTildeInPath : $0 }, objects: s.objects, generation: s.generation)]
+            return [.save(path: pathArgument(words), objects: s.objects, generation: s.generation)]
         case "window":
             guard words.count == 3, let w = nums[0], let l = nums[1], w > 0, w.isFinite, l.isFinite else {
                 s.status = "usage: window WIDTH LEVEL"; return []
@@ -572,9 +563,19 @@ enum Reducer {
         settleBusy(&s)
     }
 
-    /// What a save leaves out or keeps old: "; 1 unsegmented box is left out; 2 changed boxes
-    /// are saved with their earlier masks" (empty when every box is segmented as it stands).
-    static func boxCaveats(unsegmented: Int, changed: Int, unsegmentedVerb: String, changedVerb: String) -> String {
+    /// The PATH of `save PATH` or `load PATH` (spaces kept; ~ is the home directory, as in the
+    /// shell), nil when none is given.
+    static func pathArgument(_ words: [String]) -> String? {
+        guard words.count > 1 else { return nil }
+        let path = words.dropFirst().joined(separator: " ")
+        return path.hasPrefix("~") ? (path as NSString).expandingTildeInPath : path
+    }
+
+    /// What a save of `objects` leaves out or keeps old: "; 1 unsegmented box is left out; 2
+    /// changed boxes are saved with their earlier masks" (empty when every box is segmented as
+    /// it stands). Boxes not segmented since drawn or changed are the stale ones.
+    static func boxCaveats(_ objects: [SegObject], unsegmentedVerb: String, changedVerb: String) -> String {
+        let unsegmented = objects.filter { $0.stale && $0.mask == nil }.count, changed = objects.filter { $0.stale && $0.mask != nil }.count
         func plural(_ verb: String, _ n: Int) -> String { n == 1 ? verb : verb.replacingOccurrences(of: "is ", with: "are ") }
         return (unsegmented > 0 ? "; \(unsegmented) unsegmented box\(unsegmented == 1 ? "" : "es") \(plural(unsegmentedVerb, unsegmented))" : "")
             + (changed > 0 ? "; \(changed) changed box\(changed == 1 ? "" : "es") \(plural(changedVerb, changed)) with \(changed == 1 ? "its earlier mask" : "their earlier masks")" : "")
@@ -587,8 +588,8 @@ enum Reducer {
         s.historyEdits[i] = text == s.commandHistory[i] ? nil : text
     }
 
-    /// The end of a run of segmentations that did not end with a mask (the last one failed or
-    /// was stopped): its count starts again.
+    /// The end of a run of segmentations (its last mask in, or the last one failed or was
+    /// stopped): its count starts again.
     static func endBatchIfIdle(_ s: inout AppState) {
         if s.segmenting.isEmpty { s.batch = (0, 0) }
     }

@@ -100,11 +100,12 @@ final class SegWorker: @unchecked Sendable {
             let ms = Int(Date().timeIntervalSince(t0) * 1000)
             // How the model sees a non-byte image, else what to do next.
             let sees = session.modelWindowNote.map { "; \($0)" } ?? ""
-            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue), \(ms) ms)\(sees)"))
+            post(.modelLoaded(warning.map { "warning: \($0)" } ?? "model loaded (\(precision.rawValue), \(ms) ms)\(sees)",
+                              hint: warning == nil && sees.isEmpty))
         } catch {
             cond.lock(); modelError = "\(error)"; cond.unlock()
             post(.progress(nil))
-            post(.modelLoaded("no model, segmentation unavailable: \(error)"))
+            post(.modelLoaded("no model, segmentation unavailable: \(error)", hint: false))
         }
     }
 

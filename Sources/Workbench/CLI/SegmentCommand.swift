@@ -147,6 +147,14 @@ enum SegmentCommand {
         return name.lowercased().hasSuffix(".npz") ? name : name + ".npz"
     }
 
+    /// Which labels 0...boxes occur in a label map (a box's label is missing when its mask was
+    /// empty or wholly covered by later boxes).
+    static func labelsPresent(_ labels: [UInt16], boxes: Int) -> [Bool] {
+        var present = [Bool](repeating: false, count: boxes + 1)
+        for l in labels { present[Int(l)] = true }
+        return present
+    }
+
     /// A NIfTI, PNG or npy image is not a challenge case: said so, with where it can be segmented.
     static func refuseImageFiles(_ path: String, command: String) throws {
         let lower = path.lowercased()
@@ -195,8 +203,7 @@ enum SegmentCommand {
             }
             let labels = segmenter.segment3D(depth: d, height: h, width: w, slice: { slice(pixels, z: $0, height: h, width: w) },
                                              boxes: boxes, strategy: strategy, progress: progress)
-            var present = [Bool](repeating: false, count: boxes.count + 1)
-            for l in labels { present[Int(l)] = true }
+            let present = labelsPresent(labels, boxes: boxes.count)
             for (i, b) in boxes.enumerated() where b.z0 <= b.z1 && !present[i + 1] {
                 Stderr.warn("\(name): box \(i + 1) left no voxel labelled \(i + 1) (an empty mask, or covered by later boxes)")
             }
@@ -225,8 +232,7 @@ enum SegmentCommand {
         }
         progress(1, 1)
         // Masks wholly under later boxes' masks leave their label nowhere: said, in one line.
-        var present = [Bool](repeating: false, count: parsed.count + 1)
-        for l in labels { present[Int(l)] = true }
+        let present = labelsPresent(labels, boxes: parsed.count)
         let covered = drawn.filter { !present[$0] }
         if !covered.isEmpty {
             let list = covered.prefix(8).map(String.init).joined(separator: ", ") + (covered.count > 8 ? ", ..." : "")
