@@ -117,7 +117,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(rows.filter { $0.hasPrefix("gt.npz") }, ["gt.npz      1  1.0000  0.0000", "gt.npz      2     nan  0.0000",
                                                               "gt.npz      3  1.0000  0.0000", "gt.npz    4-8     nan  0.0000  (in neither file)",
                                                               "gt.npz      9  1.0000  0.0000", "gt.npz   mean     nan  0.0000"])
-        XCTAssertEqual(EvalCommand.ranges([1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8")
+        XCTAssertEqual(LabelList.text([8, 1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8")
     }
 
     func testEvalDirectoriesReportMissingPredictionAndExitOne() throws {

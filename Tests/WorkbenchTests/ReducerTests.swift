@@ -376,11 +376,20 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.status, "loaded 2 labels from ch2_seg.nii.gz as objects")
         XCTAssertFalse(s.dirty)
         _ = type(&s, "box 7 7 12 12")
-        _ = Reducer.reduce(&s, .loaded(Array(file.prefix(1)), path: "/data/other.npz"))
+        // Labels already in the list stay as they are: loading twice makes no duplicates.
+        let steps = s.undoStack.count
+        _ = Reducer.reduce(&s, .loaded(file, path: "/data/ch2_seg.nii.gz"))
+        XCTAssertEqual(s.objects.count, 3)
+        XCTAssertEqual(s.undoStack.count, steps)
+        XCTAssertEqual(s.status, "nothing loaded: the 2 labels of ch2_seg.nii.gz are all in use already (:delete one to replace it)")
+        var more = file
+        more[1].label = 12
+        _ = Reducer.reduce(&s, .loaded(more, path: "/data/other.npz"))
         XCTAssertEqual(s.objects.map(\.id), [1, 2, 3, 4])
+        XCTAssertEqual(s.objects.map(\.label).last, 12)
         XCTAssertEqual(s.nextID, 5)
         XCTAssertTrue(s.dirty)
-        XCTAssertEqual(s.status, "loaded 1 label from other.npz as objects (after the 3 already here)")
+        XCTAssertEqual(s.status, "loaded 1 label from other.npz as objects (after the 3 here); label 4 in use already, kept as it is")
         XCTAssertEqual(loadPath(type(&s, "load ~/x.npz")), .some(NSHomeDirectory() + "/x.npz"))
         // Undo back to the empty start and redo to the loaded file: nothing unsaved either way.
         var t = makeState()

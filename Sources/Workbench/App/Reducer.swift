@@ -121,15 +121,26 @@ enum Reducer {
             return scoreEffects(s)
         case .message(let m): s.status = m; return []
         case .loaded(let objects, let path):
-            guard !objects.isEmpty else { s.status = "\((path as NSString).lastPathComponent) holds no labels"; return [] }
+            let name = (path as NSString).lastPathComponent
+            guard !objects.isEmpty else { s.status = "\(name) holds no labels"; return [] }
+            // A label already in the list stays as it is (as with B): loading a file twice, or
+            // after working on, never makes two objects of one label.
+            let inUse = Set(s.objects.map(\.label))
+            let fresh = objects.filter { !inUse.contains($0.label) }, skipped = objects.count - fresh.count
+            let skippedNote = skipped == 0 ? "" : "; label\(skipped == 1 ? "" : "s") "
+                + LabelList.text(objects.map(\.label).filter(inUse.contains)) + " in use already, kept as\(skipped == 1 ? " it is" : " they are")"
+            guard !fresh.isEmpty else {
+                s.status = "nothing loaded: the \(objects.count == 1 ? "label" : "\(objects.count) labels") of \(name) \(objects.count == 1 ? "is" : "are all") in use already (:delete one to replace it)"
+                return []
+            }
             let wasEmpty = s.objects.isEmpty
             edit(&s) { st in
                 // Ids of this session's own, whatever was drawn while the file was read.
-                for var o in objects { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
+                for var o in fresh { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
             }
             s.selected = s.objects.count - 1
-            s.status = "loaded \(objects.count) label\(objects.count == 1 ? "" : "s") from \((path as NSString).lastPathComponent) as objects"
-                + (wasEmpty ? "" : " (after the \(s.objects.count - objects.count) already here)")
+            s.status = "loaded \(fresh.count) label\(fresh.count == 1 ? "" : "s") from \(name) as objects"
+                + (wasEmpty ? "" : " (after the \(s.objects.count - fresh.count) here)") + skippedNote
             // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
             if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
             return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])

@@ -81,7 +81,7 @@ enum EvalCommand {
             // runs of three or more are one row, and the effect on the case is said once.
             let absent = score.labels.filter { $0.dsc.isNaN }.map(\.label)
             if !absent.isEmpty {
-                Stderr.warn("\(p.name): \(absent.count) label\(absent.count == 1 ? "" : "s") below the largest (\(ranges(absent))) in neither ground truth nor prediction: "
+                Stderr.warn("\(p.name): \(absent.count) label\(absent.count == 1 ? "" : "s") below the largest (\(LabelList.text(absent))) in neither ground truth nor prediction: "
                             + "scored DSC nan, as the challenge's script does, which makes the case's DSC nan and its NSD 0")
             }
             var i = 0
@@ -113,18 +113,6 @@ enum EvalCommand {
         if let csv = args.value("--csv") { try write(csvText(results), to: csv) }
         if let json = args.value("--json") { try write(jsonText(results, tolerance: tolerance, meanDSC: meanDSC, meanNSD: meanNSD), to: json) }
         return missing + failed > 0 ? 1 : 0
-    }
-
-    /// Labels as ranges: "2, 4-9".
-    static func ranges(_ labels: [Int]) -> String {
-        var parts: [String] = [], i = 0
-        while i < labels.count {
-            var j = i
-            while j + 1 < labels.count && labels[j + 1] == labels[j] + 1 { j += 1 }
-            parts.append(j > i ? "\(labels[i])-\(labels[j])" : "\(labels[i])")
-            i = j + 1
-        }
-        return parts.joined(separator: ", ")
     }
 
     /// A case's scores; nil when its prediction is missing or it could not be scored (`error`).
