@@ -178,11 +178,18 @@ final class StackTests: XCTestCase {
 
         Engine.configure(threads: 2)
         let two = Segmenter(model: model)
-        var progress: [Int] = []
-        let got = two.segment3D(depth: 5, height: h, width: w, slice: slice, boxes: boxes, strategy: .propagate) { done, total in
-            XCTAssertEqual(total, 5 + 2 + 3)
-            progress.append(done)
+        var progress: [Int] = [], last = StackProgress()
+        let got = two.segment3D(depth: 5, height: h, width: w, slice: slice, boxes: boxes, strategy: .propagate) { p in
+            XCTAssertEqual(p.total, 5 + 2 + 3)
+            XCTAssertEqual(p.toEncode, 5)
+            progress.append(p.done)
+            last = p
         }
+        // Each slice encoded once, for all its objects, with the time each kind took.
+        XCTAssertEqual(last.encoded, 5)
+        XCTAssertGreaterThan(last.encodeSeconds, 0)
+        XCTAssertGreaterThan(last.decodeSeconds, 0)
+        XCTAssertNil(last.secondsLeft(elapsed: 3), "nothing is left once all are done")
         XCTAssertEqual(got.count, want.count)
         XCTAssertEqual(zip(got, want).filter { $0 != $1 }.count, 0, "voxels whose label differs")
         XCTAssertEqual(progress.last, 10)

@@ -261,16 +261,33 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("2DBox_nan.npz: `boxes` holds nan, which is not a usable coordinate"), r.stderr)
     }
 
-    /// The progress line: the share done, and the time left at the pace so far once there is one.
+    /// The progress line: the share done, and the time left once a few percent are done.
     func testProgressLineGivesShareAndTimeLeft() {
-        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 50, total: 452, unit: "object-slices", elapsed: 6.3),
-                       "a.npz: 50/452 object-slices (11%), about 51 s left")   // 6.3 * 402 / 50 = 50.65
-        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 10, total: 1000, unit: "slices", elapsed: 2),
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 50, total: 452, unit: "object-slices", elapsed: 6.3, left: 50.65),
+                       "a.npz: 50/452 object-slices (11%), about 51 s left")
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 10, total: 1000, unit: "slices", elapsed: 2, left: 198),
                        "a.npz: 10/1000 slices (1%)")                                // too early to tell
-        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 100, total: 1000, unit: "slices", elapsed: 30),
-                       "a.npz: 100/1000 slices (10%), about 5 min left")            // 270 s
-        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 3, total: 3, unit: "slices", elapsed: 9),
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 100, total: 1000, unit: "slices", elapsed: 30, left: 270),
+                       "a.npz: 100/1000 slices (10%), about 5 min left")
+        XCTAssertEqual(SegmentCommand.progressLine("a.npz", done: 3, total: 3, unit: "slices", elapsed: 9, left: nil),
                        "a.npz: 3/3 slices (100%)")
+    }
+
+    /// The time left weighs encodes and decodes by their own cost. Hand-worked: the demo case's
+    /// first object done (60 slices encoded at 0.6 s and decoded at 0.04 s, on two workers: 19.2 s
+    /// of wall time), 59 slices and 346 decodes left: 59 * 0.6 + 346 * 0.04 = 49.24 s of work at
+    /// 19.2 / 38.4 wall seconds per second of work = 24.62 s. By the share of decodes alone it
+    /// would be 19.2 * 346 / 60 = 110.7 s.
+    func testTimeLeftWeighsEncodesAndDecodes() throws {
+        let p = StackProgress(done: 60, total: 406, encoded: 60, toEncode: 119, encodeSeconds: 36, decodeSeconds: 2.4)
+        XCTAssertEqual(try XCTUnwrap(p.secondsLeft(elapsed: 19.2)), 24.62, accuracy: 1e-9)
+        // Only cached slices left to decode: decodes alone.
+        let cached = StackProgress(done: 10, total: 20, encoded: 0, toEncode: 0, encodeSeconds: 0, decodeSeconds: 1)
+        XCTAssertEqual(try XCTUnwrap(cached.secondsLeft(elapsed: 0.5)), 0.5, accuracy: 1e-9)
+        XCTAssertNil(StackProgress(done: 0, total: 20).secondsLeft(elapsed: 1))
+        XCTAssertEqual(TimeLeft.text(24.62), ", about 25 s left")
+        XCTAssertEqual(TimeLeft.text(270), ", about 5 min left")
+        XCTAssertEqual(TimeLeft.text(nil), "")
     }
 
     func testMoreThan255ObjectsAreWrittenAsUInt16() {

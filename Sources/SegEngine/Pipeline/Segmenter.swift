@@ -1,5 +1,6 @@
 // Box prompts to masks: the official LiteMedSAM protocol on images and stacks of slices.
 // The engine knows images and boxes; a volume is a depth and a closure giving each slice.
+import Dispatch
 
 /// A 2D box in original pixels [x0, y0, x1, y1].
 public typealias PixelBox = [Double]
@@ -87,12 +88,12 @@ public final class Segmenter: @unchecked Sendable {
 
     /// 3D: a label map [depth * H * W], label i + 1 for box i, later boxes over earlier ones.
     /// `slice(z)` gives slice z (called from one thread at a time, not always the caller's);
-    /// `progress(done, total)` reports slice decodes (propagate: one per object and slice) or
-    /// slices (per-slice). With more than one engine thread, each worker runs whole slices on
+    /// `progress` reports slice decodes (propagate: one per object and slice) or slices
+    /// (per-slice), and the slices encoded, with their times (`StackProgress`). With more than one engine thread, each worker runs whole slices on
     /// one thread (StackRunner); the masks are the same either way. Once `stop()` answers true
     /// no further slice is started, and the labels hold the steps done (progress says how many).
     public func segment3D(depth: Int, height: Int, width: Int, slice: (Int) -> ImageU8, boxes: [StackBox],
-                          strategy: Strategy3D, progress: (Int, Int) -> Void = { _, _ in },
+                          strategy: Strategy3D, progress: (StackProgress) -> Void = { _ in },
                           stop: () -> Bool = { false }) -> [UInt16] {
         let plane = height * width
         var labels = [UInt16](repeating: 0, count: depth * plane)
@@ -100,19 +101,27 @@ public final class Segmenter: @unchecked Sendable {
         let ownBoxes = boxes.map { Preprocess.box($0.box, originalHeight: height, originalWidth: width) }
         let total = strategy == .propagate ? steps.reduce(0) { $0 + $1.items.count } : steps.count
         let lock = Monitor()
-        var done = 0
+        var state = StackProgress(total: total, toEncode: Set(steps.map(\.z)).filter { !cache.contains($0) }.count)
+        func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
         // Boxes the masks made, for the next slice of each object: [object * depth + z], nil
         // where the mask was empty (then the object's own box is used).
         var derived: [Int: [Float]?] = [:]
         labels.withUnsafeMutableBufferPointer { out in
             StackRunner.run(zs: steps.map(\.z), ordered: strategy == .propagate, workers: Parallel.threads, lookahead: 8 * Parallel.threads,
-                            cached: { self.cache.contains($0) }, encode: { z in self.encode(lock.locked { slice(z) }, key: z) },
+                            cached: { self.cache.contains($0) }, encode: { z in
+                let image = lock.locked { slice(z) }, fresh = !self.cache.contains(z), t = DispatchTime.now().uptimeNanoseconds
+                let encoded = self.encode(image, key: z)
+                if fresh { lock.locked { state.encoded += 1; state.encodeSeconds += seconds(since: t) } }
+                return encoded
+            },
                             decode: { k, encoded in
                 let step = steps[k]
                 let stepBoxes = lock.locked {
                     step.items.map { item in item.from.flatMap { derived[item.object * depth + $0] ?? nil } ?? ownBoxes[item.object] }
                 }
+                let t = DispatchTime.now().uptimeNanoseconds
                 let ms = self.masks(encoded, boxes256: stepBoxes)
+                let decodeSeconds = seconds(since: t)
                 let made = strategy == .propagate ? ms.map { self.bbox256($0, height: height, width: width) } : []
                 // Later objects win: labels only grow (steps on the same slice never overlap in time).
                 let base = step.z * plane
@@ -122,8 +131,9 @@ public final class Segmenter: @unchecked Sendable {
                 }
                 lock.locked {
                     for (item, box) in zip(step.items, made) { derived[item.object * depth + step.z] = box }
-                    done += strategy == .propagate ? step.items.count : 1
-                    progress(done, total)
+                    state.done += strategy == .propagate ? step.items.count : 1
+                    state.decodeSeconds += decodeSeconds
+                    progress(state)
                 }
             }, stop: stop)
         }

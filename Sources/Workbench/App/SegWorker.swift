@@ -130,9 +130,11 @@ final class SegWorker: @unchecked Sendable {
             var complete = false
             let labels = seg.segment3D(depth: d, height: h, width: w, slice: { self.session.modelSlice($0) },
                                        boxes: [StackBox(box: o.pixelBox, z0: z0, z1: z1)], strategy: .propagate,
-                                       progress: { done, total in
-                complete = done == total
-                self.post(.segmentProgress(o, text: "segmenting label \(o.label): \(done)/\(total) slices"))
+                                       progress: { p in
+                complete = p.done == p.total
+                let elapsed = Date().timeIntervalSince(t0)
+                self.post(.segmentProgress(o, text: "segmenting label \(o.label): \(p.done)/\(p.total) slices"
+                    + (elapsed >= 1 ? TimeLeft.text(p.secondsLeft(elapsed: elapsed)) : "")))
             }, stop: { self.cancelled })
             guard complete else {
                 post(.segmentStopped(o))

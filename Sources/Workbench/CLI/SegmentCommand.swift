@@ -70,9 +70,11 @@ enum SegmentCommand {
                 segmenter.cache.removeAll()
                 // Propagation reports one step per object and slice, per-slice one per slice.
                 let unit = strategy == .propagate ? "object-slices" : "slices"
-                let segs = try segmentCase(path: path, segmenter: segmenter, strategy: strategy) { done, total in
+                let segs = try segmentCase(path: path, segmenter: segmenter, strategy: strategy) { p in
                     if Stderr.isTerminal {
-                        Stderr.write("\r\u{1B}[K" + progressLine(name, done: done, total: total, unit: unit, elapsed: Date().timeIntervalSince(t0)))
+                        let elapsed = Date().timeIntervalSince(t0)
+                        Stderr.write("\r\u{1B}[K" + progressLine(name, done: p.done, total: p.total, unit: unit, elapsed: elapsed,
+                                                                   left: p.secondsLeft(elapsed: elapsed)))
                     }
                 }
                 let out = (outDir as NSString).appendingPathComponent(outputName(path))
@@ -165,7 +167,7 @@ enum SegmentCommand {
 
     /// Segments one challenge case; returns the `segs` array.
     static func segmentCase(path: String, segmenter: Segmenter, strategy: Strategy3D,
-                            progress: @escaping (Int, Int) -> Void) throws -> NDArray {
+                            progress: @escaping (StackProgress) -> Void) throws -> NDArray {
         try refuseImageFiles(path, command: "segment")
         let arrays = try Npz.read(path: path, only: ["imgs", "boxes"])
         let imgs = try images(in: arrays, path: path)
@@ -230,7 +232,7 @@ enum SegmentCommand {
             }
             for p in 0..<(h * w) where m[p] != 0 { labels[p] = UInt16(keep[n] + 1) }
         }
-        progress(1, 1)
+        progress(StackProgress(done: 1, total: 1))
         // Masks wholly under later boxes' masks leave their label nowhere: said, in one line.
         let present = labelsPresent(labels, boxes: parsed.count)
         let covered = drawn.filter { !present[$0] }
@@ -242,15 +244,10 @@ enum SegmentCommand {
     }
 
     /// The terminal's progress line for a case: steps done of all, the share, and once a few
-    /// percent are done, the time left at the pace so far.
-    static func progressLine(_ name: String, done: Int, total: Int, unit: String, elapsed: Double) -> String {
+    /// percent are done, the time `left` (`StackProgress.secondsLeft`).
+    static func progressLine(_ name: String, done: Int, total: Int, unit: String, elapsed: Double, left: Double?) -> String {
         let share = total > 0 ? 100 * done / total : 100
-        var line = "\(name): \(done)/\(total) \(unit) (\(share)%)"
-        if done > 0, done < total, share >= 3, elapsed >= 1 {
-            let left = elapsed * Double(total - done) / Double(done)
-            line += left < 90 ? ", about \(Int(left.rounded())) s left" : ", about \(Int((left / 60).rounded())) min left"
-        }
-        return line
+        return "\(name): \(done)/\(total) \(unit) (\(share)%)" + (share >= 3 && elapsed >= 1 ? TimeLeft.text(left) : "")
     }
 
     /// A case's `imgs` array.
