@@ -31,7 +31,7 @@ public enum Boxes {
             throw VolumeError("`boxes` has shape \(array.shape); expected (N,4) [x0,y0,x1,y1] or (N,6) [x_min,y_min,z_min,x_max,y_max,z_max]")
         }
         if let bad = v.first(where: { !$0.isFinite || abs($0) > 1e9 }) {
-            throw VolumeError("`boxes` holds \(bad), which is not a usable coordinate")
+            throw VolumeError("`boxes` holds \(valueText(bad)), which is not a usable coordinate")
         }
         return (0..<n).map { i in
             let r = Array(v[(i * k)..<(i * k + k)])

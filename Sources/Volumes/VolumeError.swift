@@ -20,3 +20,8 @@ public struct VolumeError: Error, CustomStringConvertible, Equatable {
         return problem
     }
 }
+
+/// A value for a message: whole numbers without decimals ("-1", not "-1.0").
+func valueText(_ v: Double) -> String {
+    v.isFinite && v == v.rounded() && abs(v) < 1e18 ? String(Int64(v)) : "\(v)"
+}

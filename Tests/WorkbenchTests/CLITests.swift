@@ -6,18 +6,42 @@ final class CLITests: XCTestCase {
     func testHelpListsEveryCommandAndEachCommandHasHelp() throws {
         let top = try CLI.run(["--help"])
         XCTAssertEqual(top.status, 0)
-        for name in ["info", "eval"] {
+        for name in ["open", "info", "segment", "eval", "bench", "convert"] {
             XCTAssertTrue(top.stdout.contains("  \(name) "), top.stdout)
             let r = try CLI.run([name, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.hasPrefix("medseg \(name) — "), r.stdout)
+            // Folded to an 80-column terminal, an option in brackets on one line.
+            for line in r.stdout.split(separator: "\n") { XCTAssertLessThanOrEqual(line.count, 80, "\(name): \(line)") }
+            XCTAssertFalse(r.stdout.contains("[--precision\n"), r.stdout)
         }
+        for line in top.stdout.split(separator: "\n") { XCTAssertLessThanOrEqual(line.count, 80, String(line)) }
+        // Without a command: a usage error, the help on standard error.
+        let none = try CLI.run([])
+        XCTAssertEqual(none.status, 2)
+        XCTAssertTrue(none.stdout.isEmpty && none.stderr.contains("Usage: medseg <command>"), none.stderr)
+    }
+
+    /// Help text folds at word boundaries, hand-checked.
+    func testTextWrapFoldsAtWords() {
+        XCTAssertEqual(TextWrap.lines("aa bb cc dd", first: 2, indent: 2, width: 8), ["aa bb", "  cc dd"])
+        XCTAssertEqual(TextWrap.lines("abcdefghij k", width: 5), ["abcdefghij", "k"])
+        XCTAssertEqual(TextWrap.paragraphs("a\nb\n\nc", width: 80), "a b\n\nc")
     }
 
     func testUnknownCommandAndOptionGiveOneLineWithHint() throws {
         let c = try CLI.run(["evla"])
         XCTAssertEqual(c.status, 2)
         XCTAssertEqual(c.stderr, "medseg: error: unknown command 'evla'; did you mean 'eval'? (see 'medseg --help')\n")
+        let dash = try CLI.run(["--bogus"])
+        XCTAssertEqual(dash.status, 2)
+        XCTAssertTrue(dash.stderr.contains("unknown option '--bogus'; options come after the command"), dash.stderr)
+        // A missing file is said alike by every command.
+        for args in [["info", "/no/such.npz"], ["eval", "--pred", "/no/such.npz", "--gt", "/no/such.npz"], ["segment", "/no/such.npz", "-o", "/tmp/x"]] {
+            let r = try CLI.run(args)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("/no/such.npz: No such file or directory"), r.stderr)
+        }
         let o = try CLI.run(["eval", "--pred", "a", "--gt", "b", "--tolerence", "1"])
         XCTAssertEqual(o.status, 2)
         XCTAssertTrue(o.stderr.contains("unknown option '--tolerence'") && o.stderr.contains("did you mean '--tolerance'?"), o.stderr)
@@ -112,7 +136,7 @@ final class CLITests: XCTestCase {
         try Npz.write([(name: "segs", array: NDArray(shape: [8, 8], values: gt))], to: p)
         let r = try CLI.run(["eval", "--pred", p, "--gt", g])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stderr.contains("gt.npz: 6 labels below the largest (2, 4-8) in neither ground truth nor prediction"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("gt.npz: 6 labels below the largest in neither file (2, 4-8) score DSC nan"), r.stderr)
         let rows = r.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(rows.filter { $0.hasPrefix("gt.npz") }, ["gt.npz      1  1.0000  0.0000", "gt.npz      2     nan  0.0000",
                                                               "gt.npz      3  1.0000  0.0000", "gt.npz    4-8     nan  0.0000  (in neither file)",
@@ -168,6 +192,34 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("3 labels: 1 (2 voxels) 2 (3) 3 (12)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("box 1: x 0..3  y 0..2  z 0..1"), r.stdout)
         XCTAssertTrue(r.stdout.contains("values 2.5 x 0.7 x 0.7"), r.stdout)
+    }
+
+    /// A damaged array is described as such and makes the exit status 1; `imgs` of a shape no
+    /// case has is not called a case; a plane's labels count pixels.
+    func testInfoFlagsDamageAndShapesNoCaseHas() throws {
+        let dir = try temporaryDirectory(self)
+        let path = dir.appendingPathComponent("liar.npz").path
+        try Npz.write([(name: "gts", array: NDArray(shape: [2, 3], values: [UInt8](repeating: 1, count: 6)))], to: path, compressed: false)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let text = Array("(2, 3)".utf8)
+        let at = try XCTUnwrap((0...(bytes.count - text.count)).first { Array(bytes[$0..<($0 + text.count)]) == text })
+        bytes.replaceSubrange(at..<(at + text.count), with: Array("(9, 3)".utf8))
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let r = try CLI.run(["info", path])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stdout.contains("gts      not read: `gts`: header promises 27 bytes of data but the member holds 6"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("liar.npz: 1 of its arrays could not be read (damaged)"), r.stderr)
+
+        let odd = dir.appendingPathComponent("odd.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [2, 1, 2, 2], values: [UInt8](repeating: 1, count: 8))),
+                       (name: "gts", array: NDArray(shape: [2, 2], values: [UInt8]([0, 1, 1, 2])))], to: odd)
+        let o = try CLI.run(["info", odd])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        XCTAssertTrue(o.stdout.contains("npz (not a challenge case: `imgs` (2, 1, 2, 2) is not (H,W), (H,W,3) or (D,H,W))"), o.stdout)
+        XCTAssertTrue(o.stdout.contains("2 labels: 1 (2 pixels) 2 (1)"), o.stdout)
+        let empty = dir.appendingPathComponent("3DBox_empty.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [0, 4, 4], values: [UInt8]()))], to: empty)
+        XCTAssertTrue(try CLI.run(["info", empty]).stdout.contains("npz (not a challenge case: `imgs` (0, 4, 4) is empty)"))
     }
 
     /// Arrays medseg cannot read (a string, a pickle) beside a ground truth: info describes the
@@ -255,6 +307,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(over.status, 2)
         XCTAssertTrue(over.stderr.contains("writing it would replace the input"), over.stderr)
         XCTAssertNotNil(try Npz.read(path: gt).first { $0.name == "gts" })
+        // Another file of that name is no report to replace; an earlier report is.
+        let notes = dir.appendingPathComponent("notes.txt").path
+        try "keep me\n".write(toFile: notes, atomically: true, encoding: .utf8)
+        for (flag, path) in [("--csv", notes), ("--json", notes), ("--json", csv)] {
+            let kept = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, flag, path])
+            XCTAssertEqual(kept.status, 1, kept.stderr)
+            XCTAssertTrue(kept.stderr.contains("\(flag) \(path) already exists and is not an earlier eval"), kept.stderr)
+        }
+        XCTAssertEqual(try String(contentsOfFile: notes, encoding: .utf8), "keep me\n")
+        XCTAssertTrue(try String(contentsOfFile: csv, encoding: .utf8).hasPrefix("case,dsc,nsd\n"))
+        let json = dir.appendingPathComponent("m.json").path
+        for _ in 0..<2 {   // the second run replaces the first's CSV and JSON
+            XCTAssertEqual(try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", csv, "--json", json]).status, 1)
+        }
+        XCTAssertTrue(try String(contentsOfFile: json, encoding: .utf8).hasPrefix("{\n  \"cases\""))
         // The same new file spelled two ways is one file.
         let twoWays = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", "m2.csv", "--json", "./m2.csv"], in: dir)
         XCTAssertEqual(twoWays.status, 2, twoWays.stderr)

@@ -25,8 +25,20 @@ struct CommandSpec {
     var options: [OptionSpec]
     var details: String = ""
 
+    /// The help, folded to 80 columns: options in two columns, the description's lines under
+    /// its first.
     var helpText: String {
-        var s = "medseg \(name) — \(summary)\n\nUsage: medseg \(name) \(usage)\n"
+        let title = "medseg \(name) — "
+        var s = title + TextWrap.lines(summary, first: title.count, indent: 2).joined(separator: "\n") + "\n\n"
+        let lead = "Usage: medseg \(name) "
+        // An option in brackets stays on one line: its spaces do not break until the fold is made.
+        var depth = 0
+        let glued = String(usage.map { c -> Character in
+            if c == "[" { depth += 1 } else if c == "]" { depth -= 1 }
+            return c == " " && depth > 0 ? "\u{A0}" : c
+        })
+        s += lead + TextWrap.lines(glued, first: lead.count, indent: lead.count).joined(separator: "\n")
+            .replacingOccurrences(of: "\u{A0}", with: " ") + "\n"
         if !options.isEmpty {
             s += "\nOptions:\n"
             let rows = options.map { o -> (String, String) in
@@ -34,10 +46,13 @@ struct CommandSpec {
                 left += o.name + (o.value.map { " \($0)" } ?? "")
                 return (left, o.help)
             } + [("-h, --help", "show this help")]
-            let w = rows.map { $0.0.count }.max() ?? 0
-            for (l, r) in rows { s += "  " + l.padding(toLength: w + 2, withPad: " ", startingAt: 0) + r + "\n" }
+            let w = rows.map { $0.0.count }.max() ?? 0, column = 2 + w + 2
+            for (l, r) in rows {
+                s += "  " + l.padding(toLength: w + 2, withPad: " ", startingAt: 0)
+                    + TextWrap.lines(r, first: column, indent: column).joined(separator: "\n") + "\n"
+            }
         }
-        if !details.isEmpty { s += "\n" + details + "\n" }
+        if !details.isEmpty { s += "\n" + TextWrap.paragraphs(details) + "\n" }
         return s
     }
 }

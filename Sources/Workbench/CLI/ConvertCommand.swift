@@ -26,8 +26,10 @@ enum ConvertCommand {
         try OutputPaths.makeDirectory(PathText.parent(output), for: "the model file's directory")
         try OutputPaths.refuseOverwriting([checkpoint], with: output, flag: "--output")
         // Only an earlier model file is replaced: never a checkpoint or anything else.
-        if FileManager.default.fileExists(atPath: output) && !ModelFile.isModelFile(output) {
-            throw CLIError("--output \(output) exists and is not a medseg model file; it is left as it is (choose another --output, or move the file away)")
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDir) && !ModelFile.isModelFile(output) {
+            throw CLIError("--output \(output) " + (isDir.boolValue ? "is a directory; --output names the model file to write"
+                : "exists and is not a medseg model file; it is left as it is (choose another --output, or move the file away)"))
         }
         Engine.configure(threads: 2)
         let t0 = Date()

@@ -42,6 +42,8 @@ enum EvalCommand {
         let inputs = pairs.flatMap { [$0.gt] + ($0.pred.map { [$0] } ?? []) }
         for (flag, path) in outputs where path != "-" {
             try OutputPaths.refuseOverwriting(inputs, with: path, flag: flag)
+            try OutputPaths.refuseReplacingOtherThanReport(path, start: flag == "--csv" ? ["case,dsc,nsd\n"] : ["{\n  \"cases\""],
+                                                           flag: flag, what: flag == "--csv" ? "eval CSV" : "eval JSON report")
             // Found unwritable now, not after scoring every case.
             if let why = OutputPaths.unwritable(path) { throw CLIError("\(path): \(why) (\(flag))", status: 1) }
         }
@@ -59,6 +61,7 @@ enum EvalCommand {
             do {
                 gtMap = try LabelFile.read(path: p.gt, keys: ["gts"])
                 predMap = try LabelFile.read(path: pred, keys: ["segs"])
+                guard !gtMap.labels.isEmpty else { throw VolumeError("the ground truth of shape \(gtMap.shape) is empty: nothing to score", path: p.gt) }
                 guard gtMap.shape == predMap.shape else {
                     throw VolumeError("prediction shape \(predMap.shape) differs from ground truth \(gtMap.shape)", path: pred)
                 }
@@ -81,8 +84,8 @@ enum EvalCommand {
             // runs of three or more are one row, and the effect on the case is said once.
             let absent = score.labels.filter { $0.dsc.isNaN }.map(\.label)
             if !absent.isEmpty {
-                Stderr.warn("\(p.name): \(absent.count) label\(absent.count == 1 ? "" : "s") below the largest (\(LabelList.text(absent))) in neither ground truth nor prediction: "
-                            + "scored DSC nan, as the challenge's script does, which makes the case's DSC nan and its NSD 0")
+                Stderr.warn("\(p.name): \(absent.count) label\(absent.count == 1 ? "" : "s") below the largest in neither file (\(LabelList.text(absent))) "
+                            + "score DSC nan, as in the challenge's script: the case's DSC is nan, its NSD 0")
             }
             var i = 0
             while i < score.labels.count {
@@ -128,14 +131,14 @@ enum EvalCommand {
     static func pairCases(pred: String, gt: String) throws -> [Pair] {
         let fm = FileManager.default
         var predIsDir: ObjCBool = false, gtIsDir: ObjCBool = false
-        guard fm.fileExists(atPath: gt, isDirectory: &gtIsDir) else { throw CLIError("\(gt): no such file or directory", status: 1) }
-        guard fm.fileExists(atPath: pred, isDirectory: &predIsDir) else { throw CLIError("\(pred): no such file or directory", status: 1) }
+        guard fm.fileExists(atPath: gt, isDirectory: &gtIsDir) else { throw CLIError("\(gt): No such file or directory", status: 1) }
+        guard fm.fileExists(atPath: pred, isDirectory: &predIsDir) else { throw CLIError("\(pred): No such file or directory", status: 1) }
         switch (gtIsDir.boolValue, predIsDir.boolValue) {
         case (false, false):
             return [Pair(name: (gt as NSString).lastPathComponent, gt: gt, pred: pred, expectedPred: pred)]
         case (true, true):
             let gts = try caseFiles(in: gt)
-            guard !gts.isEmpty else { throw CLIError("\(gt): no npz, npy, NIfTI or PNG files") }
+            guard !gts.isEmpty else { throw CLIError("\(gt): no npz, npy, NIfTI or PNG files", status: 1) }
             let preds = Set(try caseFiles(in: pred))
             for extra in preds.subtracting(gts).sorted() { Stderr.warn("\(extra) in \(pred) has no ground truth; ignored") }
             return gts.map { name in

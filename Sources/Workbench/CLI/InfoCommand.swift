@@ -23,10 +23,16 @@ enum InfoCommand {
         var status: Int32 = 0, printed = false
         for path in args.positionals {
             do {
-                let text = try describe(path: path, labels: mode)
+                let (text, unread) = try describe(path: path, labels: mode)
                 // A blank line between the files described (not for those that failed).
                 print((printed ? "\n" : "") + text, terminator: "")
                 printed = true
+                // Damaged arrays are described as such, and make the exit status 1.
+                if unread > 0 {
+                    fflush(stdout)   // after the description, also where both streams go to one file
+                    Stderr.write("medseg: error: \(path): \(unread) of its arrays could not be read (damaged)\n")
+                    status = 1
+                }
             } catch {
                 Stderr.write("medseg: error: \((error as? VolumeError)?.at(path) ?? error)\n")
                 status = 1
@@ -37,9 +43,9 @@ enum InfoCommand {
 
     enum LabelMode { case auto, always, never }
 
-    /// The text `medseg info` prints for one file.
-    static func describe(path: String, labels mode: LabelMode) throws -> String {
-        var out = "\(path)\n"
+    /// The text `medseg info` prints for one file, and how many of its arrays are damaged.
+    static func describe(path: String, labels mode: LabelMode) throws -> (text: String, unread: Int) {
+        var out = "\(path)\n", unread = 0
         func row(_ k: String, _ v: String) { out += "  " + k.padding(toLength: 9, withPad: " ", startingAt: 0) + v + "\n" }
         switch try FileFormat.detect(path: path) {
         case .npz:
@@ -49,14 +55,14 @@ enum InfoCommand {
                 (name, Result { guard let a = try Npz.read(path: path, only: [name]).first?.array else { throw VolumeError("cannot be read") }; return a })
             }
             let imgs = arrays.first { $0.name == "imgs" }.flatMap { try? $0.array.get() }
-            // (H, W, 3) is an RGB 2D case unless the file is named 3D*, as `segment` and `open` read it.
-            let is3D = imgs.map { ImageFile.isStack($0.shape, fileName: (path as NSString).lastPathComponent) } ?? false
-            let kind = imgs != nil ? " (challenge case, \(is3D ? "3D" : "2D"))" : ""
-            row("format", "npz\(kind)")
+            row("format", "npz" + (imgs.map { " (" + caseKind($0.shape, fileName: (path as NSString).lastPathComponent) + ")" } ?? ""))
             for (name, result) in arrays {
                 let a: NDArray
                 do { a = try result.get() } catch {
-                    row(name, "not read: \((error as? VolumeError)?.problem ?? "\(error)")")
+                    let problem = (error as? VolumeError)?.problem ?? "\(error)"
+                    row(name, "not read: \(problem)")
+                    // An array of a kind medseg does not read (strings, pickles) is no damage.
+                    if !problem.contains("not supported"), !problem.contains("unsupported dtype") { unread += 1 }
                     continue
                 }
                 row(name, arraySummary(a))
@@ -85,8 +91,9 @@ enum InfoCommand {
             // libnifti reads a header without the NIfTI magic as ANALYZE 7.5 (version 0).
             let kind = n.niftiVersion == 0 ? "ANALYZE 7.5 (no NIfTI magic)" : "NIfTI-\(n.niftiVersion)"
             row("format", kind + (path.lowercased().hasSuffix(".gz") ? ", gzip-compressed" : ""))
-            row("array", "\(n.data.dtype.numpyName), \(n.data.shape.reversed().map(String.init).joined(separator: " x ")) (x, y, z order)")
-            row("spacing", n.spacing.reversed().map { fmt($0) }.joined(separator: " x ") + " mm (x, y, z)"
+            let axes = "(\(Array("xyztuvw".prefix(n.data.shape.count)).map(String.init).joined(separator: ", ")))"
+            row("array", "\(n.data.dtype.numpyName), \(n.data.shape.reversed().map(String.init).joined(separator: " x ")) \(axes.dropLast()) order)")
+            row("spacing", n.spacing.reversed().map { fmt($0) }.joined(separator: " x ") + " mm " + axes
                 + (n.spacingStored ? "" : "; the header's pixdim " + n.storedPixdim.map { fmt($0) }.joined(separator: " ") + " holds 0 or NaN, taken as 1"))
             if n.sclSlope.isFinite, n.sclSlope != 0, !(n.sclSlope == 1 && n.sclInter == 0) {
                 row("scaling", "value * \(fmt(n.sclSlope)) + \(fmt(n.sclInter))")
@@ -94,7 +101,9 @@ enum InfoCommand {
             row("affine", "qform_code \(n.qformCode), sform_code \(n.sformCode)")
             for r in n.affine { row("", r.map { fmt($0).leftPad(9) }.joined(separator: " ")) }
             row("axes", axesSummary(n))
-            if let r = n.data.range() { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)") }
+            let (range, nans) = n.data.rangeAndNaNs()
+            if let r = range, n.data.count > 0 { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)" + (nans > 0 ? "  (\(nans) NaN)" : "")) }
+            else if nans > 0 { row("values", "all \(nans) NaN") }
             if wantsLabels(n.data, labelLike: false, mode: mode) { row("labels", labelsOrWhyNot(n.data)) }
         case .png:
             let a = try PNGFile.read(path: path)
@@ -102,7 +111,16 @@ enum InfoCommand {
             row("array", arraySummary(a))
             if wantsLabels(a, labelLike: false, mode: mode), a.shape.count == 2 { row("labels", labelsOrWhyNot(a)) }
         }
-        return out
+        return (out, unread)
+    }
+
+    /// How `segment` reads a case's `imgs` of this shape: "challenge case, 3D" or "2D", or
+    /// why it is none ((H, W, 3) is an RGB 2D case unless the file is named 3D*).
+    static func caseKind(_ shape: [Int], fileName: String) -> String {
+        let dims = "(\(shape.map(String.init).joined(separator: ", "))\(shape.count == 1 ? "," : ""))"
+        guard shape.count == 2 || shape.count == 3 else { return "not a challenge case: `imgs` \(dims) is not (H,W), (H,W,3) or (D,H,W)" }
+        guard !shape.contains(0) else { return "not a challenge case: `imgs` \(dims) is empty" }
+        return "challenge case, " + (ImageFile.isStack(shape, fileName: fileName) ? "3D" : "2D")
     }
 
     /// Which side of the patient x, y and z point to (RAS letters, as nibabel's aff2axcodes),
@@ -142,11 +160,13 @@ enum InfoCommand {
         do { return try labelSummary(a) } catch { return "not listed as labels: \((error as? VolumeError)?.problem ?? "\(error)")" }
     }
 
-    /// "3 labels: 1 (1204 voxels), 2 (899), 3 (12)".
+    /// "3 labels: 1 (1204 voxels), 2 (899), 3 (12)" ("pixels" for a plane).
     static func labelSummary(_ a: NDArray) throws -> String {
         let counts = LabelMap(shape: a.shape, labels: try LabelMap.labels(from: a), spacing: []).labelCounts()
         if counts.isEmpty { return "no labels (all background)" }
-        let items = counts.enumerated().map { i, c in i == 0 ? "\(c.label) (\(c.count) voxels)" : "\(c.label) (\(c.count))" }
+        // A plane (or an RGB image's plane) has pixels; a volume voxels.
+        let unit = a.shape.filter { $0 > 1 }.count <= 2 ? "pixels" : "voxels"
+        let items = counts.enumerated().map { i, c in i == 0 ? "\(c.label) (\(c.count) \(unit))" : "\(c.label) (\(c.count))" }
         var lines = ["\(counts.count) label\(counts.count == 1 ? "" : "s"):"]
         for item in items {
             if lines[lines.count - 1].count + item.count > 88 { lines.append("   ") }

@@ -26,7 +26,10 @@ enum MedsegCLI {
 
         """
         let w = commands.map { $0.spec.name.count }.max() ?? 0
-        for c in commands { s += "  " + c.spec.name.padding(toLength: w + 2, withPad: " ", startingAt: 0) + c.spec.summary + "\n" }
+        for c in commands {
+            s += "  " + c.spec.name.padding(toLength: w + 2, withPad: " ", startingAt: 0)
+                + TextWrap.lines(c.spec.summary, first: w + 4, indent: w + 4).joined(separator: "\n") + "\n"
+        }
         s += "\nRun 'medseg <command> --help' for a command's options.\n"
         return s
     }
@@ -37,12 +40,15 @@ enum MedsegCLI {
                 print(c.spec.helpText, terminator: "")
                 return 0
             }
+            // Asked for, the help goes to standard output; run without a command, it is a usage
+            // error and goes to standard error.
+            if args.isEmpty { Stderr.write(topHelp); return 2 }
             print(topHelp, terminator: "")
-            return args.isEmpty ? 2 : 0
+            return 0
         }
         if first == "--version" { print("medseg \(version)"); return 0 }
         guard let cmd = commands.first(where: { $0.spec.name == first }) else {
-            var msg = "unknown command '\(first)'"
+            var msg = first.hasPrefix("-") ? "unknown option '\(first)'; options come after the command" : "unknown command '\(first)'"
             if let near = closest(first, among: commands.map(\.spec.name)) { msg += "; did you mean '\(near)'?" }
             return fail(msg + " (see 'medseg --help')", code: 2)
         }

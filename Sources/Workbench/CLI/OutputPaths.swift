@@ -110,6 +110,21 @@ enum OutputPaths {
         }
     }
 
+    /// Throws when `output` is an existing file that does not begin with `start` (what an
+    /// earlier report of this kind begins with) and is not empty: a case, an image or anything
+    /// else that happens to bear the name is never replaced by a report. Devices and pipes
+    /// (/dev/stdout) are written to as they are.
+    static func refuseReplacingOtherThanReport(_ output: String, start: [String], flag: String, what: String) throws {
+        var st = stat()
+        guard let target = try? AtomicFile.destination(output), stat(target, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+              st.st_size > 0, let handle = FileHandle(forReadingAtPath: target) else { return }
+        defer { try? handle.close() }
+        let head = String(decoding: handle.readData(ofLength: 4096), as: UTF8.self)
+        guard !start.contains(where: { head.hasPrefix($0) }) else { return }
+        throw CLIError("\(flag) \(output) already exists and is not an earlier \(what); it is left as it is "
+            + "(choose another \(flag), or move the file away)", status: 1)
+    }
+
     /// Throws when writing `output` would replace one of `inputs`; `given` is what the user
     /// typed for it when that differs (the directory, for `segment -o`).
     static func refuseOverwriting(_ inputs: [String], with output: String, flag: String, given: String? = nil) throws {

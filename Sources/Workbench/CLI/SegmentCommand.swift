@@ -28,7 +28,7 @@ enum SegmentCommand {
 
     static let command = Subcommand(spec: spec) { args in
         guard let outDir = args.value("--output-dir") else { throw CLIError("segment needs --output-dir DIR (see 'medseg segment --help')") }
-        guard !args.positionals.isEmpty else { throw CLIError("segment needs at least one INPUT npz file or directory") }
+        guard !args.positionals.isEmpty else { throw CLIError("segment needs at least one INPUT npz file or directory (see 'medseg segment --help')") }
         let precision = try args.precision()
         let strategyName = args.value("--3d") ?? "propagate"
         guard let strategy = Strategy3D(rawValue: strategyName) else {
@@ -102,7 +102,7 @@ enum SegmentCommand {
         var out: [String] = [], empty: [String] = []
         for p in paths {
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): no such file or directory", status: 1) }
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw CLIError("\(p): No such file or directory", status: 1) }
             if isDir.boolValue {
                 // Files only: a directory named x.npz is not a case.
                 let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
@@ -129,7 +129,7 @@ enum SegmentCommand {
         var seen: [[Int]: String] = [:], byName: [String: String] = [:], unique: [String] = []
         for p in out {
             if let id = OutputPaths.identity(p) {
-                if let first = seen[id] { Stderr.warn("\(p) is \(first), given twice; segmented once"); continue }
+                if let first = seen[id] { Stderr.warn(p == first ? "\(p) is given twice; segmented once" : "\(p) is \(first), given twice; segmented once"); continue }
                 seen[id] = p
             }
             let name = outputName(p)
@@ -305,9 +305,10 @@ enum SegmentCommand {
 
     /// The uint8 pixels the model expects; other dtypes are windowed by MedSAM's percentile rule.
     static func uint8Pixels(_ imgs: NDArray, path: String) throws -> [UInt8] {
-        guard imgs.shape.count == 2 || imgs.shape.count == 3, imgs.shape.allSatisfy({ $0 > 0 }) else {
+        guard imgs.shape.count == 2 || imgs.shape.count == 3 else {
             throw VolumeError("`imgs` has shape \(imgs.shape); expected (H,W), (H,W,3) or (D,H,W)", path: path)
         }
+        guard imgs.shape.allSatisfy({ $0 > 0 }) else { throw VolumeError("`imgs` of shape \(imgs.shape) is empty: nothing to segment", path: path) }
         if let u8 = imgs.values(as: UInt8.self) { return u8 }
         let name = (path as NSString).lastPathComponent, values = imgs.floats()
         let nonFinite = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
