@@ -391,6 +391,21 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(s.dirty)
         XCTAssertEqual(s.status, "loaded 1 label from other.npz as objects (after the 3 here); label 4 in use already, kept as it is")
         XCTAssertEqual(loadPath(type(&s, "load ~/x.npz")), .some(NSHomeDirectory() + "/x.npz"))
+        // A file with a label per gray level (an image picked by mistake) is asked about first.
+        let many = (1...200).map { SegObject(id: $0, label: 100 + $0, x0: 1, y0: 1, x1: 1, y1: 1, z0: 5, z1: 5, mask: m, stale: false) }
+        var u = makeState()
+        _ = Reducer.reduce(&u, .loaded(many, path: "/data/t1.nii.gz"))
+        XCTAssertEqual(u.mode, .confirmLoad)
+        XCTAssertTrue(u.objects.isEmpty)
+        XCTAssertEqual(u.status, "t1.nii.gz holds 200 labels (an image, not a segmentation?): load them all as objects? y/n")
+        send(&u, .char("n"))
+        XCTAssertEqual(u.mode, .normal)
+        XCTAssertTrue(u.objects.isEmpty && u.pendingLoad == nil)
+        XCTAssertEqual(u.status, "nothing loaded")
+        _ = Reducer.reduce(&u, .loaded(many, path: "/data/t1.nii.gz"))
+        send(&u, .char("y"))
+        XCTAssertEqual(u.objects.count, 200)
+        XCTAssertEqual(u.status, "loaded 200 labels from t1.nii.gz as objects")
         // Undo back to the empty start and redo to the loaded file: nothing unsaved either way.
         var t = makeState()
         _ = Reducer.reduce(&t, .loaded(file, path: "/data/ch2_seg.nii.gz"))

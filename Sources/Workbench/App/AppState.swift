@@ -12,6 +12,8 @@ enum Mode: Equatable, Sendable {
     case confirmRestore
     /// `w` would replace a file this session did not write: asks first.
     case confirmOverwrite(String)
+    /// `:load` found more labels than a segmentation usually holds (`pendingLoad`): asks first.
+    case confirmLoad
 }
 
 enum MaskStyle: String, Sendable { case fill, contour }
@@ -37,6 +39,8 @@ struct AppState: Sendable {
     /// The percentile window of this image (preset "auto").
     let autoWindow: Window
     /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
+    /// What `:load` read while it asks whether to load that many labels (`Mode.confirmLoad`).
+    var pendingLoad: (objects: [SegObject], path: String)?
     var fileBoxes: [SegObject] = []
     var fileBoxesOutside = 0                    // the file's boxes that miss the image (left out)
 

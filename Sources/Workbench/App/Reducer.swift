@@ -121,35 +121,51 @@ enum Reducer {
             return scoreEffects(s)
         case .message(let m): s.status = m; return []
         case .loaded(let objects, let path):
-            let name = (path as NSString).lastPathComponent
-            guard !objects.isEmpty else { s.status = "\(name) holds no labels"; return [] }
-            // A label already in the list stays as it is (as with B): loading a file twice, or
-            // after working on, never makes two objects of one label.
-            let inUse = Set(s.objects.map(\.label))
-            let fresh = objects.filter { !inUse.contains($0.label) }, skipped = objects.count - fresh.count
-            let skippedNote = skipped == 0 ? "" : "; label\(skipped == 1 ? "" : "s") "
-                + LabelList.text(objects.map(\.label).filter(inUse.contains)) + " in use already, kept as\(skipped == 1 ? " it is" : " they are")"
-            guard !fresh.isEmpty else {
-                s.status = "nothing loaded: the \(objects.count == 1 ? "label" : "\(objects.count) labels") of \(name) \(objects.count == 1 ? "is" : "are all") in use already (:delete one to replace it)"
+            // An image loaded by mistake has a label per gray level: that many is asked first.
+            if objects.count > manyLabels {
+                s.pendingLoad = (objects, path)
+                s.mode = .confirmLoad
+                s.status = "\((path as NSString).lastPathComponent) holds \(objects.count) labels (an image, not a segmentation?): load them all as objects? y/n"
                 return []
             }
-            let wasEmpty = s.objects.isEmpty
-            edit(&s) { st in
-                // Ids of this session's own, whatever was drawn while the file was read.
-                for var o in fresh { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
-            }
-            s.selected = s.objects.count - 1
-            s.status = "loaded \(fresh.count) label\(fresh.count == 1 ? "" : "s") from \(name) as objects"
-                + (wasEmpty ? "" : " (after the \(s.objects.count - fresh.count) here)") + skippedNote
-            // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
-            if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
-            return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
+            return load(&s, objects, path: path)
         case .modelLoaded(let m, let hint):
             // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in
             // front; with nothing else to say, what to do next.
             s.status = s.openNote.map { "note: \($0) · " + m } ?? (hint ? m + ": b draws a box, ? lists keys" : m)
             return []
         }
+    }
+
+    /// Labels above this many in a file `:load` reads are asked about first (the AAL atlas has 116,
+    /// TotalSegmentator 117; an 8-bit image read as labels up to 255).
+    static let manyLabels = 128
+
+    /// A saved segmentation's labels added as objects.
+    static func load(_ s: inout AppState, _ objects: [SegObject], path: String) -> [Effect] {
+        let name = (path as NSString).lastPathComponent
+        guard !objects.isEmpty else { s.status = "\(name) holds no labels"; return [] }
+        // A label already in the list stays as it is (as with B): loading a file twice, or
+        // after working on, never makes two objects of one label.
+        let inUse = Set(s.objects.map(\.label))
+        let fresh = objects.filter { !inUse.contains($0.label) }, skipped = objects.count - fresh.count
+        let skippedNote = skipped == 0 ? "" : "; label\(skipped == 1 ? "" : "s") "
+            + LabelList.text(objects.map(\.label).filter(inUse.contains)) + " in use already, kept as\(skipped == 1 ? " it is" : " they are")"
+        guard !fresh.isEmpty else {
+            s.status = "nothing loaded: the \(objects.count == 1 ? "label" : "\(objects.count) labels") of \(name) \(objects.count == 1 ? "is" : "are all") in use already (:delete one to replace it)"
+            return []
+        }
+        let wasEmpty = s.objects.isEmpty
+        edit(&s) { st in
+            // Ids of this session's own, whatever was drawn while the file was read.
+            for var o in fresh { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
+        }
+        s.selected = s.objects.count - 1
+        s.status = "loaded \(fresh.count) label\(fresh.count == 1 ? "" : "s") from \(name) as objects"
+            + (wasEmpty ? "" : " (after the \(s.objects.count - fresh.count) here)") + skippedNote
+        // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
+        if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
+        return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
     }
 
     // MARK: keys
@@ -175,6 +191,12 @@ enum Reducer {
             guard isYes(k) else { s.status = "not saved (:save PATH saves elsewhere)"; return [] }
             s.status = "saving..."
             return [.save(path: path, objects: s.objects, generation: s.generation, force: true)]
+        case .confirmLoad:
+            s.mode = .normal
+            let pending = s.pendingLoad
+            s.pendingLoad = nil
+            guard isYes(k), let pending else { s.status = "nothing loaded"; return [] }
+            return load(&s, pending.objects, path: pending.path)
         case .confirmRestore:
             // Only an explicit n discards the earlier work: any other key (a command typed
             // ahead, say) leaves the question open.

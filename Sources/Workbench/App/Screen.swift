@@ -220,7 +220,7 @@ enum Screen {
                 g.put("   " + choices.joined(separator: "  "), col: end, row: row, fg: dim, bg: bar, maxWidth: max(0, g.width - end))
             }
             return
-        case .confirmQuit, .confirmOverwrite:
+        case .confirmQuit, .confirmOverwrite, .confirmLoad:
             // The question at the end stays in view.
             g.put(CellGrid.middleFitted(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, cells: g.width), col: 0, row: row,
                   fg: warn, bg: bar, bold: true, maxWidth: g.width); return
