@@ -42,7 +42,7 @@ final class PersistenceTests: XCTestCase {
                 SegObject(id: 2, label: 5, x0: 1, y0: 0, x1: 5, y1: 2, z0: 1, z1: 1, mask: second, stale: false),
                 SegObject(id: 3, label: 2, x0: 3, y0: 3, x1: 5, y1: 4, z0: 2, z1: 2, mask: nil, stale: false),   // empty
                 SegObject(id: 4, label: 7, x0: 0, y0: 0, x1: 1, y1: 1, z0: 0, z1: 0, mask: nil, stale: true),    // not segmented
-                SegObject(id: 5, label: 9, x0: 4, y0: 1, x1: 0, y1: 4, z0: 2, z1: 1, mask: second, stale: true), // box changed
+                SegObject(id: 5, label: 9, x0: 4, y0: 1, x1: 0, y1: 4, z0: 1, z1: 2, mask: second, stale: true), // box changed
             ]
             try Persistence.autosave(objects, session: s)
             let back = try Persistence.restore(session: s)
@@ -117,16 +117,38 @@ final class PersistenceTests: XCTestCase {
                            (name: "masks", array: NDArray(shape: [24], values: [UInt8](repeating: 1, count: 24)))],
                           to: Persistence.recoveryPath(for: s.path))
             XCTAssertThrowsError(try Persistence.restore(session: s)) { XCTAssertTrue("\($0)".contains("damaged"), "\($0)") }
+            // An object whose slices run backwards or out of the image (what a crash could
+            // leave) is refused too, not restored into an object that cannot be drawn.
+            for bad: [Int32] in [[1, 3, 0, 0, 2, 2, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0], [1, 3, 0, 0, 2, 2, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0],
+                                 [1, 0, 0, 0, 2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0], [1, 3, 0, 0, 3, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]] {
+                try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(2), 3, 3])),
+                               (name: "objects", array: NDArray(shape: [1, 16], values: bad)),
+                               (name: "masks", array: NDArray(shape: [0], values: [UInt8]()))],
+                              to: Persistence.recoveryPath(for: s.path))
+                XCTAssertThrowsError(try Persistence.restore(session: s), "\(bad)") { XCTAssertTrue("\($0)".contains("damaged"), "\($0)") }
+            }
+            let good: [Int32] = [1, 3, 0, 0, 2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+            try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(2), 3, 3])),
+                           (name: "objects", array: NDArray(shape: [1, 16], values: good)),
+                           (name: "masks", array: NDArray(shape: [0], values: [UInt8]()))],
+                          to: Persistence.recoveryPath(for: s.path))
+            XCTAssertEqual(try Persistence.restore(session: s).map(\.z1), [1])
         }
     }
 
     /// Lock files left by killed sessions go when nobody holds them and their recovery file is
-    /// gone; a held one and one beside its recovery file stay.
+    /// gone; a held one and one beside its recovery file stay. So do autosaves killed half-written.
     func testLeftLockFilesAreCleared() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-locks-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for name in ["left.npz.lock", "kept.npz.lock", "kept.npz", "held.npz.lock", "mine.npz.lock"] {
+        // A half-written autosave of a process that has ended goes; this process's stays.
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let dead = ".left.npz.tmp-\(ended.processIdentifier)-7.npz", live = ".mine.npz.tmp-\(getpid())-8.npz"
+        for name in ["left.npz.lock", "kept.npz.lock", "kept.npz", "held.npz.lock", "mine.npz.lock", dead, live] {
             XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data()))
         }
         let fd = open(dir + "/held.npz.lock", O_RDWR)
@@ -134,7 +156,7 @@ final class PersistenceTests: XCTestCase {
         defer { close(fd) }
         Persistence.clearLeftLocks(in: dir, except: dir + "/mine.npz.lock")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
-                       ["held.npz.lock", "kept.npz", "kept.npz.lock", "mine.npz.lock"])
+                       [live, "held.npz.lock", "kept.npz", "kept.npz.lock", "mine.npz.lock"])
     }
 
     func testARecoveryFileForAnImageOfAnotherSizeIsSetAsideNotOffered() throws {

@@ -490,6 +490,24 @@ final class ReducerTests: XCTestCase {
         _ = Reducer.reduce(&s, .mouse(.press, col: 10_000, row: 1))
         _ = Reducer.reduce(&s, .mouse(.release, col: a.col, row: layout.viewRow + a.halfRow / 2))
         XCTAssertEqual(s.objects.count, 2)
+        // A question or a command line being typed: a drag neither answers, nor draws, nor drops it.
+        func drag(_ s: inout AppState) {
+            _ = Reducer.reduce(&s, .mouse(.press, col: a.col, row: layout.viewRow + a.halfRow / 2))
+            _ = Reducer.reduce(&s, .mouse(.drag, col: b.col, row: layout.viewRow + b.halfRow / 2))
+            _ = Reducer.reduce(&s, .mouse(.release, col: b.col, row: layout.viewRow + b.halfRow / 2))
+        }
+        for mode in [Mode.confirmRestore, .confirmQuit, .confirmOverwrite("/x.nii.gz"), .confirmLoad, .command("save /tmp/typ")] {
+            s.mode = mode
+            let status = s.status
+            drag(&s)
+            XCTAssertEqual(s.mode, mode)
+            XCTAssertEqual(s.objects.count, 2, "\(mode)")
+            XCTAssertEqual(s.status, status)
+        }
+        s.mode = .help
+        drag(&s)
+        XCTAssertEqual(s.mode, .normal, "a click closes the help")
+        XCTAssertEqual(s.objects.count, 2)
     }
 
     func testStaleScoresAreIgnored() {
@@ -538,6 +556,12 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "box 1 1 5 5")
         _ = type(&s, "zrange 3 99")
         XCTAssertEqual(s.status, "label 1: slices 3...9 (s segments); 3...99 reaches outside 0...9")
+        // Wholly outside: refused (it used to make z0 > z1, and the panel's range trapped).
+        for (a, b) in [(500, 600), (-5, -3), (-1, -1), (12, 10)] {
+            _ = type(&s, "zrange \(a) \(b)")
+            XCTAssertEqual(s.objects.last.map { [$0.z0, $0.z1] }, [3, 9])
+            XCTAssertEqual(s.status, "slices \(min(a, b))...\(max(a, b)) lie outside 0...9")
+        }
         // A float image's window keeps its decimals, and narrows below 1.
         XCTAssertEqual(fmtWindow(0.75), "0.75")
         XCTAssertEqual(fmtWindow(400), "400")
@@ -572,12 +596,17 @@ final class ReducerTests: XCTestCase {
         var s = makeState()
         _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
         XCTAssertEqual(s.mode, .confirmOverwrite("/data/ch2_seg.nii.gz"))
-        XCTAssertEqual(s.status, "/data/ch2_seg.nii.gz exists (not written in this session): replace it? y/n")
+        // Nothing segmented: the question says the file would be replaced by an empty one.
+        XCTAssertEqual(s.status, "ch2_seg.nii.gz exists (not written in this session): replace it with an EMPTY segmentation (nothing segmented yet)? y/n")
         send(&s, .char("n"))
         XCTAssertEqual(s.mode, .normal)
         XCTAssertEqual(s.status, "not saved (:save PATH saves elsewhere)")
-        // Boxes not segmented yet are named before the answer.
         _ = type(&s, "box 1 1 5 5")
+        _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1]), seconds: 0.1, slices: 1))
+        _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
+        XCTAssertEqual(s.status, "/data/ch2_seg.nii.gz exists (not written in this session): replace it? y/n")
+        // Boxes not segmented yet are named before the answer.
+        _ = type(&s, "box 7 7 9 9")
         _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/ch2_seg.nii.gz"))
         XCTAssertEqual(s.status, "ch2_seg.nii.gz exists (not written in this session); 1 unsegmented box would be left out: replace it? y/n")
         guard case .save(let path, _, _, let force)? = send(&s, .char("y")).first else { return XCTFail("y must save") }

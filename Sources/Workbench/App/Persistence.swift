@@ -116,9 +116,17 @@ enum Persistence {
     }
 
     /// Removes lock files nobody holds whose recovery file is gone (a session killed before its
-    /// clean exit leaves one).
+    /// clean exit leaves one), and the half-written autosaves (`.NAME.tmp-PID-N.npz`) of
+    /// processes that are gone (a session killed while it autosaved).
     static func clearLeftLocks(in dir: String, except keep: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(".") && name.contains(".npz.tmp-") {
+            let pidText = name.components(separatedBy: ".tmp-").last?.split(separator: "-").first
+            // kill(pid, 0) fails with ESRCH only when no such process exists.
+            if let pidText, let pid = Int32(pidText), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                unlink(dir + "/" + name)
+            }
+        }
         for name in names where name.hasSuffix(".npz.lock") {
             let lock = dir + "/" + name
             guard lock != keep, !FileManager.default.fileExists(atPath: String(lock.dropLast(5))) else { continue }
@@ -179,8 +187,18 @@ enum Persistence {
                 mask = ObjectMask(z0: mz, y0: my, x0: mx, d: md, h: mh, w: mw, bits: Array(bytes[offset..<(offset + md * mh * mw)]))
                 offset += md * mh * mw
             }
+            guard placeFits(r, session: session) else { throw damaged }
             return SegObject(id: r[0], label: r[1], x0: r[2], y0: r[3], x1: r[4], y1: r[5], z0: r[6], z1: r[7], mask: mask, stale: r[8] != 0)
         }
+    }
+
+    /// Whether a recovery table row's label (column 1) and box (columns 2-7: x0 y0 x1 y1 z0 z1)
+    /// are a usable object in the image, its slices in order: a damaged or mistaken file is
+    /// refused whole, not restored into objects the workbench cannot draw.
+    static func placeFits(_ r: [Int], session: Session) -> Bool {
+        let (w, h, d) = (session.width, session.height, session.depth)
+        return (1...65535).contains(r[1]) && [r[2], r[4]].allSatisfy { (0..<w).contains($0) }
+            && [r[3], r[5]].allSatisfy { (0..<h).contains($0) } && 0 <= r[6] && r[6] <= r[7] && r[7] < d
     }
 
     /// Recovery files of earlier versions held the composite label map `segs` and a 9-column
@@ -193,8 +211,9 @@ enum Persistence {
         }
         let (d, h, w) = (session.depth, session.height, session.width)
         guard segs.count == d * h * w else { throw VolumeError("recovery file is for an image of another size", path: path) }
-        return (0..<table.shape[0]).map { i in
+        return try (0..<table.shape[0]).map { i in
             let r = rows[(i * 9)..<(i * 9 + 9)].map(Int.init)
+            guard placeFits(r, session: session) else { throw VolumeError("recovery file is damaged", path: path) }
             let label = r[1]
             let (z0, z1) = (max(0, min(r[6], d - 1)), max(0, min(r[7], d - 1)))
             let mask = r[8] == 0 ? nil : segs.withUnsafeBufferPointer { p in

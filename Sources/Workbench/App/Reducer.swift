@@ -104,6 +104,11 @@ enum Reducer {
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
             s.mode = .confirmOverwrite(path)
+            // Nothing segmented (no object, or only empty masks): the replacement holds no label.
+            guard s.objects.contains(where: { ($0.mask?.voxelCount ?? 0) > 0 }) else {
+                s.status = "\((path as NSString).lastPathComponent) exists (not written in this session): replace it with an EMPTY segmentation (nothing segmented yet)? y/n"
+                return []
+            }
             let caveats = boxCaveats(s.objects, unsegmentedVerb: "would be left out", changedVerb: "would be saved")
             s.status = "\(caveats.isEmpty ? path : (path as NSString).lastPathComponent) exists (not written in this session)" + caveats + ": replace it? y/n"
             return []
@@ -333,6 +338,15 @@ enum Reducer {
     // MARK: mouse
 
     static func mouse(_ s: inout AppState, _ kind: MouseKind, col: Int, row: Int) -> [Effect] {
+        // A question waits for its key and a command line for Enter: a click or drag on the
+        // image must not answer, dismiss or drop them (a drag at the restore question used to
+        // draw a box, and its autosave replaced the work waiting to be restored).
+        switch s.mode {
+        case .normal, .box: break
+        case .help: if kind == .press { s.mode = .normal }; return []
+        case .command: if kind != .wheelUp && kind != .wheelDown { return [] }
+        case .confirmQuit, .confirmOverwrite, .confirmRestore, .confirmLoad: return []
+        }
         switch kind {
         case .wheelUp: moveSlice(&s, -1); return prefetch(s)
         case .wheelDown: moveSlice(&s, 1); return prefetch(s)
@@ -422,6 +436,10 @@ enum Reducer {
             var o = s.objects[i]
             let a = words[1] == "keep" ? o.z0 : Int(words[1]), b = words[2] == "keep" ? o.z1 : Int(words[2])
             guard let a, let b else { s.status = "usage: zrange Z0 Z1"; return [] }
+            // A range wholly outside the volume is refused; one reaching outside is clipped.
+            guard max(a, b) >= 0, min(a, b) <= s.depth - 1 else {
+                s.status = "slices \(min(a, b))...\(max(a, b)) lie outside 0...\(s.depth - 1)"; return []
+            }
             o.z0 = max(0, min(a, b)); o.z1 = min(s.depth - 1, max(a, b))
             guard o.place != s.objects[i].place else { s.status = "label \(o.label): slices \(o.z0)...\(o.z1), unchanged"; return [] }
             o.stale = true
@@ -646,7 +664,7 @@ enum Reducer {
         s.selected = ((s.selected ?? (step > 0 ? -1 : 0)) + step + n) % n
         let o = s.objects[s.selected!]
         s.status = "selected label \(o.label)"
-        if s.is3D, !(o.z0...o.z1).contains(s.cursor.z) { s.cursor.z = (o.z0 + o.z1) / 2 }
+        if s.is3D, !(o.z0 <= s.cursor.z && s.cursor.z <= o.z1) { s.cursor.z = (o.z0 + o.z1) / 2 }
     }
 
     static func moveSlice(_ s: inout AppState, _ delta: Int) {

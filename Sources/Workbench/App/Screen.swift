@@ -80,7 +80,7 @@ enum Screen {
                 let (p, q) = (frame.planePoint(a), frame.planePoint(b))
                 return BoxOutline(x0: min(p.u, q.u), y0: min(p.v, q.v), x1: max(p.u, q.u), y1: max(p.v, q.v), color: color, dashed: dashed)
             }
-            for (i, o) in s.objects.enumerated() where (o.z0...o.z1).contains(s.cursor.z) || !s.is3D {
+            for (i, o) in s.objects.enumerated() where (o.z0 <= s.cursor.z && s.cursor.z <= o.z1) || !s.is3D {
                 boxes.append(outline(Voxel(x: o.x0, y: o.y0, z: s.cursor.z), Voxel(x: o.x1, y: o.y1, z: s.cursor.z),
                                      color: i == s.selected ? RGB(255, 255, 255) : Palette.label(o.label), dashed: o.stale))
             }
