@@ -86,6 +86,50 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.objects[0].label, 1)
     }
 
+    /// `s` segments what is not segmented: an empty result is not redone, and a box being
+    /// segmented is not queued twice.
+    func testSegmentSkipsEmptyResultsAndRunningBoxes() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        func queued(_ e: [Effect]) -> [Int] { e.flatMap { if case .segment(let os) = $0 { return os.map(\.id) } else { return [] } } }
+        XCTAssertEqual(queued(type(&s, "segment")), [1])
+        XCTAssertEqual(queued(type(&s, "segment")), [], "already being segmented")
+        XCTAssertEqual(s.status, "every box is segmented or being segmented")
+        _ = Reducer.reduce(&s, .segmented(s.objects[0], mask: nil, seconds: 0.1, slices: 1))   // an empty mask
+        _ = type(&s, "box 7 7 12 12")
+        XCTAssertEqual(queued(type(&s, "segment")), [2])
+        _ = Reducer.reduce(&s, .segmented(s.objects[1], mask: nil, seconds: 0.1, slices: 1))
+        XCTAssertEqual(queued(type(&s, "segment")), [])
+        XCTAssertEqual(s.status, "every object is segmented")
+    }
+
+    /// Slips are said, not ignored: words after a command that takes none; the window cannot
+    /// run off to infinity; view names in any case; display toggles say what they did.
+    func testSlipsAndTogglesAreSaid() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        for (line, said) in [("undo 5", "undo takes no arguments"), ("delete extra", "delete takes no arguments"),
+                             ("quit please", "usage: quit [!] (! discards unsaved changes)")] {
+            _ = type(&s, line)
+            XCTAssertEqual(s.status, said)
+            XCTAssertEqual(s.objects.count, 1)
+            XCTAssertFalse(s.quit)
+        }
+        _ = type(&s, "view Coronal")
+        XCTAssertEqual(s.axis, .coronal)
+        _ = type(&s, "window 1e308 1")
+        XCTAssertTrue(s.window.width.isFinite && s.window.width <= 1000 * s.autoWindow.width, "\(s.window)")
+        XCTAssertTrue(s.status.hasSuffix("kept within 1000 times the image's range"), s.status)
+        send(&s, .char(">"), .char(">"), .char(">"), .char(","))
+        XCTAssertTrue(s.window.width.isFinite && s.window.level.isFinite, "\(s.window)")
+        send(&s, .char("<"))
+        XCTAssertLessThan(s.window.width, 1000 * s.autoWindow.width, "< narrows it again")
+        send(&s, .char("m"))
+        XCTAssertEqual(s.status, "masks hidden (m shows them)")
+        send(&s, .char("o"))
+        XCTAssertEqual(s.status, "masks outlined (o: filled)")
+    }
+
     func testCommandLineBoxWithSliceRangeAndRelabelAndDelete() {
         var s = makeState()
         _ = type(&s, "box 25 3 4 12 7 2")
@@ -432,7 +476,20 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.status, "model loaded (int8, 120 ms): b draws a box, ? lists keys")
         s.openNote = "no `spacing` array; voxels taken as 1 mm"
         _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
-        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded (int8, 120 ms)")
+        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model ready")
+        // The file's boxes stay offered until there are objects.
+        s.fileBoxes = [SegObject(id: 1, label: 1, x0: 0, y0: 0, x1: 3, y1: 3, z0: 5, z1: 5, mask: nil, stale: true)]
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
+        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model ready: B loads the file's 1 box")
+        s.openNote = nil
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
+        XCTAssertEqual(s.status, "model loaded (int8, 120 ms): B loads the file's 1 box, b draws a box, ? lists keys")
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (fp32, 90 ms); seen through the CT soft-tissue window", hint: false))
+        XCTAssertEqual(s.status, "model loaded (fp32, 90 ms); seen through the CT soft-tissue window; B loads the file's 1 box")
+        _ = type(&s, "box 1 1 5 5")
+        XCTAssertEqual(s.status, "box 1 1 5 5 as label 1, slice 5: s segments, z/Z set slices")
+        _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
+        XCTAssertEqual(s.status, "model loaded (int8, 120 ms): b draws a box, ? lists keys")
     }
 
     /// The command line edits as a shell's: the cursor moves, and typing and deleting happen at it.

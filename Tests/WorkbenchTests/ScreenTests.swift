@@ -228,7 +228,7 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(sc.notPredicted.isEmpty)
         var st = makeState(session, cols: 80, rows: 24)
         st.objects = [o]; st.scores = sc
-        XCTAssertTrue(Screen.draw(st, session, mode: .trueColor).text().contains("  all 1 gt labels have a mask"))
+        XCTAssertTrue(Screen.draw(st, session, mode: .trueColor).text().contains("  the gt label has a mask"))
     }
 
     /// Orientation letters from a NIfTI affine. As stored, RAS+ data (the demo's ch2) puts

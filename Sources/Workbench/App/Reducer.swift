@@ -63,8 +63,8 @@ enum Reducer {
             s.objects[i].stale = false
             s.generation += 1
             s.dirty = true
-            let what = mask == nil ? "empty mask" : "\(mask!.voxelCount) voxels"
-            s.status = "label \(s.objects[i].label): \(what) in \(fmt(seconds * 1000, 0)) ms" + (slices > 1 ? " (\(slices) slices)" : "")
+            let what = mask == nil ? "empty mask" : "\(mask!.voxelCount) \(s.is3D ? "voxels" : "pixels")"
+            s.status = "label \(s.objects[i].label): \(what) in \(duration(seconds))" + (slices > 1 ? " (\(slices) slices)" : "")
             if let m = mask, s.objects[i].z0 == s.objects[i].z1, let out = m.shareOutside(s.objects[i].place), out > 0.5 {
                 // The model can miss its box (on very elongated images, say): say so.
                 s.status += "; \(Int((out * 100).rounded()))% of it lies outside the box"
@@ -79,7 +79,7 @@ enum Reducer {
             // Stopped by an undo or redo (or its box went); a box still on screen waits,
             // unsegmented, for the next `s`.
             if let o = s.objects.first(where: { $0.id == sent.id && $0.place == sent.place }), s.segmenting[o.id] == nil, o.stale {
-                s.status = "label \(o.label): segmentation stopped by the undo or redo; s segments it"
+                s.status = "label \(o.label): segmentation stopped by an edit (undo, redo, delete); s segments it"
             }
             return []
         case .segmentFailed(let sent, let message):
@@ -137,7 +137,17 @@ enum Reducer {
         case .modelLoaded(let m, let hint):
             // A note from the opening (voxels taken as 1 mm, a recovery file set aside) stays in
             // front; with nothing else to say, what to do next.
-            s.status = s.openNote.map { "note: \($0) · " + m } ?? (hint ? m + ": b draws a box, ? lists keys" : m)
+            // The file's boxes are offered until there are objects (the opening's hint said so
+            // too, and this message replaces it). With a note, the note keeps the line and the
+            // model's message is cut to "model ready" so both fit.
+            let n = s.fileBoxes.count, boxes = n == 0 || !s.objects.isEmpty ? nil : "B loads the file's \(n) box\(n == 1 ? "" : "es")"
+            if let note = s.openNote {
+                s.status = "note: \(note) · model ready" + (boxes.map { ": " + $0 } ?? "")
+            } else if hint {
+                s.status = m + ": " + (boxes.map { $0 + ", " } ?? "") + "b draws a box, ? lists keys"
+            } else {
+                s.status = m + (boxes.map { "; " + $0 } ?? "")
+            }
             return []
         }
     }
@@ -305,8 +315,13 @@ enum Reducer {
         case .char("g"):
             guard s.hasGroundTruth else { s.status = "no ground truth loaded (--gt FILE)"; return [] }
             s.showGroundTruth.toggle()
-        case .char("m"): s.showMask.toggle()
-        case .char("o"): s.maskStyle = s.maskStyle == .fill ? .contour : .fill
+            s.status = s.showGroundTruth ? "ground truth shown (g hides it)" : "ground truth hidden (g shows it)"
+        case .char("m"):
+            s.showMask.toggle()
+            s.status = s.showMask ? "masks shown (m hides them)" : "masks hidden (m shows them)"
+        case .char("o"):
+            s.maskStyle = s.maskStyle == .fill ? .contour : .fill
+            s.status = s.maskStyle == .fill ? "masks filled (o: outlines)" : "masks outlined (o: filled)"
         case .char("u"): return undo(&s)
         case .ctrl("r"): return redo(&s)
         case .char(":"): s.mode = .command(""); s.commandCursor = 0
@@ -324,9 +339,9 @@ enum Reducer {
         case .char("0"): s.zoom = 1; s.pan = nil
         // The narrowest window is relative to the image's range (a 0-1 float image has width < 1).
         case .char("<"): s.window.width = max(s.autoWindow.width / 1000, s.window.width / 1.2); s.windowName = "custom"
-        case .char(">"): s.window.width *= 1.2; s.windowName = "custom"
-        case .char(","): s.window.level -= s.window.width / 20; s.windowName = "custom"
-        case .char("."): s.window.level += s.window.width / 20; s.windowName = "custom"
+        case .char(">"): s.window.width *= 1.2; s.windowName = "custom"; _ = boundWindow(&s)
+        case .char(","): s.window.level -= s.window.width / 20; s.windowName = "custom"; _ = boundWindow(&s)
+        case .char("."): s.window.level += s.window.width / 20; s.windowName = "custom"; _ = boundWindow(&s)
         case .char("p"): return command(&s, "preset next")
         case .char("B"): return command(&s, "boxes")
         case .escape: s.status = ""
@@ -391,6 +406,15 @@ enum Reducer {
             guard words.count - 1 == n, nums.allSatisfy({ $0 != nil && $0!.isFinite && abs($0!) < 1e9 && $0! == $0!.rounded() }) else { return nil }
             return nums.map { Int($0!.rounded()) }
         }
+        // Words after a command that takes none are a slip, not something to ignore.
+        if ["undo", "redo", "delete", "segment", "help", "boxes"].contains(verb), words.count > 1 {
+            s.status = "\(verb) takes no arguments"
+            return []
+        }
+        if ["q", "quit", "q!", "quit!"].contains(verb), words.count > 2 || (words.count == 2 && words[1] != "!") {
+            s.status = "usage: quit [!] (! discards unsaved changes)"
+            return []
+        }
         switch verb {
         case "q", "quit", "q!", "quit!":
             let force = verb.hasSuffix("!") || (words.count > 1 && words[1] == "!")
@@ -452,8 +476,14 @@ enum Reducer {
             s.status = "loading..."
             return [.load(path: pathArgument(words))]
         case "segment":
-            let todo = s.objects.filter { $0.stale || $0.mask == nil }
-            guard !todo.isEmpty else { s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)" : "every object is segmented"; return [] }
+            // Boxes not segmented (or changed since): an empty result is a result, not redone
+            // by every `s`, and a box being segmented is not queued a second time.
+            let todo = s.objects.filter { $0.stale && s.segmenting[$0.id] != $0.place }
+            guard !todo.isEmpty else {
+                s.status = s.objects.isEmpty ? "draw a box first (b, or drag with the mouse)"
+                    : s.segmenting.isEmpty ? "every object is segmented" : "every box is segmented or being segmented"
+                return []
+            }
             s.busy = "segmenting \(todo.count) object\(todo.count == 1 ? "" : "s")"
             for o in todo { s.segmenting[o.id] = o.place }
             s.segmentationRecorded = false   // its masks are one new undo step
@@ -466,8 +496,9 @@ enum Reducer {
                 s.status = "usage: window WIDTH LEVEL"; return []
             }
             s.window = Window(width: w, level: l); s.windowName = "custom"
+            if boundWindow(&s) { s.status = "window \(fmtWindow(s.window.width)) \(fmtWindow(s.window.level)): kept within 1000 times the image's range" }
         case "preset":
-            return [.prefetch(z: s.cursor.z)] + preset(&s, words.count > 1 ? words[1] : "next")
+            return [.prefetch(z: s.cursor.z)] + preset(&s, words.count > 1 ? words[1].lowercased() : "next")
         case "label":
             guard let i = s.selected else { s.status = "no object selected (Tab selects)"; return [] }
             guard let n = ints(1), (1...65535).contains(n[0]) else { s.status = "usage: label N (1...65535)"; return [] }
@@ -483,7 +514,7 @@ enum Reducer {
             s.status = "deleted label \(label)"
             return scoreEffects(s) + dropSegmentations(&s)
         case "view":
-            guard words.count == 2, let a = ViewAxis(rawValue: words[1]) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
+            guard words.count == 2, let a = ViewAxis(rawValue: words[1].lowercased()) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
             setAxis(&s, a)
         case "orient":
             let standard = s.standardOrientation, stored = DisplayOrientation.stored
@@ -535,7 +566,9 @@ enum Reducer {
         s.nextID += 1
         edit(&s) { $0.objects.append(o) }
         s.selected = s.objects.count - 1
-        s.status = "box \(o.x0) \(o.y0) \(o.x1) \(o.y1)" + (s.is3D ? " slices \(z0)...\(z1)" : "") + " as label \(o.label): s segments" + (s.is3D ? ", z/Z set the slice range" : "")
+        // Short enough for 80 columns beside the slice readout: the label, then what to do.
+        s.status = "box \(o.x0) \(o.y0) \(o.x1) \(o.y1) as label \(o.label)" + (s.is3D ? (z0 == z1 ? ", slice \(z0)" : ", slices \(z0)...\(z1)") : "")
+            + ": s segments" + (s.is3D ? ", z/Z set slices" : "")
         return []
     }
 
@@ -578,7 +611,8 @@ enum Reducer {
         s.scores = nil
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
-        s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))" + (s.dirty ? "" : ", as saved")
+        s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
+            + (s.dirty ? "" : s.objects.isEmpty ? ", as opened: nothing unsaved" : ", as saved")
         return scoreEffects(s) + [s.dirty ? .autosave(objects: s.objects) : .discardRecovery] + stopSegmentations(&s)
     }
 
@@ -739,6 +773,20 @@ enum Reducer {
 
 func fmt(_ v: Double, _ digits: Int) -> String {
     String(format: "%.\(digits)f", v)
+}
+
+/// Keeps the window within 1000 times the image's automatic width of its level (`:window 1e308 1`
+/// and a few `>` reached infinity, and the title printed 300-digit numbers); true if it moved.
+func boundWindow(_ s: inout AppState) -> Bool {
+    let span = 1000 * max(s.autoWindow.width, 1e-6), old = s.window
+    s.window.width = min(s.window.width, span)
+    s.window.level = min(max(s.window.level, s.autoWindow.level - span), s.autoWindow.level + span)
+    return s.window != old
+}
+
+/// "60 ms" below a second, "93.9 s" from there.
+func duration(_ seconds: Double) -> String {
+    seconds < 1 ? "\(fmt(seconds * 1000, 0)) ms" : "\(fmt(seconds, 1)) s"
 }
 
 /// A window width or level: whole numbers from 100 up (HU, MR intensities), three significant

@@ -128,7 +128,10 @@ enum Screen {
             r += 1
         }
         line("Objects", accent, bold: true)
-        if s.objects.isEmpty { line("  none: b draws a box", dim) }
+        if s.objects.isEmpty {
+            line("  none: b draws a box", dim)
+            if !s.fileBoxes.isEmpty { line("  B: the file's \(s.fileBoxes.count) box\(s.fileBoxes.count == 1 ? "" : "es")", dim) }
+        }
         let shown = Self.window(count: s.objects.count, around: s.selected ?? 0, rows: objectRows - 1)
         for i in shown.range {
             let o = s.objects[i]
@@ -178,7 +181,7 @@ enum Screen {
                                  color: text, labelRow: row.label))
         }
         if !sc.rows.isEmpty { out.append(PanelLine(text: "  mean           \(score(sc.meanDSC))  \(score(sc.meanNSD))", color: text, bold: true)) }
-        out.append(PanelLine(text: sc.notPredicted.isEmpty ? "  all \(sc.gtLabels) gt labels have a mask" : "  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", color: dim))   // fits the 30-column panel
+        out.append(PanelLine(text: sc.notPredicted.isEmpty ? (sc.gtLabels == 1 ? "  the gt label has a mask" : "  all \(sc.gtLabels) gt labels masked") : "  \(sc.notPredicted.count)/\(sc.gtLabels) gt labels no mask", color: dim))   // fits the 30-column panel
         return out
     }
 

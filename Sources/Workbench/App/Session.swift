@@ -41,7 +41,10 @@ final class Session: @unchecked Sendable {
         self.image = image
         self.groundTruth = groundTruth ?? image.groundTruth
         if let gt = self.groundTruth, gt.shape != image.volume.spatialShape {
-            throw VolumeError("ground truth has shape \(gt.shape) but the image is \(image.volume.spatialShape)")
+            // Written x first, as `medseg info` and image viewers give sizes.
+            func size(_ shape: [Int]) -> String { shape.reversed().map(String.init).joined(separator: " x ") }
+            throw VolumeError("the ground truth is \(size(gt.shape)) but the image is \(size(image.volume.spatialShape))"
+                + (image.volume.spatialShape.count == 3 ? " (x, y, z)" : " (x, y)"))
         }
         let known = image.niftiGeometry?.orientationKnown ?? false
         if let gt = self.groundTruth, let why = LabelMap.gridMismatch(known ? image.volume.affine : nil, gt.affine) {

@@ -52,7 +52,7 @@ final class WorkbenchApp: @unchecked Sendable {
         s.orientation = s.standardOrientation
         let outside = session.image.boxes.count - s.fileBoxes.count
         s.fileBoxesOutside = outside
-        s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) boxes")
+        s.status = "b draws a box, s segments, ? lists keys" + (s.fileBoxes.isEmpty ? "" : "; B loads the file's \(s.fileBoxes.count) box\(s.fileBoxes.count == 1 ? "" : "es")")
             + (outside > 0 ? " (\(outside) outside the image left out)" : "")
         var notes: [String] = []
         if v.is3D, let note = session.image.spacingNote {
