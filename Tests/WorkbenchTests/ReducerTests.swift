@@ -336,7 +336,7 @@ final class ReducerTests: XCTestCase {
         send(&s, .escape)
     }
 
-    /// Tab completes a command's name, then a preset, axis or orientation, as far as the
+    /// Tab completes a command's name, then a preset, axis, orientation or path, as far as the
     /// candidates agree; in the middle of the line it does nothing.
     func testTabCompletesCommandsAndTheirWords() {
         XCTAssertEqual(Completion.complete("seg"), "segment ")
@@ -351,6 +351,17 @@ final class ReducerTests: XCTestCase {
         XCTAssertNil(Completion.complete("slice 3"))
         XCTAssertNil(Completion.complete("xyz"))
         var s = makeState()
+        // The PATH of save and load: a folder's entries, a folder typed into, hidden ones left out.
+        let dir = NSTemporaryDirectory() + "medseg-complete-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for f in ["ch2_seg.nii.gz", "ch2_seg2.npz", ".hidden"] { FileManager.default.createFile(atPath: dir + "/" + f, contents: Data()) }
+        XCTAssertEqual(Completion.complete("save \(dir)/c"), "save \(dir)/ch2_seg")
+        XCTAssertEqual(Completion.complete("load \(dir)/ch2_seg."), "load \(dir)/ch2_seg.nii.gz ")
+        XCTAssertEqual(Completion.complete("load \(dir)/d"), "load \(dir)/data/")
+        XCTAssertEqual(Completion.shown(Completion.choices("load \(dir)/")), ["ch2_seg.nii.gz", "ch2_seg2.npz", "data/"])
+        XCTAssertEqual(Completion.choices("load \(dir)/.h"), ["\(dir)/.hidden"])
+        XCTAssertTrue(Completion.paths("~/").allSatisfy { $0.hasPrefix("~/") })
         send(&s, .char(":"), .char("z"), .char("r"), .tab)
         XCTAssertEqual(s.mode, .command("zrange "))
         send(&s, .escape, .char(":"), .char("p"), .char("r"), .left, .tab)

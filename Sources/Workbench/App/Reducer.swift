@@ -266,7 +266,7 @@ enum Reducer {
                 // Completes at the end of the line only (as far as the candidates agree).
                 guard s.commandCursor == 0 else { return [] }
                 if let line = Completion.complete(text) { s.mode = .command(line) }
-                else if case let choices = Completion.choices(text), choices.count > 1 { s.completionChoices = choices }
+                else if case let choices = Completion.choices(text), choices.count > 1 { s.completionChoices = Completion.shown(choices) }
                 return []
             case .backspace where text.isEmpty, .delete where text.isEmpty: s.mode = .normal; return []
             default:
