@@ -487,11 +487,11 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.status, "model loaded (int8, 120 ms): b draws a box, ? lists keys")
         s.openNote = "no `spacing` array; voxels taken as 1 mm"
         _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
-        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model ready")
+        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded")
         // The file's boxes stay offered until there are objects.
         s.fileBoxes = [SegObject(id: 1, label: 1, x0: 0, y0: 0, x1: 3, y1: 3, z0: 5, z1: 5, mask: nil, stale: true)]
         _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
-        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model ready: B loads the file's 1 box")
+        XCTAssertEqual(s.status, "note: no `spacing` array; voxels taken as 1 mm · model loaded: B loads the file's 1 box")
         s.openNote = nil
         _ = Reducer.reduce(&s, .modelLoaded("model loaded (int8, 120 ms)", hint: true))
         XCTAssertEqual(s.status, "model loaded (int8, 120 ms): B loads the file's 1 box, b draws a box, ? lists keys")

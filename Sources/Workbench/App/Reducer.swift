@@ -139,10 +139,10 @@ enum Reducer {
             // front; with nothing else to say, what to do next.
             // The file's boxes are offered until there are objects (the opening's hint said so
             // too, and this message replaces it). With a note, the note keeps the line and the
-            // model's message is cut to "model ready" so both fit.
+            // model's message is cut to "model loaded" so both fit.
             let n = s.fileBoxes.count, boxes = n == 0 || !s.objects.isEmpty ? nil : "B loads the file's \(n) box\(n == 1 ? "" : "es")"
             if let note = s.openNote {
-                s.status = "note: \(note) · model ready" + (boxes.map { ": " + $0 } ?? "")
+                s.status = "note: \(note) · model loaded" + (boxes.map { ": " + $0 } ?? "")
             } else if hint {
                 s.status = m + ": " + (boxes.map { $0 + ", " } ?? "") + "b draws a box, ? lists keys"
             } else {
