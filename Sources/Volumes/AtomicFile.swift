@@ -58,7 +58,8 @@ public enum AtomicFile {
         let path = try destination(path)
         if isStream(path) { return try stream(path, body) }
         var st = stat()
-        if stat(path, &st) == 0 {
+        let existing = stat(path, &st) == 0
+        if existing {
             switch st.st_mode & S_IFMT {
             case S_IFREG: break
             case S_IFDIR: throw VolumeError("is a directory", path: path)
@@ -72,6 +73,8 @@ public enum AtomicFile {
             try body(tmp)
             let fd = open(tmp, O_RDONLY)
             guard fd >= 0 else { throw VolumeError("the written file vanished: \(String(cString: strerror(errno)))", path: path) }
+            // A file replaced keeps its permissions (a report kept private stays private).
+            if existing { _ = fchmod(fd, st.st_mode & 0o7777) }
             let synced = fsync(fd)
             close(fd)
             guard synced == 0 else { throw VolumeError("cannot flush to disk: \(String(cString: strerror(errno)))", path: path) }

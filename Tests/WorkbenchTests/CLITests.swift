@@ -222,6 +222,39 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(try CLI.run(["info", empty]).stdout.contains("npz (not a challenge case: `imgs` (0, 4, 4) is empty)"))
     }
 
+    /// QA round two: int64 values from 2^63 up (a trap in the label check), long array names,
+    /// a 2D-named stack, an option where a value should be, a report path ending in /, and a
+    /// replaced report keeping its permissions.
+    func testInfoAndEvalEdgesFromTheSecondQAPass() throws {
+        let dir = try temporaryDirectory(self)
+        let big = dir.appendingPathComponent("big.npz").path
+        try Npz.write([(name: "a_really_long_name", array: NDArray(shape: [2], values: [Int64.max, 0])),
+                       (name: "u", array: NDArray(shape: [1], values: [UInt64.max]))], to: big)
+        let r = try CLI.run(["info", big])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("  a_really_long_name int64 (2,)"), r.stdout)
+        let stack = dir.appendingPathComponent("2DBox_stack.npz").path
+        try Npz.write([(name: "imgs", array: NDArray(shape: [3, 4, 4], values: [UInt8](repeating: 1, count: 48)))], to: stack)
+        XCTAssertTrue(try CLI.run(["info", stack]).stdout.contains("not a challenge case: a 2D case's `imgs` is (H,W) or (H,W,3), not (3, 4, 4)"))
+
+        let gt = dir.appendingPathComponent("gt.npz").path, pred = dir.appendingPathComponent("pred.npz").path
+        try Npz.write([(name: "gts", array: NDArray(shape: [2, 2], values: [UInt8]([0, 1, 1, 0])))], to: gt)
+        try Npz.write([(name: "segs", array: NDArray(shape: [2, 2], values: [UInt8]([0, 1, 1, 0])))], to: pred)
+        let swallowed = try CLI.run(["eval", "--pred", pred, "--gt", gt, "--json", "--csv", "x.csv"], in: dir)
+        XCTAssertEqual(swallowed.status, 2)
+        XCTAssertTrue(swallowed.stderr.contains("--json needs a value (FILE) before --csv"), swallowed.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("--csv").path))
+        let slash = try CLI.run(["eval", "--pred", pred, "--gt", gt, "--csv", "r.csv/"], in: dir)
+        XCTAssertEqual(slash.status, 1)
+        XCTAssertTrue(slash.stderr.contains("r.csv/: ends with / (a folder's name, not a file's) (--csv)"), slash.stderr)
+        XCTAssertTrue(slash.stdout.isEmpty, "refused before scoring: \(slash.stdout)")
+        let csv = dir.appendingPathComponent("m.csv").path
+        try "case,dsc,nsd\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        XCTAssertEqual(chmod(csv, 0o600), 0)
+        XCTAssertEqual(try CLI.run(["eval", "--pred", pred, "--gt", gt, "--csv", csv]).status, 0)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: csv)[.posixPermissions] as? Int, 0o600)
+    }
+
     /// Arrays medseg cannot read (a string, a pickle) beside a ground truth: info describes the
     /// others and says which it could not read; eval scores the case. A 3D ground truth without
     /// `spacing` is scored at 1 mm, with a warning; a pipe is refused, not waited on.
@@ -304,7 +337,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("2 cases (1 not scored, scored 0): mean DSC 0.5000, mean NSD 0.5000"), r.stdout)
         let gt = gts.appendingPathComponent("a.npz").path
         let over = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path, "--csv", gt])
-        XCTAssertEqual(over.status, 2)
+        XCTAssertEqual(over.status, 1)
         XCTAssertTrue(over.stderr.contains("writing it would replace the input"), over.stderr)
         XCTAssertNotNil(try Npz.read(path: gt).first { $0.name == "gts" })
         // Another file of that name is no report to replace; an earlier report is.
@@ -441,7 +474,7 @@ final class CLITests: XCTestCase {
         let path = dir.appendingPathComponent("2DBox_x.npz").path
         try Npz.write([(name: "imgs", array: NDArray(shape: [4, 4], values: [UInt8](repeating: 1, count: 16)))], to: path)
         let r = try CLI.run(["open", path, "--out", path])
-        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("--out \(path) is the input \(path)"), r.stderr)
         XCTAssertEqual(try Npz.read(path: path).map(\.name), ["imgs"])
     }

@@ -292,7 +292,7 @@ final class WorkbenchE2ETests: XCTestCase {
     func testMissingModelIsAClearError() throws {
         let r = try CLI.run(["open", "/nonexistent.nii.gz", "--model", "/nonexistent/model.pth"])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("no such model file"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("No such file or directory (the model file given)"), r.stderr)
         let r2 = try CLI.run(["open"])
         XCTAssertNotEqual(r2.status, 0)
         XCTAssertEqual(r2.stderr.split(separator: "\n").count, 1, r2.stderr)

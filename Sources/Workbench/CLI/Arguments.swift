@@ -139,6 +139,11 @@ extension CommandSpec {
             let v: String
             if let inline { v = inline } else {
                 guard i < args.count else { throw CLIError("\(spec.name) needs a value (\(spec.value!))") }
+                // `--json --csv`: the next option is not this one's value (a file named --csv).
+                let next = args[i].split(separator: "=", maxSplits: 1).first.map(String.init) ?? args[i]
+                if next == "-h" || next == "--help" || options.contains(where: { $0.name == next || $0.short == next }) {
+                    throw CLIError("\(spec.name) needs a value (\(spec.value!)) before \(args[i])")
+                }
                 v = args[i]
                 i += 1
             }

@@ -29,7 +29,7 @@ enum ConvertCommand {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDir) && !ModelFile.isModelFile(output) {
             throw CLIError("--output \(output) " + (isDir.boolValue ? "is a directory; --output names the model file to write"
-                : "exists and is not a medseg model file; it is left as it is (choose another --output, or move the file away)"))
+                : "exists and is not a medseg model file; it is left as it is (choose another --output, or move the file away)"), status: 1)
         }
         Engine.configure(threads: 2)
         let t0 = Date()

@@ -46,7 +46,8 @@ enum InfoCommand {
     /// The text `medseg info` prints for one file, and how many of its arrays are damaged.
     static func describe(path: String, labels mode: LabelMode) throws -> (text: String, unread: Int) {
         var out = "\(path)\n", unread = 0
-        func row(_ k: String, _ v: String) { out += "  " + k.padding(toLength: 9, withPad: " ", startingAt: 0) + v + "\n" }
+        // A long array name gets a space after it instead of running into its value.
+        func row(_ k: String, _ v: String) { out += "  " + k.padding(toLength: max(9, k.count + 1), withPad: " ", startingAt: 0) + v + "\n" }
         switch try FileFormat.detect(path: path) {
         case .npz:
             // Each array on its own: one medseg cannot read (a string, a pickle) is said so, and
@@ -120,6 +121,10 @@ enum InfoCommand {
         let dims = "(\(shape.map(String.init).joined(separator: ", "))\(shape.count == 1 ? "," : ""))"
         guard shape.count == 2 || shape.count == 3 else { return "not a challenge case: `imgs` \(dims) is not (H,W), (H,W,3) or (D,H,W)" }
         guard !shape.contains(0) else { return "not a challenge case: `imgs` \(dims) is empty" }
+        // Named 2D*, a case is 2D whatever its third axis, as `segment` reads it.
+        if fileName.hasPrefix("2D"), shape.count == 3, shape[2] != 3 {
+            return "not a challenge case: a 2D case's `imgs` is (H,W) or (H,W,3), not \(dims)"
+        }
         return "challenge case, " + (ImageFile.isStack(shape, fileName: fileName) ? "3D" : "2D")
     }
 
@@ -149,7 +154,7 @@ enum InfoCommand {
         if mode == .always || labelLike { return true }
         var seen = Set<UInt64>()
         for v in a.doubles() {
-            seen.insert(UInt64(bitPattern: Int64(v)))
+            seen.insert(v.bitPattern)   // any value, 2^63 and above too (Int64(v) trapped there)
             if seen.count > 128 { return false }
         }
         return true
@@ -166,7 +171,7 @@ enum InfoCommand {
         if counts.isEmpty { return "no labels (all background)" }
         // A plane (or an RGB image's plane) has pixels; a volume voxels.
         let unit = a.shape.filter { $0 > 1 }.count <= 2 ? "pixels" : "voxels"
-        let items = counts.enumerated().map { i, c in i == 0 ? "\(c.label) (\(c.count) \(unit))" : "\(c.label) (\(c.count))" }
+        let items = counts.enumerated().map { i, c in i == 0 ? "\(c.label) (\(c.count) \(c.count == 1 ? String(unit.dropLast()) : unit))" : "\(c.label) (\(c.count))" }
         var lines = ["\(counts.count) label\(counts.count == 1 ? "" : "s"):"]
         for item in items {
             if lines[lines.count - 1].count + item.count > 88 { lines.append("   ") }

@@ -20,7 +20,7 @@ enum DataHome {
         if explicit == nil, precision == .int8, FileManager.default.fileExists(atPath: convertedModel) { return convertedModel }
         let p = explicit ?? path + "/models/lite_medsam.pth"
         guard FileManager.default.fileExists(atPath: p) else {
-            if explicit != nil { throw CLIError("\(p): no such model file", status: 1) }
+            if explicit != nil { throw CLIError("\(p): No such file or directory (the model file given)", status: 1) }
             throw CLIError("no model at \(p): run scripts/setup.sh (or 'make setup'), or pass --model PATH")
         }
         do { try FileFormat.requireRegularFile(p) } catch { throw CLIError("\(error)", status: 1) }

@@ -73,6 +73,7 @@ enum OutputPaths {
     /// Why a file cannot be written at `path` (a directory there, no such folder, no write
     /// permission), or nil when it can, checked before long work so it does not fail at the end.
     static func unwritable(_ path: String) -> String? {
+        if path.hasSuffix("/") { return "ends with / (a folder's name, not a file's)" }
         guard let target = try? AtomicFile.destination(path) else { return "too many levels of symbolic links" }
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
@@ -101,12 +102,12 @@ enum OutputPaths {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: output, isDirectory: &isDir) else { return }
         let name = (output as NSString).lastPathComponent
-        guard !isDir.boolValue else { throw CLIError("\(flag) \(given) holds a directory named \(name); its output cannot go there") }
+        guard !isDir.boolValue else { throw CLIError("\(flag) \(given) holds a directory named \(name); its output cannot go there", status: 1) }
         let keys = (try? Npz.listArrays(path: output).map(\.name)) ?? nil
         guard keys == ["segs"] else {
             let holds = keys.map { $0.isEmpty ? "no arrays" : "`" + $0.joined(separator: "`, `") + "`" } ?? "something other than an npz"
             throw CLIError("\(flag) \(given) already holds \(name) (with \(holds)), not an earlier segmentation; "
-                + "it is left as it is (choose another \(flag), or move the file away)")
+                + "it is left as it is (choose another \(flag), or move the file away)", status: 1)
         }
     }
 
@@ -131,7 +132,7 @@ enum OutputPaths {
         guard let out = identity(output) else { return }
         if let hit = inputs.first(where: { identity($0) == out }) {
             let what = given.map { "\(flag) \($0) holds the input \(hit)" } ?? "\(flag) \(output) is the input \(hit)"
-            throw CLIError("\(what); writing it would replace the input (choose another \(flag))")
+            throw CLIError("\(what); writing it would replace the input (choose another \(flag))", status: 1)
         }
     }
 }

@@ -27,8 +27,8 @@ enum SegmentCommand {
         """)
 
     static let command = Subcommand(spec: spec) { args in
-        guard let outDir = args.value("--output-dir") else { throw CLIError("segment needs --output-dir DIR (see 'medseg segment --help')") }
         guard !args.positionals.isEmpty else { throw CLIError("segment needs at least one INPUT npz file or directory (see 'medseg segment --help')") }
+        guard let outDir = args.value("--output-dir") else { throw CLIError("segment needs --output-dir DIR (see 'medseg segment --help')") }
         let precision = try args.precision()
         let strategyName = args.value("--3d") ?? "propagate"
         guard let strategy = Strategy3D(rawValue: strategyName) else {
@@ -313,7 +313,7 @@ enum SegmentCommand {
         let name = (path as NSString).lastPathComponent, values = imgs.floats()
         let nonFinite = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
         guard nonFinite < values.count else { throw VolumeError("`imgs` holds no finite value (all NaN or infinite)", path: path) }
-        if nonFinite > 0 { Stderr.warn("\(name): \(nonFinite) values of `imgs` are NaN or infinite; NaN is taken as 0, infinities as the ends of the window") }
+        if nonFinite > 0 { Stderr.warn("\(name): \(nonFinite) value\(nonFinite == 1 ? " of `imgs` is" : "s of `imgs` are") NaN or infinite; NaN is taken as 0, infinities as the ends of the window") }
         // Whole numbers 0-255 in another type (a uint8 image saved as float) are the pixels as they are.
         if Windowing.holdsWholeBytes(values) {
             Stderr.warn("\(name): `imgs` is \(imgs.dtype.numpyName) holding whole numbers 0-255; taken as uint8 pixels")
