@@ -120,9 +120,10 @@ final class PersistenceTests: XCTestCase {
             // An object whose slices run backwards or out of the image (what a crash could
             // leave) is refused too, not restored into an object that cannot be drawn.
             for bad: [Int32] in [[1, 3, 0, 0, 2, 2, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0], [1, 3, 0, 0, 2, 2, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0],
-                                 [1, 0, 0, 0, 2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0], [1, 3, 0, 0, 3, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]] {
+                                 [1, 0, 0, 0, 2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0], [1, 3, 0, 0, 3, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+                                 [1, 3, 0, 0, 2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0] + [1, 4, 0, 0, 2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]] {
                 try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(2), 3, 3])),
-                               (name: "objects", array: NDArray(shape: [1, 16], values: bad)),
+                               (name: "objects", array: NDArray(shape: [bad.count / 16, 16], values: bad)),
                                (name: "masks", array: NDArray(shape: [0], values: [UInt8]()))],
                               to: Persistence.recoveryPath(for: s.path))
                 XCTAssertThrowsError(try Persistence.restore(session: s), "\(bad)") { XCTAssertTrue("\($0)".contains("damaged"), "\($0)") }

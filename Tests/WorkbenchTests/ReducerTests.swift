@@ -103,6 +103,26 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(s.status, "every object is segmented")
     }
 
+    /// A stopped run's message does not end the wait for a newer request of the same box
+    /// (undo, redo, s while a 3D run was under way).
+    func testAStoppedRunDoesNotCancelTheNextRequest() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5 2 8")
+        let sent = s.objects[0]
+        _ = type(&s, "segment")
+        send(&s, .char("u"), .ctrl("r"))
+        XCTAssertTrue(s.segmenting.isEmpty, "the undo stopped it")
+        _ = type(&s, "segment")
+        XCTAssertEqual(s.segmenting[sent.id], sent.place)
+        _ = Reducer.reduce(&s, .segmentStopped(sent))    // the first run's stop arrives now
+        XCTAssertEqual(s.segmenting[sent.id], sent.place, "the new request still waits")
+        XCTAssertNotNil(s.busy)
+        XCTAssertFalse(s.status.contains("stopped"), s.status)
+        _ = Reducer.reduce(&s, .segmented(sent, mask: ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1]), seconds: 2, slices: 7))
+        XCTAssertEqual(s.status, "label 1: 1 voxels in 2.0 s (7 slices)")
+        XCTAssertNil(s.busy)
+    }
+
     /// Slips are said, not ignored: words after a command that takes none; the window cannot
     /// run off to infinity; view names in any case; display toggles say what they did.
     func testSlipsAndTogglesAreSaid() {
@@ -127,7 +147,7 @@ final class ReducerTests: XCTestCase {
         send(&s, .char("m"))
         XCTAssertEqual(s.status, "masks hidden (m shows them)")
         send(&s, .char("o"))
-        XCTAssertEqual(s.status, "masks outlined (o: filled)")
+        XCTAssertEqual(s.status, "masks outlined (o: filled); hidden now (m shows them)")
     }
 
     func testCommandLineBoxWithSliceRangeAndRelabelAndDelete() {
@@ -362,6 +382,11 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(Completion.shown(Completion.choices("load \(dir)/")), ["ch2_seg.nii.gz", "ch2_seg2.npz", "data/"])
         XCTAssertEqual(Completion.choices("load \(dir)/.h"), ["\(dir)/.hidden"])
         XCTAssertTrue(Completion.paths("~/").allSatisfy { $0.hasPrefix("~/") })
+        // A folder with a space in its name, and spaces before the PATH.
+        try? FileManager.default.createDirectory(atPath: dir + "/my dir", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/my dir/atlas.nii.gz", contents: Data())
+        XCTAssertEqual(Completion.complete("load \(dir)/my dir/at"), "load \(dir)/my dir/atlas.nii.gz ")
+        XCTAssertEqual(Completion.complete("load  \(dir)/my"), "load  \(dir)/my dir/")
         send(&s, .char(":"), .char("z"), .char("r"), .tab)
         XCTAssertEqual(s.mode, .command("zrange "))
         send(&s, .escape, .char(":"), .char("p"), .char("r"), .left, .tab)
@@ -457,8 +482,15 @@ final class ReducerTests: XCTestCase {
         XCTAssertEqual(u.mode, .normal)
         XCTAssertTrue(u.objects.isEmpty && u.pendingLoad == nil)
         XCTAssertEqual(u.status, "nothing loaded")
+        // Read while a command line is typed: nothing loaded, no question taking the keys.
+        u.mode = .command("slice 4")
+        _ = Reducer.reduce(&u, .loaded(many, path: "/data/t1.nii.gz"))
+        XCTAssertEqual(u.mode, .command("slice 4"))
+        XCTAssertEqual(u.status, "t1.nii.gz holds 200 labels: nothing loaded (:load it again to be asked)")
+        u.mode = .normal
         _ = Reducer.reduce(&u, .loaded(many, path: "/data/t1.nii.gz"))
         send(&u, .char("y"))
+        XCTAssertEqual(u.loadedFrom, "/data/t1.nii.gz")
         XCTAssertEqual(u.objects.count, 200)
         XCTAssertEqual(u.status, "loaded 200 labels from t1.nii.gz as objects")
         // Undo back to the empty start and redo to the loaded file: nothing unsaved either way.
@@ -576,6 +608,14 @@ final class ReducerTests: XCTestCase {
         drag(&s)
         XCTAssertEqual(s.mode, .normal, "a click closes the help")
         XCTAssertEqual(s.objects.count, 2)
+        // Esc during a drag cancels it: the release makes no box.
+        _ = Reducer.reduce(&s, .mouse(.press, col: a.col, row: layout.viewRow + a.halfRow / 2))
+        _ = Reducer.reduce(&s, .mouse(.drag, col: b.col, row: layout.viewRow + b.halfRow / 2))
+        send(&s, .escape)
+        XCTAssertEqual(s.status, "box cancelled")
+        _ = Reducer.reduce(&s, .mouse(.release, col: b.col, row: layout.viewRow + b.halfRow / 2))
+        XCTAssertEqual(s.objects.count, 2)
+        XCTAssertNil(s.dragStart)
     }
 
     func testStaleScoresAreIgnored() {

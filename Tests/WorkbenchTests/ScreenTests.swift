@@ -367,7 +367,7 @@ final class ScreenTests: XCTestCase {
 
     /// The help overlay ends with its last line on a tall screen, and says it is cut on a short one.
     /// A long file name is cut in its middle so the title keeps the slice, window and
-    /// [modified]; a long status keeps its end (the reason a save failed).
+    /// [modified]; a long status keeps its end (the reason a save failed), taking the readout's room.
     func testLongNamesAndMessagesKeepTheirEnds() throws {
         let base = try makeSession()
         let session = try Session(path: "/data/" + String(repeating: "very-long-case-name-", count: 5) + "end.npz", image: base.image,
@@ -379,7 +379,12 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(lines[0].hasPrefix(" medseg  very-long-"), lines[0])
         XCTAssertTrue(lines[0].contains("\u{2026}") && lines[0].contains("end.npz  [modified]  axial 1 of 0-2  W 255 L 128 (auto)"), lines[0])
         XCTAssertTrue(lines[11].hasPrefix(" not saved: /data/"), lines[11])
-        XCTAssertTrue(lines[11].contains("\u{2026}") && lines[11].contains("out.nii.gz: Permission denied x 4 y 4 z 1"), lines[11])
+        // Too long to share the line: the message takes the readout's room too.
+        XCTAssertTrue(lines[11].contains("\u{2026}") && lines[11].trimmingCharacters(in: .whitespaces).hasSuffix("out.nii.gz: Permission denied"), lines[11])
+        XCTAssertFalse(lines[11].contains("x 4 y 4 z 1"), lines[11])
+        s.status = "saved out.nii.gz (40 ms)"
+        let short = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")[11]
+        XCTAssertTrue(short.hasPrefix(" saved out.nii.gz (40 ms)") && short.contains("x 4 y 4 z 1"), short)
     }
 
     func testHelpSaysWhenItIsCut() throws {

@@ -285,6 +285,8 @@ final class SegmentCLITests: XCTestCase {
         let cached = StackProgress(done: 10, total: 20, encoded: 0, toEncode: 0, encodeSeconds: 0, decodeSeconds: 1)
         XCTAssertEqual(try XCTUnwrap(cached.secondsLeft(elapsed: 0.5)), 0.5, accuracy: 1e-9)
         XCTAssertNil(StackProgress(done: 0, total: 20).secondsLeft(elapsed: 1))
+        // Cached slices first, encodes still to come but none timed: no guess (it said 15 s of 107).
+        XCTAssertNil(StackProgress(done: 11, total: 121, encoded: 0, toEncode: 60, encodeSeconds: 0, decodeSeconds: 0.5).secondsLeft(elapsed: 2))
         XCTAssertEqual(TimeLeft.text(24.62), ", about 25 s left")
         XCTAssertEqual(TimeLeft.text(270), ", about 5 min left")
         XCTAssertEqual(TimeLeft.text(nil), "")

@@ -21,10 +21,11 @@ public struct StackProgress: Sendable, Equatable {
     }
 
     /// Wall seconds left at the pace so far (`elapsed` wall seconds since the start), nil before
-    /// the first decode and once all are done.
+    /// the first decode, while encodes are left but none has been timed yet (slices served from
+    /// the cache first), and once all are done.
     public func secondsLeft(elapsed: Double) -> Double? {
         let spent = encodeSeconds + decodeSeconds
-        guard done > 0, done < total, spent > 0 else { return nil }
+        guard done > 0, done < total, spent > 0, encoded > 0 || toEncode == 0 else { return nil }
         let perEncode = encoded > 0 ? encodeSeconds / Double(encoded) : 0
         let perDecode = decodeSeconds / Double(done)
         let work = Double(max(0, toEncode - encoded)) * perEncode + Double(total - done) * perDecode

@@ -41,6 +41,8 @@ struct AppState: Sendable {
     /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
     /// What `:load` read while it asks whether to load that many labels (`Mode.confirmLoad`).
     var pendingLoad: (objects: [SegObject], path: String)?
+    /// The file whose labels `:load` just added as objects (taken by the app, then cleared).
+    var loadedFrom: String?
     var fileBoxes: [SegObject] = []
     var fileBoxesOutside = 0                    // the file's boxes that miss the image (left out)
 

@@ -29,7 +29,10 @@ enum Completion {
     /// with "/".
     static func choices(_ line: String) -> [String] {
         let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        if words.count == 2, pathCommands.contains(words[0].lowercased()) { return paths(words[1]) }
+        // A PATH is the rest of the line (it may hold spaces; spaces before it do not count).
+        if words.count >= 2, pathCommands.contains(words[0].lowercased()) {
+            return paths(String(line.dropFirst(words[0].count).drop { $0 == " " }))
+        }
         let last = (words.last ?? "").lowercased()
         let candidates = words.count == 1 ? commands : words.count == 2 ? arguments[words[0].lowercased()] ?? [] : []
         return candidates.filter { $0.hasPrefix(last) }
@@ -40,7 +43,7 @@ enum Completion {
     static func paths(_ typed: String) -> [String] {
         let cut = typed.lastIndex(of: "/").map { typed.index(after: $0) } ?? typed.startIndex
         let folder = String(typed[..<cut]), start = String(typed[cut...])
-        let expanded = folder.hasPrefix("~") ? NSHomeDirectory() + folder.dropFirst() : folder
+        let expanded = folder.hasPrefix("~") ? (folder as NSString).expandingTildeInPath + "/" : folder
         guard let entries = listFolder(expanded.isEmpty ? "." : expanded) else { return [] }
         return entries.filter { $0.name.hasPrefix(start) && (start.hasPrefix(".") || !$0.name.hasPrefix(".")) }
             .map { folder + $0.name + ($0.isFolder ? "/" : "") }.sorted()
@@ -61,7 +64,9 @@ enum Completion {
     static func complete(_ line: String) -> String? {
         let matches = choices(line)
         guard let first = matches.first else { return nil }
-        let last = line.split(separator: " ", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+        let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        let last = words.count >= 2 && pathCommands.contains(words[0].lowercased())
+            ? String(line.dropFirst(words[0].count).drop { $0 == " " }) : words.last ?? ""
         let head = String(line.dropLast(last.count))
         if matches.count == 1 { return head + first + (first.hasSuffix("/") ? "" : " ") }
         var common = first

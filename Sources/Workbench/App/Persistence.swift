@@ -176,6 +176,9 @@ enum Persistence {
               let rows = table.values(as: Int32.self), let bytes = named("masks")?.values(as: UInt8.self) else { throw damaged }
         let (d, h, w) = (session.depth, session.height, session.width)
         guard shape == [Int64(d), Int64(h), Int64(w)] else { throw VolumeError("recovery file is for an image of another size", path: path) }
+        // One object per id, and mask bytes that are 0 or 1, or the file is not one we wrote.
+        let ids = (0..<table.shape[0]).map { rows[$0 * 16] }
+        guard Set(ids).count == ids.count, !bytes.contains(where: { $0 > 1 }) else { throw damaged }
         var offset = 0
         return try (0..<table.shape[0]).map { i in
             let r = rows[(i * 16)..<(i * 16 + 16)].map(Int.init)

@@ -74,7 +74,9 @@ enum Reducer {
             endBatchIfIdle(&s)
             return scoreEffects(s) + [.autosave(objects: s.objects)]
         case .segmentStopped(let sent):
-            finished(&s, sent)
+            // Only a cancel stops a job, and the cancel already ended the wait for it: a request
+            // for the same box since (undo, redo, then s) is a new one and still waits.
+            settleBusy(&s)
             endBatchIfIdle(&s)
             // Stopped by an undo or redo (or its box went); a box still on screen waits,
             // unsegmented, for the next `s`.
@@ -99,7 +101,7 @@ enum Reducer {
             // With something to say about boxes, the file's name stands for its path, so the
             // saying fits the status line.
             let caveats = boxCaveats(s.objects, unsegmentedVerb: "is left out", changedVerb: "is saved")
-            s.status = "saved \(caveats.isEmpty ? path : (path as NSString).lastPathComponent) (\(fmt(seconds * 1000, 0)) ms)" + caveats
+            s.status = "saved \(caveats.isEmpty ? path : (path as NSString).lastPathComponent) (\(duration(seconds)))" + caveats
             return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
@@ -128,6 +130,12 @@ enum Reducer {
         case .loaded(let objects, let path):
             // An image loaded by mistake has a label per gray level: that many is asked first.
             if objects.count > manyLabels {
+                // Read while a command line, a box or another question was under way: the
+                // question would take its keys. Nothing is loaded; asking again asks.
+                guard s.mode == .normal else {
+                    s.status = "\((path as NSString).lastPathComponent) holds \(objects.count) labels: nothing loaded (:load it again to be asked)"
+                    return []
+                }
                 s.pendingLoad = (objects, path)
                 s.mode = .confirmLoad
                 s.status = "\((path as NSString).lastPathComponent) holds \(objects.count) labels (an image, not a segmentation?): load them all as objects? y/n"
@@ -180,6 +188,7 @@ enum Reducer {
             + (wasEmpty ? "" : " (after the \(s.objects.count - fresh.count) here)") + skippedNote
         // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
         if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
+        s.loadedFrom = path
         return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
     }
 
@@ -278,7 +287,7 @@ enum Reducer {
             }
         case .box(let corner):
             switch k {
-            case .escape: s.mode = .normal; s.status = "box cancelled"; return []
+            case .escape: s.mode = .normal; s.dragStart = nil; s.status = "box cancelled"; return []
             case .char(":"): s.boxToResume = s.mode; s.mode = .command(""); s.commandCursor = 0; return []
             case .enter, .char(" "), .char("b"):
                 guard let c = corner else { s.mode = .box(corner: s.cursor); s.status = "corner 1 at \(s.cursor.x), \(s.cursor.y); move and press space again"; return [] }
@@ -321,7 +330,7 @@ enum Reducer {
             s.status = s.showMask ? "masks shown (m hides them)" : "masks hidden (m shows them)"
         case .char("o"):
             s.maskStyle = s.maskStyle == .fill ? .contour : .fill
-            s.status = s.maskStyle == .fill ? "masks filled (o: outlines)" : "masks outlined (o: filled)"
+            s.status = (s.maskStyle == .fill ? "masks filled (o: outlines)" : "masks outlined (o: filled)") + (s.showMask ? "" : "; hidden now (m shows them)")
         case .char("u"): return undo(&s)
         case .ctrl("r"): return redo(&s)
         case .char(":"): s.mode = .command(""); s.commandCursor = 0
@@ -338,7 +347,7 @@ enum Reducer {
         case .char("-"): s.zoom = max(s.zoom / 1.5, 1); if s.zoom == 1 { s.pan = nil }
         case .char("0"): s.zoom = 1; s.pan = nil
         // The narrowest window is relative to the image's range (a 0-1 float image has width < 1).
-        case .char("<"): s.window.width = max(s.autoWindow.width / 1000, s.window.width / 1.2); s.windowName = "custom"
+        case .char("<"): s.window.width = min(s.window.width, max(s.autoWindow.width / 1000, s.window.width / 1.2)); s.windowName = "custom"
         case .char(">"): s.window.width *= 1.2; s.windowName = "custom"; _ = boundWindow(&s)
         case .char(","): s.window.level -= s.window.width / 20; s.windowName = "custom"; _ = boundWindow(&s)
         case .char("."): s.window.level += s.window.width / 20; s.windowName = "custom"; _ = boundWindow(&s)
@@ -359,8 +368,8 @@ enum Reducer {
         switch s.mode {
         case .normal, .box: break
         case .help: if kind == .press { s.mode = .normal }; return []
-        case .command: if kind != .wheelUp && kind != .wheelDown { return [] }
-        case .confirmQuit, .confirmOverwrite, .confirmRestore, .confirmLoad: return []
+        case .command: if kind != .wheelUp && kind != .wheelDown { s.dragStart = nil; return [] }
+        case .confirmQuit, .confirmOverwrite, .confirmRestore, .confirmLoad: s.dragStart = nil; return []
         }
         switch kind {
         case .wheelUp: moveSlice(&s, -1); return prefetch(s)
@@ -384,8 +393,11 @@ enum Reducer {
             if s.dragStart == nil && s.axis != .axial { s.status = "boxes are drawn in the axial view (press a); here a click moves the cursor" }
         case .release:
             s.cursor = v
+            // A drag ends in a box only while its box drawing lasts (Esc, or a box made by a
+            // command meanwhile, ended it).
             if let start = s.dragStart {
                 s.dragStart = nil
+                guard case .box = s.mode else { return [] }
                 if start.x != v.x && start.y != v.y { return addBox(&s, from: start, to: v) }
                 s.mode = .normal
             }

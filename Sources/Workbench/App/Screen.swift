@@ -237,8 +237,12 @@ enum Screen {
         let v = session.values(at: c)
         pos += " = " + (v.count == 1 ? fmtValue(v[v.startIndex]) : "(" + v.map(fmtValue).joined(separator: ", ") + ")")
         if case .box = s.mode { pos = "BOX  " + pos }
-        let right = (s.busy.map { "\u{25CF} \($0)  " } ?? "") + pos
-        let left = s.status, rightWidth = CellGrid.width(of: right)
+        let left = s.status, busy = s.busy.map { "\u{25CF} \($0)  " } ?? ""
+        // A message that does not fit beside the cursor's readout takes its room (the readout
+        // comes back with the next short message, or Esc); the work under way keeps its mark.
+        let fits = CellGrid.width(of: left) + 3 + CellGrid.width(of: busy + pos) <= g.width
+        let right = fits || left.isEmpty ? busy + pos : String(busy.dropLast(2))
+        let rightWidth = CellGrid.width(of: right)
         // A long message is cut in its middle: its end often says why (a save that failed).
         let room = max(0, g.width - rightWidth - 2)
         g.put(" " + CellGrid.middleFitted(left, cells: max(0, room - 1)), col: 0, row: row, fg: text, bg: bar, maxWidth: room)

@@ -109,12 +109,16 @@ final class WorkbenchApp: @unchecked Sendable {
             for a in actions {
                 if case .resize = a { terminal.resetAfterResize(); last = nil }
                 if case .saved(let path, _, _) = a, let v = OutputPaths.version(path) { written.insert(v) }
-                // Its labels are objects now: `w` may write over it without asking.
-                if case .loaded(_, let path) = a, let v = OutputPaths.version(path) { written.insert(v) }
                 if case .key(.ctrl("c")) = a {
                     perform(Reducer.reduce(&state, .command("quit")))
                 } else {
                     perform(Reducer.reduce(&state, a))
+                }
+                // The file `w` writes, loaded as objects: `w` may write over it without asking.
+                // Any other file loaded (an image, a case's gts) is asked about as before.
+                if let path = state.loadedFrom {
+                    state.loadedFrom = nil
+                    if OutputPaths.sameFile(path, session.outputPath), let v = OutputPaths.version(path) { written.insert(v) }
                 }
                 needsDraw = true
                 if state.quit { break }
