@@ -62,6 +62,7 @@ final class ReducerTests: XCTestCase {
         _ = type(&s, "segment")
         let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
         _ = Reducer.reduce(&s, .segmentProgress(sent[0], text: "segmenting label 1: 1/1 slices"))
+        XCTAssertEqual(s.busy, "segmenting label 1 (1 of 2): 1/1 slices")
         _ = Reducer.reduce(&s, .segmented(sent[0], mask: m, seconds: 0.1, slices: 1))
         XCTAssertFalse(s.status.contains("objects in"), s.status)
         XCTAssertEqual(s.busy, "segmenting 1 object")   // not the finished one's progress
