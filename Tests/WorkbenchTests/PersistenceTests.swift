@@ -137,6 +137,19 @@ final class PersistenceTests: XCTestCase {
         }
     }
 
+    /// Save targets that cannot be written as files are refused before any writing: a pipe
+    /// would block the queue the autosaves use until something read it.
+    func testSaveTargetsThatAreNotFilesAreRefused() throws {
+        let s = try session(2, 3, 3)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-targets-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(mkfifo(dir + "/fifo.nii.gz", 0o600), 0)
+        XCTAssertEqual(Persistence.unusableTarget(dir + "/fifo.nii.gz", session: s), "\(dir)/fifo.nii.gz is not a regular file (a pipe or a device)")
+        XCTAssertEqual(Persistence.unusableTarget(dir, session: s), "\(dir) is a directory")
+        XCTAssertNil(Persistence.unusableTarget(dir + "/new.nii.gz", session: s))
+    }
+
     /// Lock files left by killed sessions go when nobody holds them and their recovery file is
     /// gone; a held one and one beside its recovery file stay. So do autosaves killed half-written.
     func testLeftLockFilesAreCleared() throws {

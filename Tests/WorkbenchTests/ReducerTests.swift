@@ -124,6 +124,52 @@ final class ReducerTests: XCTestCase {
         XCTAssertNil(s.busy)
     }
 
+    /// A question holds the line until answered: a result arriving meanwhile does not replace
+    /// it on screen. One that would open while a command line is typed does not open.
+    func testQuestionsHoldTheLineUntilAnswered() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        let sent = s.objects[0]
+        _ = type(&s, "segment")
+        send(&s, .char("q"))
+        XCTAssertEqual(s.mode, .confirmQuit)
+        let asked = s.prompt
+        XCTAssertTrue(asked.hasSuffix("quit anyway? y/n (w saves)"), asked)
+        _ = Reducer.reduce(&s, .segmented(sent, mask: nil, seconds: 0.1, slices: 1))
+        XCTAssertEqual(s.mode, .confirmQuit)
+        XCTAssertEqual(s.prompt, asked)
+        XCTAssertEqual(s.objects.count, 1)
+        send(&s, .char("n"))
+        XCTAssertEqual(s.prompt, "")
+        // The replace question, due while a command line is being typed, waits for the next w.
+        s.mode = .command("slice 5")
+        _ = Reducer.reduce(&s, .overwriteAsked(path: "/data/x_seg.nii.gz"))
+        XCTAssertEqual(s.mode, .command("slice 5"))
+        XCTAssertEqual(s.status, "not saved: x_seg.nii.gz exists (not written in this session); w asks whether to replace it")
+        // The PATH is the rest of the line as typed: two spaces in a name stay two.
+        s.mode = .normal
+        let paths = type(&s, "load  /tmp/two  sp.nii.gz").compactMap { if case .load(let p) = $0 { return p } else { return nil } }
+        XCTAssertEqual(paths, ["/tmp/two  sp.nii.gz"])
+    }
+
+    /// After a restore nothing counts as saved, not even the empty list; a load into the empty
+    /// list that leaves nothing unsaved ends the recovery file.
+    func testRestoredWorkStaysUnsavedAndACleanLoadEndsTheRecoveryFile() {
+        var s = makeState()
+        let m = ObjectMask(z0: 5, y0: 1, x0: 1, d: 1, h: 1, w: 1, bits: [1])
+        _ = Reducer.reduce(&s, .restored([SegObject(id: 1, label: 2, x0: 1, y0: 1, x1: 3, y1: 3, z0: 5, z1: 5, mask: m, stale: false)]))
+        send(&s, .char("d"), .char("u"), .ctrl("r"))
+        XCTAssertTrue(s.objects.isEmpty)
+        XCTAssertTrue(s.dirty, "the restored work was never saved: deleting it is a change")
+        var t = makeState()
+        _ = type(&t, "box 1 1 5 5")
+        send(&t, .char("d"))
+        let effects = Reducer.reduce(&t, .loaded([SegObject(id: 1, label: 4, x0: 1, y0: 1, x1: 1, y1: 1, z0: 5, z1: 5, mask: m, stale: false)],
+                                                 path: "/data/x_seg.nii.gz"))
+        XCTAssertFalse(t.dirty)
+        XCTAssertTrue(effects.contains { if case .discardRecovery = $0 { return true } else { return false } }, "\(effects)")
+    }
+
     /// Slips are said, not ignored: words after a command that takes none; the window cannot
     /// run off to infinity; view names in any case; display toggles say what they did.
     func testSlipsAndTogglesAreSaid() {

@@ -14,6 +14,11 @@ enum Mode: Equatable, Sendable {
     case confirmOverwrite(String)
     /// `:load` found more labels than a segmentation usually holds (`pendingLoad`): asks first.
     case confirmLoad
+
+    /// A y/n question whose text (`AppState.prompt`) holds the status line until answered.
+    var asks: Bool {
+        switch self { case .confirmQuit, .confirmOverwrite, .confirmLoad: true; default: false }
+    }
 }
 
 enum MaskStyle: String, Sendable { case fill, contour }
@@ -41,6 +46,8 @@ struct AppState: Sendable {
     /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
     /// What `:load` read while it asks whether to load that many labels (`Mode.confirmLoad`).
     var pendingLoad: (objects: [SegObject], path: String)?
+    /// The question of a y/n mode (`Mode.asks`), as it was asked.
+    var prompt = ""
     /// The file whose labels `:load` just added as objects (taken by the app, then cleared).
     var loadedFrom: String?
     var fileBoxes: [SegObject] = []

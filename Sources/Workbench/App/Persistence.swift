@@ -9,6 +9,11 @@ enum Persistence {
         let lower = path.lowercased()
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return "\(path) is a directory" }
+        // A pipe or a device would block the queue that autosaves use until something read it.
+        var st = stat()
+        if let target = try? AtomicFile.destination(path), stat(target, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+            return "\(path) is not a regular file (a pipe or a device)"
+        }
         guard [".nii", ".nii.gz", ".png", ".npz"].contains(where: { lower.hasSuffix($0) }) else {
             return "\(path): unknown extension; save as .npz, .nii.gz, .nii or .png"
         }

@@ -8,15 +8,19 @@ enum Reducer {
     static let maxUndo = 50
 
     static func reduce(_ s: inout AppState, _ action: Action) -> [Effect] {
-        let generation = s.generation
+        let generation = s.generation, mode = s.mode
         var effects = apply(&s, action)
         // Unsaved object edits (a box drawn, moved, relabelled, deleted) go to the recovery file
-        // too, not only segmentations: a crash before the first mask keeps the boxes.
-        if s.generation != generation && s.dirty && !effects.contains(where: {
+        // too, not only segmentations: a crash before the first mask keeps the boxes. An edit
+        // that leaves nothing unsaved (a load into the empty list) ends the recovery file.
+        if s.generation != generation && s.mode != .confirmRestore && !effects.contains(where: {
             switch $0 { case .autosave, .discardRecovery: return true; default: return false }
         }) {
-            effects.append(.autosave(objects: s.objects))
+            effects.append(s.dirty ? .autosave(objects: s.objects) : .discardRecovery)
         }
+        // A question stays on the line until it is answered, whatever arrives meanwhile (a
+        // finished segmentation used to replace it, and the next key answered it unseen).
+        if s.mode != mode { s.prompt = s.mode.asks ? s.status : "" }
         return effects
     }
 
@@ -110,6 +114,12 @@ enum Reducer {
             return s.dirty ? [] : [.discardRecovery]
         case .saveFailed(let m): s.status = "not saved: \(m)"; return []
         case .overwriteAsked(let path):
+            // Asked while a command line, a box or another question was under way, the question
+            // would take its keys: nothing is saved, and `w` asks again.
+            guard s.mode == .normal else {
+                s.status = "not saved: \((path as NSString).lastPathComponent) exists (not written in this session); w asks whether to replace it"
+                return []
+            }
             s.mode = .confirmOverwrite(path)
             // Nothing segmented (no object, or only empty masks): the replacement holds no label.
             guard s.objects.contains(where: { ($0.mask?.voxelCount ?? 0) > 0 }) else {
@@ -123,6 +133,8 @@ enum Reducer {
             // The restored work is where this session starts: undo does not go back before it
             // (one `u` used to empty the list, look saved, and drop the recovery file).
             s.undoStack = []; s.redoStack = []; s.segmentationRecorded = false
+            // Nothing is saved of it: no state, not even the empty list, counts as saved now.
+            s.cleanStates = []
             s.objects = objects
             s.nextID = (objects.map(\.id).max() ?? 0) + 1
             s.selected = objects.isEmpty ? nil : objects.count - 1
@@ -491,7 +503,7 @@ enum Reducer {
             return dropSegmentations(&s)
         case "load":
             s.status = "loading..."
-            return [.load(path: pathArgument(words))]
+            return [.load(path: pathArgument(text))]
         case "segment":
             // Boxes not segmented (or changed since): an empty result is a result, not redone
             // by every `s`, and a box being segmented is not queued a second time.
@@ -507,7 +519,7 @@ enum Reducer {
             return [.segment(todo)]
         case "save", "w":
             s.status = "saving..."
-            return [.save(path: pathArgument(words), objects: s.objects, generation: s.generation)]
+            return [.save(path: pathArgument(text), objects: s.objects, generation: s.generation)]
         case "window":
             guard words.count == 3, let w = nums[0], let l = nums[1], w > 0, w.isFinite, l.isFinite else {
                 s.status = "usage: window WIDTH LEVEL"; return []
@@ -667,9 +679,11 @@ enum Reducer {
 
     /// The PATH of `save PATH` or `load PATH` (spaces kept; ~ is the home directory, as in the
     /// shell), nil when none is given.
-    static func pathArgument(_ words: [String]) -> String? {
-        guard words.count > 1 else { return nil }
-        let path = words.dropFirst().joined(separator: " ")
+    static func pathArgument(_ text: String) -> String? {
+        // The rest of the line as typed (two spaces in a name stay two), after the verb and
+        // the spaces that follow it.
+        let path = String(text.drop { $0 == " " }.drop { $0 != " " }.drop { $0 == " " })
+        guard !path.isEmpty else { return nil }
         return path.hasPrefix("~") ? (path as NSString).expandingTildeInPath : path
     }
 

@@ -225,7 +225,8 @@ enum Screen {
             return
         case .confirmQuit, .confirmOverwrite, .confirmLoad:
             // The question at the end stays in view.
-            g.put(CellGrid.middleFitted(s.status.isEmpty ? "Unsaved changes. Quit anyway? y/n" : s.status, cells: g.width), col: 0, row: row,
+            let question = s.prompt.isEmpty ? s.status : s.prompt
+            g.put(CellGrid.middleFitted(question.isEmpty ? "Unsaved changes. Quit anyway? y/n" : question, cells: g.width), col: 0, row: row,
                   fg: warn, bg: bar, bold: true, maxWidth: g.width); return
         case .confirmRestore:
             let found = "Restore the unsaved work found" + (s.restoreSummary.map { " (\($0))" } ?? " from an earlier session") + "? y/n (n discards it)"
@@ -241,7 +242,9 @@ enum Screen {
         // A message that does not fit beside the cursor's readout takes its room (the readout
         // comes back with the next short message, or Esc); the work under way keeps its mark.
         let fits = CellGrid.width(of: left) + 3 + CellGrid.width(of: busy + pos) <= g.width
-        let right = fits || left.isEmpty ? busy + pos : String(busy.dropLast(2))
+        // Not even alone on the line (a long progress at 80 columns): the readout goes whole,
+        // never cut to a wrong value.
+        let right = (fits || left.isEmpty) && CellGrid.width(of: busy + pos) + 2 <= g.width ? busy + pos : String(busy.dropLast(2))
         let rightWidth = CellGrid.width(of: right)
         // A long message is cut in its middle: its end often says why (a save that failed).
         let room = max(0, g.width - rightWidth - 2)

@@ -141,7 +141,7 @@ extension CommandSpec {
                 guard i < args.count else { throw CLIError("\(spec.name) needs a value (\(spec.value!))") }
                 // `--json --csv`: the next option is not this one's value (a file named --csv).
                 let next = args[i].split(separator: "=", maxSplits: 1).first.map(String.init) ?? args[i]
-                if next == "-h" || next == "--help" || options.contains(where: { $0.name == next || $0.short == next }) {
+                if next == "-h" || next == "--help" || next == "--" || options.contains(where: { $0.name == next || $0.short == next }) {
                     throw CLIError("\(spec.name) needs a value (\(spec.value!)) before \(args[i])")
                 }
                 v = args[i]
