@@ -208,6 +208,22 @@ public enum Nifti {
         return [UInt8](UnsafeRawBufferPointer(start: ptr, count: bytes))
     }
 
+    /// Whether the gzip file at `path` inflates without error to exactly `bytes` bytes.
+    static func gzipInflatesWhole(_ path: String, to bytes: Int64) -> Bool {
+        guard let gz = gzopen(path, "rb") else { return false }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var total: Int64 = 0
+        while true {
+            let n = gzread(gz, &buf, UInt32(buf.count))
+            if n <= 0 {
+                var errnum: Int32 = 0
+                _ = gzerror(gz, &errnum)
+                return gzclose(gz) == Z_OK && n == 0 && errnum == 0 && total == bytes
+            }
+            total += Int64(n)
+        }
+    }
+
     static func matrix(_ m: nifti_dmat44) -> [[Double]] {
         withUnsafeBytes(of: m.m) { raw in
             let v = Array(raw.bindMemory(to: Double.self))
@@ -286,6 +302,13 @@ public enum Nifti {
                 if nifti_is_gzfile(tmp) == 0 {
                     var st = stat()
                     guard stat(tmp, &st) == 0, Int64(st.st_size) >= offset + Int64(data.storage.count) else {
+                        throw VolumeError("writing failed (disk full?)", path: path)
+                    }
+                } else {
+                    // znzlib does not report a gzip stream that could not be flushed or closed (a
+                    // nearly full disk left a 4 KB file and "saved"): inflate it whole, which
+                    // fails on a cut stream, and check its length.
+                    guard gzipInflatesWhole(tmp, to: Int64(offset) + Int64(data.storage.count)) else {
                         throw VolumeError("writing failed (disk full?)", path: path)
                     }
                 }

@@ -64,6 +64,26 @@ final class NiftiPNGTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("tmp") }, [])
     }
 
+    /// A .nii.gz write is checked by inflating it whole: znzlib does not report a stream cut
+    /// short (a nearly full disk left a 4 KB file that was reported saved).
+    func testAWrittenGzipIsCheckedWhole() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-gz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("m.nii.gz").path
+        var state: UInt32 = 7
+        let noisy = (0..<(40 * 40 * 20)).map { _ -> UInt8 in state = state &* 1_664_525 &+ 1_013_904_223; return UInt8(state >> 26) }
+        try Nifti.write(NDArray(shape: [20, 40, 40], values: noisy), to: out, geometry: nil)
+        XCTAssertTrue(Nifti.gzipInflatesWhole(out, to: 352 + 32_000))
+        XCTAssertFalse(Nifti.gzipInflatesWhole(out, to: 352 + 31_999), "the length must match")
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
+        let cut = dir.appendingPathComponent("cut.nii.gz").path
+        try Data(bytes.prefix(4096)).write(to: URL(fileURLWithPath: cut))
+        XCTAssertFalse(Nifti.gzipInflatesWhole(cut, to: 352 + 32_000))
+        try Data(bytes.dropLast(4)).write(to: URL(fileURLWithPath: cut))   // the trailer's length cut
+        XCTAssertFalse(Nifti.gzipInflatesWhole(cut, to: 352 + 32_000))
+    }
+
     func testBadNiftiFiles() throws {
         let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("nifti/scaled.nii"))))
         try assertFails("trunc.nii", Array(good.prefix(good.count - 100)), "truncated")

@@ -38,6 +38,9 @@ final class Terminal {
         write("\u{1B}[?1002h")   // report motion while a button is held (dragging a box)
     }
 
+    /// Drops the keys typed before now (typed ahead while the program started).
+    func discardTypeahead() { flushinp() }
+
     func close() {
         guard isOpen else { return }
         write("\u{1B}[?1002l\u{1B}[0m")

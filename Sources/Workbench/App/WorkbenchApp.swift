@@ -101,6 +101,9 @@ final class WorkbenchApp: @unchecked Sendable {
             if needsDraw {
                 let grid = Screen.draw(state, session, mode: mode)
                 terminal.write(ANSI.frame(grid, previous: last, mode: mode))
+                // Keys typed while the program started were not meant for the restore question
+                // (an `n`, the relabel key, discarded a crash's work): it is answered only once seen.
+                if last == nil && state.mode == .confirmRestore { terminal.discardTypeahead() }
                 last = grid
                 needsDraw = false
             }
