@@ -137,6 +137,17 @@ final class PersistenceTests: XCTestCase {
         }
     }
 
+    /// The same image through a symlinked folder has the same recovery file (and lock).
+    func testRecoveryIsNamedForTheRealFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-real-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/real/ct.nii.gz", contents: Data())
+        XCTAssertEqual(symlink(dir + "/real", dir + "/link"), 0)
+        XCTAssertEqual(Persistence.recoveryPath(for: dir + "/link/ct.nii.gz"), Persistence.recoveryPath(for: dir + "/real/ct.nii.gz"))
+        XCTAssertNotEqual(Persistence.recoveryPath(for: dir + "/real/other.nii.gz"), Persistence.recoveryPath(for: dir + "/real/ct.nii.gz"))
+    }
+
     /// Save targets that cannot be written as files are refused before any writing: a pipe
     /// would block the queue the autosaves use until something read it.
     func testSaveTargetsThatAreNotFilesAreRefused() throws {

@@ -170,6 +170,23 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(effects.contains { if case .discardRecovery = $0 { return true } else { return false } }, "\(effects)")
     }
 
+    /// Undo and redo select the object they bring back or change.
+    func testUndoAndRedoSelectWhatTheyBringBack() {
+        var s = makeState()
+        _ = type(&s, "box 1 1 5 5")
+        _ = type(&s, "box 7 7 12 12")
+        s.selected = 0
+        send(&s, .char("d"))                       // the first box goes
+        XCTAssertEqual(s.objects.map(\.id), [2])
+        send(&s, .char("u"))
+        XCTAssertEqual(s.objects.map(\.id), [1, 2])
+        XCTAssertEqual(s.selected, 0, "the box brought back")
+        send(&s, .char("u"))                       // the second box's drawing undone
+        s.selected = 0
+        send(&s, .ctrl("r"))
+        XCTAssertEqual(s.selected, 1, "the box redrawn")
+    }
+
     /// Slips are said, not ignored: words after a command that takes none; the window cannot
     /// run off to infinity; view names in any case; display toggles say what they did.
     func testSlipsAndTogglesAreSaid() {

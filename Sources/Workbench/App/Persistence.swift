@@ -86,8 +86,11 @@ enum Persistence {
     }
 
     /// The recovery file for an input: $MEDSEG_HOME/recovery/<name>-<hash of the absolute path>.npz.
+    /// The path is the file's real one (symlinks resolved): the same image opened through a
+    /// linked folder finds its recovery, and another session's lock on it.
     static func recoveryPath(for input: String) -> String {
-        let abs = URL(fileURLWithPath: input).standardizedFileURL.path
+        let typed = URL(fileURLWithPath: input).standardizedFileURL.path
+        let abs = realpath(typed, nil).map { p in defer { free(p) }; return String(cString: p) } ?? typed
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in abs.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
         let name = (abs as NSString).lastPathComponent.filter { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-" }

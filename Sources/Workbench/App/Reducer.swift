@@ -620,20 +620,23 @@ enum Reducer {
         guard let prev = s.undoStack.popLast() else { s.status = "nothing to undo"; return [] }
         s.redoStack.append(s.objects)
         s.objects = prev
-        return afterHistory(&s, "undone")
+        return afterHistory(&s, "undone", from: s.redoStack.last!)
     }
 
     static func redo(_ s: inout AppState) -> [Effect] {
         guard let next = s.redoStack.popLast() else { s.status = "nothing to redo"; return [] }
         s.undoStack.append(s.objects)
         s.objects = next
-        return afterHistory(&s, "redone")
+        return afterHistory(&s, "redone", from: s.undoStack.last!)
     }
 
     /// After undo or redo: the masks changed, so the scores are recomputed (the panel showed
     /// the old ones) and the recovery file follows.
-    static func afterHistory(_ s: inout AppState, _ word: String) -> [Effect] {
+    static func afterHistory(_ s: inout AppState, _ word: String, from before: [SegObject]) -> [Effect] {
         s.generation += 1
+        // The object the step brought back or changed is selected (so `d` acts on what the
+        // user sees come back, not on whatever was selected before).
+        if let i = s.objects.firstIndex(where: { o in !before.contains(o) }) { s.selected = i }
         // Back to what the last save wrote (or to nothing, before any): nothing is unsaved, and
         // no recovery file is needed.
         s.dirty = !s.cleanStates.contains(s.objects)
