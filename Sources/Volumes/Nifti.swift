@@ -189,39 +189,36 @@ public enum Nifti {
         let tmp = (String(cString: getenv("TMPDIR") ?? strdup("/tmp"))) + "/medseg-inflate-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).nii"
         defer { unlink(tmp) }
         guard let out = fopen(tmp, "wb") else { gzclose(gz); throw VolumeError("cannot inflate: \(String(cString: strerror(errno)))", path: path) }
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        var failed = false
-        while true {
-            let n = gzread(gz, &buf, UInt32(buf.count))
-            if n < 0 { failed = true; break }
-            if n == 0 { break }
-            if fwrite(buf, 1, Int(n), out) != Int(n) { failed = true; break }
-        }
-        var errnum: Int32 = 0
-        _ = gzerror(gz, &errnum)
-        gzclose(gz)
+        let inflated = inflate(gz) { fwrite($0.baseAddress, 1, $0.count, out) == $0.count }
         fclose(out)
-        guard !failed, errnum == 0, let nim = nifti_image_read(tmp, 1), let ptr = nim.pointee.data else {
+        guard inflated, let nim = nifti_image_read(tmp, 1), let ptr = nim.pointee.data else {
             throw VolumeError("truncated or damaged image data", path: path)
         }
         defer { nifti_image_free(nim) }
         return [UInt8](UnsafeRawBufferPointer(start: ptr, count: bytes))
     }
 
-    /// Whether the gzip file at `path` inflates without error to exactly `bytes` bytes.
-    static func gzipInflatesWhole(_ path: String, to bytes: Int64) -> Bool {
-        guard let gz = gzopen(path, "rb") else { return false }
+    /// Inflates the open gzip stream `gz` in pieces of 1 MB, handing each to `take` (false
+    /// stops), and closes it: true when the whole stream inflated without error and every
+    /// piece was taken.
+    static func inflate(_ gz: gzFile, _ take: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
-        var total: Int64 = 0
         while true {
             let n = gzread(gz, &buf, UInt32(buf.count))
             if n <= 0 {
                 var errnum: Int32 = 0
                 _ = gzerror(gz, &errnum)
-                return gzclose(gz) == Z_OK && n == 0 && errnum == 0 && total == bytes
+                return gzclose(gz) == Z_OK && n == 0 && errnum == 0
             }
-            total += Int64(n)
+            guard buf.withUnsafeBufferPointer({ take(UnsafeBufferPointer(rebasing: $0[0..<Int(n)])) }) else { gzclose(gz); return false }
         }
+    }
+
+    /// Whether the gzip file at `path` inflates without error to exactly `bytes` bytes.
+    static func gzipInflatesWhole(_ path: String, to bytes: Int64) -> Bool {
+        guard let gz = gzopen(path, "rb") else { return false }
+        var total: Int64 = 0
+        return inflate(gz) { total += Int64($0.count); return true } && total == bytes
     }
 
     static func matrix(_ m: nifti_dmat44) -> [[Double]] {

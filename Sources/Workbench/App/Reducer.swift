@@ -10,9 +10,10 @@ enum Reducer {
     static func reduce(_ s: inout AppState, _ action: Action) -> [Effect] {
         let generation = s.generation, mode = s.mode
         var effects = apply(&s, action)
-        // Unsaved object edits (a box drawn, moved, relabelled, deleted) go to the recovery file
-        // too, not only segmentations: a crash before the first mask keeps the boxes. An edit
-        // that leaves nothing unsaved (a load into the empty list) ends the recovery file.
+        // The one place the recovery file follows the objects: every change to them (a box
+        // drawn, moved, relabelled, deleted, a mask, an undo) is autosaved, so a crash before
+        // the first mask keeps the boxes; a change that leaves nothing unsaved (back to what was
+        // saved, a load into the empty list) ends the recovery file.
         if s.generation != generation && s.mode != .confirmRestore && !effects.contains(where: {
             switch $0 { case .autosave, .discardRecovery: return true; default: return false }
         }) {
@@ -64,7 +65,7 @@ enum Reducer {
                 guard fill(&s.objects) else { return [] }
                 s.generation += 1
                 s.dirty = true
-                return scoreEffects(s) + [.autosave(objects: s.objects)]
+                return scoreEffects(s)
             }
             // A segmentation is a step of its own: undo brings back the box without it.
             if !s.segmentationRecorded { record(&s); s.segmentationRecorded = true }
@@ -81,7 +82,7 @@ enum Reducer {
             s.batch.done += 1; s.batch.seconds += seconds
             if s.segmenting.isEmpty && s.batch.done > 1 { s.status += "; \(s.batch.done) objects in \(fmt(s.batch.seconds, 1)) s" }
             endBatchIfIdle(&s)
-            return scoreEffects(s) + [.autosave(objects: s.objects)]
+            return scoreEffects(s)
         case .segmentStopped(let sent):
             // Only a cancel stops a job, and the cancel already ended the wait for it: a request
             // for the same box since (undo, redo, then s) is a new one and still waits.
@@ -185,28 +186,22 @@ enum Reducer {
     static func load(_ s: inout AppState, _ objects: [SegObject], path: String) -> [Effect] {
         let name = (path as NSString).lastPathComponent
         guard !objects.isEmpty else { s.status = "\(name) holds no labels"; return [] }
-        // A label already in the list stays as it is (as with B): loading a file twice, or
-        // after working on, never makes two objects of one label.
-        let inUse = Set(s.objects.map(\.label))
-        let fresh = objects.filter { !inUse.contains($0.label) }, skipped = objects.count - fresh.count
+        // Loading a file twice, or after working on, never makes two objects of one label.
+        let fresh = withFreeLabels(objects, s), skipped = objects.count - fresh.count
         let skippedNote = skipped == 0 ? "" : "; label\(skipped == 1 ? "" : "s") "
-            + LabelList.text(objects.map(\.label).filter(inUse.contains)) + " in use already, kept as\(skipped == 1 ? " it is" : " they are")"
+            + LabelList.text(objects.filter { !fresh.contains($0) }.map(\.label)) + " in use already, kept as\(skipped == 1 ? " it is" : " they are")"
         guard !fresh.isEmpty else {
             s.status = "nothing loaded: the \(objects.count == 1 ? "label" : "\(objects.count) labels") of \(name) \(objects.count == 1 ? "is" : "are all") in use already (:delete one to replace it)"
             return []
         }
         let wasEmpty = s.objects.isEmpty
-        edit(&s) { st in
-            // Ids of this session's own, whatever was drawn while the file was read.
-            for var o in fresh { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
-        }
-        s.selected = s.objects.count - 1
+        add(&s, fresh)
         s.status = "loaded \(fresh.count) label\(fresh.count == 1 ? "" : "s") from \(name) as objects"
             + (wasEmpty ? "" : " (after the \(s.objects.count - fresh.count) here)") + skippedNote
         // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
         if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
         s.loadedFrom = path
-        return scoreEffects(s) + (wasEmpty ? [] : [.autosave(objects: s.objects)])
+        return scoreEffects(s)
     }
 
     // MARK: keys
@@ -569,14 +564,11 @@ enum Reducer {
         case "help": s.mode = .help
         case "boxes":
             guard !s.fileBoxes.isEmpty else { s.status = "this file holds no boxes"; return [] }
-            let free = s.fileBoxes.filter { b in !s.objects.contains(where: { $0.label == b.label }) }
+            let free = withFreeLabels(s.fileBoxes, s)
             // Nothing to add is no edit (no undo step, nothing unsaved).
             guard !free.isEmpty else { s.status = "the labels of the file's \(s.fileBoxes.count) boxes are all in use already; no box added"; return [] }
             let added = free.count
-            edit(&s) { st in
-                for var b in free { b.id = st.nextID; st.nextID += 1; st.objects.append(b) }
-            }
-            s.selected = s.objects.isEmpty ? nil : s.objects.count - 1
+            add(&s, free)
             s.status = "loaded \(added) box\(added == 1 ? "" : "es") from the file (s segments)"
                 + (s.fileBoxesOutside > 0 ? "; \(s.fileBoxesOutside) outside the image left out" : "")
         default:
@@ -599,6 +591,22 @@ enum Reducer {
         s.status = "box \(o.x0) \(o.y0) \(o.x1) \(o.y1) as label \(o.label)" + (s.is3D ? (z0 == z1 ? ", slice \(z0)" : ", slices \(z0)...\(z1)") : "")
             + ": s segments" + (s.is3D ? ", z/Z set slices" : "")
         return []
+    }
+
+    /// The candidates whose labels no object has yet: a label already in the list stays as it
+    /// is (`B` with the file's boxes, `:load` with a saved segmentation's labels).
+    static func withFreeLabels(_ candidates: [SegObject], _ s: AppState) -> [SegObject] {
+        let inUse = Set(s.objects.map(\.label))
+        return candidates.filter { !inUse.contains($0.label) }
+    }
+
+    /// Adds objects as one edit, with ids of this session's own (whatever was drawn while a
+    /// file was read), the last of them selected.
+    static func add(_ s: inout AppState, _ objects: [SegObject]) {
+        edit(&s) { st in
+            for var o in objects { o.id = st.nextID; st.nextID += 1; st.objects.append(o) }
+        }
+        s.selected = s.objects.count - 1
     }
 
     /// Applies an object edit with an undo record.
@@ -631,7 +639,7 @@ enum Reducer {
     }
 
     /// After undo or redo: the masks changed, so the scores are recomputed (the panel showed
-    /// the old ones) and the recovery file follows.
+    /// the old ones); the recovery file follows (`reduce`).
     static func afterHistory(_ s: inout AppState, _ word: String, from before: [SegObject]) -> [Effect] {
         s.generation += 1
         // The object the step brought back or changed is selected (so `d` acts on what the
@@ -645,7 +653,7 @@ enum Reducer {
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
         s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
             + (s.dirty ? "" : s.objects.isEmpty ? ", as opened: nothing unsaved" : ", as saved")
-        return scoreEffects(s) + [s.dirty ? .autosave(objects: s.objects) : .discardRecovery] + stopSegmentations(&s)
+        return scoreEffects(s) + stopSegmentations(&s)
     }
 
     /// An undo or redo stops every segmentation under way: its result would land on a state

@@ -134,7 +134,7 @@ final class SegWorker: @unchecked Sendable {
                 complete = p.done == p.total
                 let elapsed = Date().timeIntervalSince(t0)
                 self.post(.segmentProgress(o, text: "segmenting label \(o.label): \(p.done)/\(p.total) slices"
-                    + (elapsed >= 1 && p.done * 100 >= 3 * p.total ? TimeLeft.text(p.secondsLeft(elapsed: elapsed)) : "")))
+                    + TimeLeft.text(p.secondsLeft(elapsed: elapsed), done: p.done, total: p.total, elapsed: elapsed)))
             }, stop: { self.cancelled })
             guard complete else {
                 post(.segmentStopped(o))

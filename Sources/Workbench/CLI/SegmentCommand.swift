@@ -247,7 +247,7 @@ enum SegmentCommand {
     /// percent are done, the time `left` (`StackProgress.secondsLeft`).
     static func progressLine(_ name: String, done: Int, total: Int, unit: String, elapsed: Double, left: Double?) -> String {
         let share = total > 0 ? 100 * done / total : 100
-        return "\(name): \(done)/\(total) \(unit) (\(share)%)" + (share >= 3 && elapsed >= 1 ? TimeLeft.text(left) : "")
+        return "\(name): \(done)/\(total) \(unit) (\(share)%)" + TimeLeft.text(left, done: done, total: total, elapsed: elapsed)
     }
 
     /// A case's `imgs` array.
