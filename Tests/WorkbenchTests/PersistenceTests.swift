@@ -142,7 +142,7 @@ final class PersistenceTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medseg-real-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: dir + "/real/ct.nii.gz", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/real/ct.nii.gz", contents: Data()))
         XCTAssertEqual(symlink(dir + "/real", dir + "/link"), 0)
         XCTAssertEqual(Persistence.recoveryPath(for: dir + "/link/ct.nii.gz"), Persistence.recoveryPath(for: dir + "/real/ct.nii.gz"))
         XCTAssertNotEqual(Persistence.recoveryPath(for: dir + "/real/other.nii.gz"), Persistence.recoveryPath(for: dir + "/real/ct.nii.gz"))

@@ -439,7 +439,7 @@ final class ReducerTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "medseg-complete-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["ch2_seg.nii.gz", "ch2_seg2.npz", ".hidden"] { FileManager.default.createFile(atPath: dir + "/" + f, contents: Data()) }
+        for f in ["ch2_seg.nii.gz", "ch2_seg2.npz", ".hidden"] { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + f, contents: Data())) }
         XCTAssertEqual(Completion.complete("save \(dir)/c"), "save \(dir)/ch2_seg")
         XCTAssertEqual(Completion.complete("load \(dir)/ch2_seg."), "load \(dir)/ch2_seg.nii.gz ")
         XCTAssertEqual(Completion.complete("load \(dir)/d"), "load \(dir)/data/")
@@ -448,7 +448,7 @@ final class ReducerTests: XCTestCase {
         XCTAssertTrue(Completion.paths("~/").allSatisfy { $0.hasPrefix("~/") })
         // A folder with a space in its name, and spaces before the PATH.
         try? FileManager.default.createDirectory(atPath: dir + "/my dir", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/my dir/atlas.nii.gz", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/my dir/atlas.nii.gz", contents: Data()))
         XCTAssertEqual(Completion.complete("load \(dir)/my dir/at"), "load \(dir)/my dir/atlas.nii.gz ")
         XCTAssertEqual(Completion.complete("load  \(dir)/my"), "load  \(dir)/my dir/")
         send(&s, .char(":"), .char("z"), .char("r"), .tab)
