@@ -51,20 +51,43 @@ public enum AtomicFile {
         throw VolumeError("too many levels of symbolic links", path: path)
     }
 
+    /// What is at a path a write would go to.
+    public enum Kind: Equatable {
+        case none
+        /// A regular file, its size and permission bits.
+        case regular(size: Int, mode: mode_t)
+        case directory
+        /// A pipe, a device or a socket: written to, never replaced.
+        case special
+    }
+
+    /// What a write to `path` would meet, through symlinks (`destination`).
+    public static func target(_ path: String) -> Kind {
+        (try? destination(path)).map(kind) ?? .none
+    }
+
+    private static func kind(_ path: String) -> Kind {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .none }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return .regular(size: Int(st.st_size), mode: st.st_mode & 0o7777)
+        case S_IFDIR: return .directory
+        default: return .special
+        }
+    }
+
     /// Runs `body` to produce a temporary file, flushes it to the disk, then renames it over
     /// `path` (the file a symlink there names); removes the temporary file when anything fails.
     /// A device or a pipe at `path` (/dev/stdout, /dev/null, a FIFO) is written to, not replaced.
     public static func replace(_ path: String, _ body: (String) throws -> Void) throws {
         let path = try destination(path)
         if isStream(path) { return try stream(path, body) }
-        var st = stat()
-        let existing = stat(path, &st) == 0
-        if existing {
-            switch st.st_mode & S_IFMT {
-            case S_IFREG: break
-            case S_IFDIR: throw VolumeError("is a directory", path: path)
-            default: return try stream(path, body)
-            }
+        var mode: mode_t?
+        switch kind(path) {
+        case .none: break
+        case .regular(_, let m): mode = m
+        case .directory: throw VolumeError("is a directory", path: path)
+        case .special: return try stream(path, body)
         }
         let tmp = temporaryPath(for: path)
         pending.insert(tmp)
@@ -74,7 +97,7 @@ public enum AtomicFile {
             let fd = open(tmp, O_RDONLY)
             guard fd >= 0 else { throw VolumeError("the written file vanished: \(String(cString: strerror(errno)))", path: path) }
             // A file replaced keeps its permissions (a report kept private stays private).
-            if existing { _ = fchmod(fd, st.st_mode & 0o7777) }
+            if let mode { _ = fchmod(fd, mode) }
             let synced = fsync(fd)
             close(fd)
             guard synced == 0 else { throw VolumeError("cannot flush to disk: \(String(cString: strerror(errno)))", path: path) }

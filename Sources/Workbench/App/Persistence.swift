@@ -7,12 +7,11 @@ enum Persistence {
     /// Why masks of this session cannot be saved at `path` (checked before asking to replace it).
     static func unusableTarget(_ path: String, session: Session) -> String? {
         let lower = path.lowercased()
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return "\(path) is a directory" }
+        switch AtomicFile.target(path) {
+        case .directory: return "\(path) is a directory"
         // A pipe or a device would block the queue that autosaves use until something read it.
-        var st = stat()
-        if let target = try? AtomicFile.destination(path), stat(target, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
-            return "\(path) is not a regular file (a pipe or a device)"
+        case .special: return "\(path) is not a regular file (a pipe or a device)"
+        case .none, .regular: break
         }
         guard [".nii", ".nii.gz", ".png", ".npz"].contains(where: { lower.hasSuffix($0) }) else {
             return "\(path): unknown extension; save as .npz, .nii.gz, .nii or .png"

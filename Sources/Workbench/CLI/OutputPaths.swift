@@ -116,9 +116,8 @@ enum OutputPaths {
     /// else that happens to bear the name is never replaced by a report. Devices and pipes
     /// (/dev/stdout) are written to as they are.
     static func refuseReplacingOtherThanReport(_ output: String, start: [String], flag: String, what: String) throws {
-        var st = stat()
-        guard let target = try? AtomicFile.destination(output), stat(target, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
-              st.st_size > 0, let handle = FileHandle(forReadingAtPath: target) else { return }
+        guard case .regular(let size, _) = AtomicFile.target(output), size > 0,
+              let target = try? AtomicFile.destination(output), let handle = FileHandle(forReadingAtPath: target) else { return }
         defer { try? handle.close() }
         let head = String(decoding: handle.readData(ofLength: 4096), as: UTF8.self)
         guard !start.contains(where: { head.hasPrefix($0) }) else { return }
