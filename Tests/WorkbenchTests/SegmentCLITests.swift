@@ -292,6 +292,29 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(TimeLeft.text(nil), "")
     }
 
+    /// The workbench's time left counts the objects waiting. Hand-worked: the running object
+    /// spans slices 10-20, 5 of 11 done (0.6 s an encode, 0.04 s a decode, 3.2 s of work in 2 s
+    /// of wall time). Waiting: slices 15-30 and 28-32, slice 25 embedded already. Their new
+    /// slices are 21-32 less 25: 11 encodes; their decodes 16 + 5 = 21. Left: (6 + 11) * 0.6 +
+    /// (6 + 21) * 0.04 = 11.28 s of work, * 2 / 3.2 = 7.05 s.
+    func testTimeLeftCountsTheObjectsWaiting() throws {
+        func box(_ z0: Int, _ z1: Int) -> SegObject {
+            SegObject(id: z0, label: 1, x0: 0, y0: 0, x1: 4, y1: 4, z0: z0, z1: z1, mask: nil, stale: true)
+        }
+        let queued = SegWorker.work(of: [box(15, 30), box(32, 28)], depth: 40, after: 10...20, cached: { $0 == 25 })
+        XCTAssertEqual(queued.encodes, 11)
+        XCTAssertEqual(queued.decodes, 21)
+        let p = StackProgress(done: 5, total: 11, encoded: 5, toEncode: 11, encodeSeconds: 3, decodeSeconds: 0.2)
+        XCTAssertEqual(try XCTUnwrap(p.secondsLeft(elapsed: 2, moreEncodes: queued.encodes, moreDecodes: queued.decodes)), 7.05, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(p.secondsLeft(elapsed: 2)), 2 * (6 * 0.6 + 6 * 0.04) / 3.2, accuracy: 1e-9)
+        // The running object done, others waiting: still a guess; nothing waiting: none.
+        let last = StackProgress(done: 11, total: 11, encoded: 11, toEncode: 11, encodeSeconds: 6.6, decodeSeconds: 0.44)
+        XCTAssertEqual(try XCTUnwrap(last.secondsLeft(elapsed: 4, moreEncodes: 2, moreDecodes: 5)), 4 * (1.2 + 0.2) / 7.04, accuracy: 1e-9)
+        XCTAssertNil(last.secondsLeft(elapsed: 4))
+        // A box reaching past the volume counts its slices inside it only.
+        XCTAssertEqual(SegWorker.work(of: [box(38, 45)], depth: 40, after: 0...0, cached: { _ in false }).decodes, 2)
+    }
+
     func testMoreThan255ObjectsAreWrittenAsUInt16() {
         let a = SegmentCommand.segsArray([0, 300, 2], shape: [3], boxes: 300)
         XCTAssertEqual(a.dtype, .uint16)

@@ -34,8 +34,8 @@ enum Reducer {
         case .progress(let text): s.busy = text; return []
         case .segmentProgress(let sent, let text):
             // Not for an object undone, deleted or moved meanwhile.
-            // With more objects waiting, which of them this is ("label 1 (1 of 6): 15/32 slices"):
-            // the time left is this object's.
+            // With more objects waiting, which of them this is ("label 1 (1 of 6): 15/32 slices");
+            // the time left counts the waiting objects' slices too.
             if s.segmenting[sent.id] == sent.place && s.objects.contains(where: { $0.id == sent.id }) {
                 let all = s.batch.done + s.segmenting.count, prefix = "segmenting label \(sent.label)"
                 s.busy = all > 1 && text.hasPrefix(prefix) ? prefix + " (\(s.batch.done + 1) of \(all))" + text.dropFirst(prefix.count) : text

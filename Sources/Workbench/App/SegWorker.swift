@@ -88,6 +88,26 @@ final class SegWorker: @unchecked Sendable {
         return nil
     }
 
+    /// The encodes and decodes the objects waiting still need, after the running one (whose
+    /// slices `running` will be embedded by then).
+    private func queuedWork(after running: ClosedRange<Int>, cache: EmbeddingCache) -> (encodes: Int, decodes: Int) {
+        cond.lock(); let waiting = jobs; cond.unlock()
+        return Self.work(of: waiting, depth: session.depth, after: running, cached: cache.contains)
+    }
+
+    /// Slices to embed (neither cached nor in `running`, each once) and slice decodes of `objects`.
+    static func work(of objects: [SegObject], depth: Int, after running: ClosedRange<Int>,
+                     cached: (Int) -> Bool) -> (encodes: Int, decodes: Int) {
+        var slices = Set<Int>(), decodes = 0
+        for o in objects {
+            let z0 = max(0, min(o.z0, o.z1)), z1 = min(depth - 1, max(o.z0, o.z1))
+            guard z0 <= z1 else { continue }
+            decodes += z1 - z0 + 1
+            slices.formUnion(z0...z1)
+        }
+        return (slices.filter { !running.contains($0) && !cached($0) }.count, decodes)
+    }
+
     private func loadModel() {
         post(.progress("loading model"))
         do {
@@ -133,8 +153,10 @@ final class SegWorker: @unchecked Sendable {
                                        progress: { p in
                 complete = p.done == p.total
                 let elapsed = Date().timeIntervalSince(t0)
+                let (encodes, decodes) = self.queuedWork(after: z0...z1, cache: seg.cache)
                 self.post(.segmentProgress(o, text: "segmenting label \(o.label): \(p.done)/\(p.total) slices"
-                    + TimeLeft.text(p.secondsLeft(elapsed: elapsed), done: p.done, total: p.total, elapsed: elapsed)))
+                    + TimeLeft.text(p.secondsLeft(elapsed: elapsed, moreEncodes: encodes, moreDecodes: decodes),
+                                    done: p.done, total: p.total, elapsed: elapsed)))
             }, stop: { self.cancelled })
             guard complete else {
                 post(.segmentStopped(o))
