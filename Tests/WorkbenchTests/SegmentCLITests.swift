@@ -311,6 +311,11 @@ final class SegmentCLITests: XCTestCase {
         let last = StackProgress(done: 11, total: 11, encoded: 11, toEncode: 11, encodeSeconds: 6.6, decodeSeconds: 0.44)
         XCTAssertEqual(try XCTUnwrap(last.secondsLeft(elapsed: 4, moreEncodes: 2, moreDecodes: 5)), 4 * (1.2 + 0.2) / 7.04, accuracy: 1e-9)
         XCTAssertNil(last.secondsLeft(elapsed: 4))
+        // A run served from the cache with encodes waiting after it: no guess, unless an earlier
+        // run timed an encode (0.5 s): (2 * 0.5 + (10 + 5) * 0.04) of work in 0.4 s, at 1 wall s a work s.
+        let cached = StackProgress(done: 10, total: 20, encoded: 0, toEncode: 0, encodeSeconds: 0, decodeSeconds: 0.4)
+        XCTAssertNil(cached.secondsLeft(elapsed: 0.4, moreEncodes: 2, moreDecodes: 5))
+        XCTAssertEqual(try XCTUnwrap(cached.secondsLeft(elapsed: 0.4, moreEncodes: 2, moreDecodes: 5, encodePace: 0.5)), 1.6, accuracy: 1e-9)
         // A box reaching past the volume counts its slices inside it only.
         XCTAssertEqual(SegWorker.work(of: [box(38, 45)], depth: 40, after: 0...0, cached: { _ in false }).decodes, 2)
     }

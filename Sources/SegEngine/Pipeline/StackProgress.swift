@@ -23,12 +23,13 @@ public struct StackProgress: Sendable, Equatable {
     /// Wall seconds left at the pace so far (`elapsed` wall seconds since the start), nil before
     /// the first decode, while encodes are left but none has been timed yet (slices served from
     /// the cache first), and once all are done. `moreEncodes` and `moreDecodes` are work queued
-    /// after this run (other objects' slices), costed at this run's pace.
-    public func secondsLeft(elapsed: Double, moreEncodes: Int = 0, moreDecodes: Int = 0) -> Double? {
+    /// after this run (other objects' slices), costed at this run's pace; `encodePace` (seconds
+    /// an encode, from an earlier run) costs encodes while this run has timed none.
+    public func secondsLeft(elapsed: Double, moreEncodes: Int = 0, moreDecodes: Int = 0, encodePace: Double? = nil) -> Double? {
         let spent = encodeSeconds + decodeSeconds
         let encodesLeft = max(0, toEncode - encoded) + moreEncodes
-        guard done > 0, done < total || moreDecodes > 0, spent > 0, encoded > 0 || encodesLeft == 0 else { return nil }
-        let perEncode = encoded > 0 ? encodeSeconds / Double(encoded) : 0
+        let perEncode = encoded > 0 ? encodeSeconds / Double(encoded) : encodePace ?? (encodesLeft == 0 ? 0 : .nan)
+        guard done > 0, done < total || moreDecodes > 0, spent > 0, !perEncode.isNaN else { return nil }
         let perDecode = decodeSeconds / Double(done)
         let work = Double(encodesLeft) * perEncode + Double(total - done + moreDecodes) * perDecode
         return elapsed * work / spent

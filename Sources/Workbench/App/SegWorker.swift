@@ -18,6 +18,8 @@ final class SegWorker: @unchecked Sendable {
     private var stopped = false
     private var segmenter: Segmenter?
     private var modelError: String?
+    /// Seconds an encode took in the last run that timed one (the engine thread's own).
+    private var encodePace: Double?
     /// Slices to embed on each side of the viewed one.
     let lookahead = 2
 
@@ -154,8 +156,9 @@ final class SegWorker: @unchecked Sendable {
                 complete = p.done == p.total
                 let elapsed = Date().timeIntervalSince(t0)
                 let (encodes, decodes) = self.queuedWork(after: z0...z1, cache: seg.cache)
+                if p.encoded > 0 { self.encodePace = p.encodeSeconds / Double(p.encoded) }
                 self.post(.segmentProgress(o, text: "segmenting label \(o.label): \(p.done)/\(p.total) slices"
-                    + TimeLeft.text(p.secondsLeft(elapsed: elapsed, moreEncodes: encodes, moreDecodes: decodes),
+                    + TimeLeft.text(p.secondsLeft(elapsed: elapsed, moreEncodes: encodes, moreDecodes: decodes, encodePace: self.encodePace),
                                     done: p.done, total: p.total, elapsed: elapsed)))
             }, stop: { self.cancelled })
             guard complete else {
