@@ -387,6 +387,45 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(short.hasPrefix(" saved out.nii.gz (40 ms)") && short.contains("x 4 y 4 z 1"), short)
     }
 
+    /// On a narrow screen the title drops "medseg", then the window, never the slice or
+    /// [modified]; a question too long for its line takes the rows above, read whole.
+    func testNarrowScreensKeepTheSliceAndTheWholeQuestion() throws {
+        let session = try makeSession()
+        var s = makeState(session, cols: 40, rows: 12)
+        s.dirty = true
+        var lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")
+        // "? help" gives up its room to the slice.
+        XCTAssertEqual(lines[0].trimmingCharacters(in: .whitespaces), "case.npz  [modified]  axial 1 of 0-2", "[\(lines[0])]")
+        // Then the name is cut.
+        let longName = try Session(path: "/tmp/a-longer-name.npz", image: session.image, groundTruth: nil, outputPath: nil)
+        lines = Screen.draw(s, longName, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertEqual(lines[0].trimmingCharacters(in: .whitespaces), "a-l\u{2026}me.npz  [modified]  axial 1 of 0-2", "[\(lines[0])]")
+        s.dirty = false
+        lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertTrue(lines[0].hasPrefix(" case.npz  axial 1 of 0-2 ") && lines[0].hasSuffix("? help "), "[\(lines[0])]")
+        s = makeState(session, cols: 60, rows: 12)
+        XCTAssertTrue(Screen.draw(s, session, mode: .trueColor).text().hasPrefix(" case.npz  axial 1 of 0-2  W 255 L 128 (auto)"))
+        s = makeState(session, cols: 70, rows: 12)
+        XCTAssertTrue(Screen.draw(s, session, mode: .trueColor).text().hasPrefix(" medseg  case.npz  axial 1 of 0-2  W 255 L 128 (auto)"))
+
+        s = makeState(session, cols: 40, rows: 12)
+        s.mode = .confirmRestore
+        s.restoreSummary = "6 objects, today 18:19"
+        lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertEqual(lines[9...11].map { $0.trimmingCharacters(in: .whitespaces) },
+                       ["Restore the unsaved work found (6", "objects, today 18:19)? y/n (n discards", "it)"])
+        XCTAssertTrue(lines[8].contains("\u{2580}") || lines[8].contains(" "), "the image keeps the rows above")
+        // Wide enough: one line, the image untouched above it.
+        s.screen = (100, 12)
+        lines = Screen.draw(s, session, mode: .trueColor).text().components(separatedBy: "\n")
+        XCTAssertEqual(lines[11].trimmingCharacters(in: .whitespaces), "Restore the unsaved work found (6 objects, today 18:19)? y/n (n discards it)")
+        XCTAssertFalse(lines[10].contains("Restore"))
+        // More than three lines: the end, with the y/n, is kept.
+        let long = Screen.questionLines("Replace " + String(repeating: "word ", count: 40) + "? y/n", cells: 40, rows: 3)
+        XCTAssertEqual(long.count, 3)
+        XCTAssertTrue(long[0].hasPrefix(" \u{2026}") && long[2].hasSuffix("? y/n"), "\(long)")
+    }
+
     func testHelpSaysWhenItIsCut() throws {
         let session = try makeSession()
         // The whole list fits the classic 80x24 terminal, its lines inside the box.

@@ -49,18 +49,15 @@ enum Screen {
         }
         // Title bar.
         g.fill(cols: 0..<layout.cols, rows: 0..<1, with: Cell(fg: text, bg: bar))
-        // Slices count from 0, as the cursor, the object list and `:slice` do.
-        // [modified] first: on a narrow screen the window goes before it does.
-        var state = s.dirty ? "[modified]  " : ""
-        if s.recoveryOff { state += "[no recovery: open in another medseg]  " }
-        if s.is3D { state += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
-        state += "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
-        // A long file name is cut in its middle so the slice, window and [modified] stay in view.
-        let room = max(0, layout.cols - 8), name = (session.path as NSString).lastPathComponent
-        let nameRoom = max(12, room - CellGrid.width(of: " medseg    " + state))
-        let title = " medseg  \(CellGrid.middleFitted(name, cells: nameRoom))  " + state
-        g.put(title, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: room)   // clear of "? help"
-        g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
+        // "? help" at the right, unless the title needs its room.
+        let name = (session.path as NSString).lastPathComponent
+        if let t = title(s, name: name, cells: layout.cols - 8) {
+            g.put(t, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: layout.cols - 8)
+            g.put("? help", col: max(0, layout.cols - 7), row: 0, fg: dim, bg: bar)
+        } else {
+            let t = title(s, name: name, cells: layout.cols - 1, nameAtLeast: 3) ?? ""
+            g.put(t, col: 0, row: 0, fg: text, bg: bar, bold: true, maxWidth: layout.cols)
+        }
 
         // Image with overlays.
         let frame = s.frame
@@ -205,8 +202,46 @@ enum Screen {
 
     static func score(_ v: Double) -> String { v.isNaN ? "  -  " : String(format: "%.3f", v) }
 
+    /// The title bar's text in `cells` cells. Slices count from 0, as the cursor, the object list
+    /// and `:slice` do. A long file name is cut in its middle so the state stays in view; on a
+    /// narrow screen "medseg" goes first, then the window, never the slice or [modified]; nil
+    /// when even that does not fit.
+    static func title(_ s: AppState, name: String, cells: Int, nameAtLeast: Int = 12) -> String? {
+        var state = s.dirty ? "[modified]  " : ""
+        if s.recoveryOff { state += "[no recovery: open in another medseg]  " }
+        if s.is3D { state += "\(s.axis.rawValue) \(s.sliceIndex) of 0-\(s.sliceCount - 1)  " }
+        let window = "W \(fmtWindow(s.window.width)) L \(fmtWindow(s.window.level)) (\(s.windowName))"
+        let nameNeeds = min(nameAtLeast, CellGrid.width(of: name))
+        let variants = [(" medseg  ", state + window), (" ", state + window), (" ", String(state.dropLast(2)))]
+        // With `nameAtLeast` below 12 (the last resort) the smallest variant is cut at the end.
+        guard let (brand, shown) = variants.first(where: { CellGrid.width(of: $0.0 + "  " + $0.1) + nameNeeds <= cells })
+                ?? (nameAtLeast < 12 ? variants.last : nil) else { return nil }
+        let nameRoom = max(nameNeeds, cells - CellGrid.width(of: brand + "  " + shown))
+        return brand + CellGrid.middleFitted(name, cells: nameRoom) + "  " + shown
+    }
+
+    /// A question in lines of `cells` cells, at most `rows` of them, its end (the y/n) kept.
+    static func questionLines(_ question: String, cells: Int, rows: Int) -> [String] {
+        var lines = TextWrap.lines(question, width: max(1, cells - 1)).map { CellGrid.middleFitted($0, cells: max(1, cells - 1)) }
+        if lines.count > rows {
+            lines = Array(lines.suffix(rows))
+            lines[0] = CellGrid.middleFitted("\u{2026} " + lines[0], cells: max(1, cells - 1))
+        }
+        return lines.map { " " + $0 }
+    }
+
     static func statusLine(_ s: AppState, _ session: Session, _ g: inout CellGrid, row: Int) {
         g.fill(cols: 0..<g.width, rows: row..<(row + 1), with: Cell(fg: text, bg: bar))
+        // A question too long for the line takes the rows above it (up to two) until answered:
+        // a question must be read whole.
+        func ask(_ question: String, color: RGB) {
+            let lines = questionLines(question, cells: g.width, rows: min(3, row + 1))
+            for (i, l) in lines.enumerated() {
+                let r = row - (lines.count - 1) + i
+                g.fill(cols: 0..<g.width, rows: r..<(r + 1), with: Cell(fg: text, bg: bar))
+                g.put(l, col: 0, row: r, fg: color, bg: bar, bold: true, maxWidth: g.width)
+            }
+        }
         switch s.mode {
         case .command(let t):
             // The line scrolled so the cursor (a reversed cell) stays in view.
@@ -226,11 +261,10 @@ enum Screen {
         case .confirmQuit, .confirmOverwrite, .confirmLoad:
             // The question at the end stays in view.
             let question = s.prompt.isEmpty ? s.status : s.prompt
-            g.put(CellGrid.middleFitted(question.isEmpty ? "Unsaved changes. Quit anyway? y/n" : question, cells: g.width), col: 0, row: row,
-                  fg: warn, bg: bar, bold: true, maxWidth: g.width); return
+            ask(question.isEmpty ? "Unsaved changes. Quit anyway? y/n" : question, color: warn); return
         case .confirmRestore:
-            let found = "Restore the unsaved work found" + (s.restoreSummary.map { " (\($0))" } ?? " from an earlier session") + "? y/n (n discards it)"
-            g.put(CellGrid.middleFitted(found, cells: g.width), col: 0, row: row, fg: accent, bg: bar, bold: true, maxWidth: g.width); return
+            ask("Restore the unsaved work found" + (s.restoreSummary.map { " (\($0))" } ?? " from an earlier session") + "? y/n (n discards it)",
+                color: accent); return
         default: break
         }
         let c = s.cursor
