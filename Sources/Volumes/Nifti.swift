@@ -118,7 +118,13 @@ public enum Nifti {
         let n = nim.pointee
         let ndim = Int(n.ndim)
         guard (1...7).contains(ndim) else { throw VolumeError("NIfTI header has \(n.ndim) dimensions", path: path) }
-        let dims = withUnsafeBytes(of: n.dim) { Array($0.bindMemory(to: Int64.self)) }
+        // libnifti turns dimensions of 0 or less into 1: the header's own are checked.
+        let raw = rawHeader(lib)
+        // A header naming a separate .img for its data (magic ni1/ni2) inside a single file.
+        guard raw.singleFile else {
+            throw VolumeError("the header says its data is in a separate .img file (a .hdr/.img pair); medseg reads single-file NIfTI", path: path)
+        }
+        let dims = raw.dim ?? withUnsafeBytes(of: n.dim) { Array($0.bindMemory(to: Int64.self)) }
         let shape = Array(dims[1...ndim])
         guard shape.allSatisfy({ $0 >= 1 && $0 <= 1 << 31 }) else {
             throw VolumeError("NIfTI dimensions \(shape) are impossible", path: path)
@@ -133,24 +139,25 @@ public enum Nifti {
             guard !o, m <= maxBytes else { throw VolumeError("NIfTI dimensions \(shape) are absurdly large", path: path) }
             bytes = m
         }
-        if nifti_is_gzfile(lib) == 0, fileSize < n.iname_offset + bytes {
-            throw VolumeError("truncated: the header promises \(bytes) bytes of data after offset \(n.iname_offset), the file has \(fileSize) bytes", path: path)
+        // libnifti replaces an offset it cannot hold (3e9 in a NIfTI-1 float) by the header's end.
+        let offset = max(n.iname_offset, raw.voxOffset ?? 0)
+        let gzipped = nifti_is_gzfile(lib) != 0
+        // deflate packs at most 1032 bytes into one: a claim beyond that is refused before allocating.
+        let room = gzipped ? fileSize.multipliedReportingOverflow(by: 1032).partialValue + (1 << 20) : fileSize
+        guard offset <= (gzipped ? room : fileSize) else {
+            throw VolumeError("damaged header: its data offset \(offset) lies beyond the file's end", path: path)
         }
-        let storage: [UInt8]
-        if silencingStderr({ nifti_image_load(nim) }) == 0, let ptr = nim.pointee.data {
-            storage = [UInt8](UnsafeRawBufferPointer(start: ptr, count: Int(bytes)))
-        } else if nifti_is_gzfile(lib) != 0 {
-            storage = try loadViaInflate(lib, bytes: Int(bytes))
-        } else {
-            throw VolumeError("truncated or damaged image data", path: path)
+        guard offset >= 0, bytes <= room - offset else {
+            throw VolumeError("truncated: the header promises \(bytes) bytes of data after offset \(offset), "
+                + (gzipped ? "more than the \(fileSize) compressed bytes can hold" : "the file has \(fileSize) bytes"), path: path)
         }
+        let storage = try data(lib, offset: offset, bytes: Int(bytes), swap: n.byteorder != nifti_short_order() ? dtype.size : 1, path: path)
         let array = try NDArray(dtype: dtype, shape: shape.reversed().map(Int.init), storage: storage)
         let pix = withUnsafeBytes(of: n.pixdim) { Array($0.bindMemory(to: Double.self)) }
         let spacing = (1...ndim).reversed().map { i -> Double in
             let v = abs(pix[i])
             return v.isFinite && v > 0 ? v : 1
         }
-        let raw = rawHeader(lib)
         let geometry = NiftiGeometry(
             pixdim: Array(pix[1...7]), qformCode: n.qform_code, sformCode: n.sform_code,
             quatern: [n.quatern_b, n.quatern_c, n.quatern_d, n.qoffset_x, n.qoffset_y, n.qoffset_z, n.qfac],
@@ -168,34 +175,55 @@ public enum Nifti {
 
     /// What only the raw header tells, in one read of it: the version, 1 or 2 from the header's
     /// size (libnifti's nifti_type does not tell NIfTI-2 single files apart; 0 is ANALYZE 7.5),
-    /// and pixdim[0...7] as stored (byte order fixed), nil if the header cannot be read.
-    static func rawHeader(_ path: String) -> (version: Int, pixdim: [Double]?) {
+    /// pixdim[0...7], dim[0...7] and vox_offset as stored (in the CPU's byte order), nil if the header
+    /// cannot be read, and whether the magic says the data follows in the same file ("n+1").
+    static func rawHeader(_ path: String) -> (version: Int, pixdim: [Double]?, dim: [Int64]?, voxOffset: Int64?, singleFile: Bool) {
         var nver: Int32 = 1
-        guard let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) else { return (Int(nver), nil) }
+        guard let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) else { return (Int(nver), nil, nil, nil, true) }
         defer { free(h) }
+        // nifti_read_header leaves a header of the other byte order as stored.
+        let size = h.load(as: Int32.self)
+        if size != 348 && size != 540 { swap_nifti_header(h, nver) }
         if nver == 2 {
-            let p = h.assumingMemoryBound(to: nifti_2_header.self).pointee.pixdim
-            return (Int(nver), withUnsafeBytes(of: p) { Array($0.bindMemory(to: Double.self)) })
+            let hdr = h.assumingMemoryBound(to: nifti_2_header.self).pointee
+            return (Int(nver), withUnsafeBytes(of: hdr.pixdim) { Array($0.bindMemory(to: Double.self)) },
+                    withUnsafeBytes(of: hdr.dim) { Array($0.bindMemory(to: Int64.self)) }, hdr.vox_offset,
+                    withUnsafeBytes(of: hdr.magic) { $0[1] } == UInt8(ascii: "+"))
         }
-        let p = h.assumingMemoryBound(to: nifti_1_header.self).pointee.pixdim
-        return (Int(nver), withUnsafeBytes(of: p) { $0.bindMemory(to: Float.self).map(Double.init) })
+        let hdr = h.assumingMemoryBound(to: nifti_1_header.self).pointee
+        let offset = Double(hdr.vox_offset)
+        // ANALYZE 7.5 headers (no magic) are read as libnifti reads them.
+        let magic = withUnsafeBytes(of: hdr.magic) { Array($0) }
+        return (Int(nver), withUnsafeBytes(of: hdr.pixdim) { $0.bindMemory(to: Float.self).map(Double.init) },
+                withUnsafeBytes(of: hdr.dim) { $0.bindMemory(to: Int16.self).map(Int64.init) },
+                offset.isFinite && abs(offset) < 1e18 ? Int64(offset) : Int64.max,
+                !(magic[0] == UInt8(ascii: "n") && magic[1] == UInt8(ascii: "i")))
     }
 
-
-    /// libnifti 3.0.1 mis-seeks in some gzip streams (nibabel's NIfTI-2 .nii.gz): inflate the file
-    /// with zlib into a temporary .nii and let libnifti read that.
-    static func loadViaInflate(_ path: String, bytes: Int) throws -> [UInt8] {
-        guard let gz = gzopen(path, "rb") else { throw VolumeError("cannot open gzip stream", path: path) }
-        let tmp = (String(cString: getenv("TMPDIR") ?? strdup("/tmp"))) + "/medseg-inflate-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).nii"
-        defer { unlink(tmp) }
-        guard let out = fopen(tmp, "wb") else { gzclose(gz); throw VolumeError("cannot inflate: \(String(cString: strerror(errno)))", path: path) }
-        let inflated = inflate(gz) { fwrite($0.baseAddress, 1, $0.count, out) == $0.count }
-        fclose(out)
-        guard inflated, let nim = nifti_image_read(tmp, 1), let ptr = nim.pointee.data else {
-            throw VolumeError("truncated or damaged image data", path: path)
+    /// The image data: `bytes` bytes from `offset` in the file (plain or gzip, read front to back
+    /// by zlib), byte-swapped in units of `swap` bytes when that is above 1. Values are kept as
+    /// stored: libnifti's loader would turn NaN and infinities into 0.
+    static func data(_ path: String, offset: Int64, bytes: Int, swap: Int, path shown: String) throws -> [UInt8] {
+        guard let gz = gzopen(path, "rb") else { throw VolumeError("cannot open: \(String(cString: strerror(errno)))", path: shown) }
+        defer { gzclose(gz) }
+        var skipped: Int64 = 0
+        var scratch = [UInt8](repeating: 0, count: 1 << 16)
+        while skipped < offset {
+            let n = gzread(gz, &scratch, UInt32(min(Int64(scratch.count), offset - skipped)))
+            guard n > 0 else { throw VolumeError("truncated or damaged image data", path: shown) }
+            skipped += Int64(n)
         }
-        defer { nifti_image_free(nim) }
-        return [UInt8](UnsafeRawBufferPointer(start: ptr, count: bytes))
+        var storage = [UInt8](repeating: 0, count: bytes)
+        var got = 0
+        try storage.withUnsafeMutableBytes { out in
+            while got < bytes {
+                let n = gzread(gz, out.baseAddress! + got, UInt32(min(bytes - got, 1 << 30)))
+                guard n > 0 else { throw VolumeError("truncated or damaged image data", path: shown) }
+                got += Int(n)
+            }
+            if swap > 1 { nifti_swap_Nbytes(Int64(bytes / swap), Int32(swap), out.baseAddress) }
+        }
+        return storage
     }
 
     /// Inflates the open gzip stream `gz` in pieces of 1 MB, handing each to `take` (false

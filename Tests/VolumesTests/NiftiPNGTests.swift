@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CNifti
 @testable import Volumes
 
 /// NIfTI and PNG against files nibabel and pillow wrote (tools/fixtures/make_nifti_png_fixtures.py).
@@ -102,6 +103,63 @@ final class NiftiPNGTests: XCTestCase {
         try assertFails("trunc.nii.gz", Array(gz.prefix(gz.count / 2)), "truncated or damaged image data")
         XCTAssertThrowsError(try Nifti.read(path: path("nifti/complex.nii.gz"))) { e in
             XCTAssertTrue("\(e)".contains("COMPLEX64") && "\(e)".contains("not supported"), "\(e)")
+        }
+    }
+
+    /// The header is taken at its word, and the data as stored (QA found each of these):
+    /// NaN and infinities stay (libnifti's loader made them 0), dimensions of 0 are refused
+    /// (libnifti made them 1), an offset past the end is refused (libnifti took 352 for 3e9, and
+    /// a NIfTI-2 offset near 2^63 trapped an addition), a .hdr/.img header in a .nii is refused
+    /// (its header bytes were read as voxels), and a gzip file claiming more than deflate can
+    /// pack is refused before allocating (a 1.8 MB file made 1.9 GB of memory and temp file).
+    func testNiftiHeadersAreTakenAtTheirWord() throws {
+        let dir = try scratchDir()
+        let floats = dir.appendingPathComponent("nan.nii").path
+        let values: [Float] = [.nan, .infinity, -.infinity, 1, 2, 3]
+        try Nifti.write(NDArray(shape: [1, 2, 3], values: values), to: floats, geometry: nil, spacing: [1, 1, 1])
+        let back = try Nifti.read(path: floats).data.doubles()
+        XCTAssertTrue(back[0].isNaN)
+        XCTAssertEqual(Array(back[1...]), [.infinity, -.infinity, 1, 2, 3])
+        try Nifti.write(NDArray(shape: [1, 2, 3], values: values), to: floats + ".gz", geometry: nil, spacing: [1, 1, 1])
+        XCTAssertEqual(Array(try Nifti.read(path: floats + ".gz").data.doubles()[1...]), [.infinity, -.infinity, 1, 2, 3])
+
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("nifti/scaled.nii"))))
+        var zero = good
+        zero[44] = 0; zero[45] = 0   // dim[2]
+        try assertFails("zero.nii", zero, "impossible")
+        var far = good
+        withUnsafeBytes(of: Float(3e9).bitPattern.littleEndian) { far.replaceSubrange(108..<112, with: $0) }   // vox_offset
+        try assertFails("far.nii", far, "lies beyond the file's end")
+        var pair = good
+        pair.replaceSubrange(344..<348, with: Array("ni1\0".utf8))
+        try assertFails("pair.nii", pair, "separate .img file")
+
+        // NIfTI-2, 6x5x4 uint8, written by hand: vox_offset near 2^63.
+        var h = [UInt8](repeating: 0, count: 544)
+        func put<T>(_ v: T, at o: Int) { withUnsafeBytes(of: v) { h.replaceSubrange(o..<(o + $0.count), with: $0) } }
+        put(Int32(540), at: 0)
+        h.replaceSubrange(4..<12, with: [0x6E, 0x2B, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A])
+        put(Int16(2), at: 12); put(Int16(8), at: 14)
+        for (i, d) in [Int64(3), 6, 5, 4, 1, 1, 1, 1].enumerated() { put(d, at: 16 + 8 * i) }
+        for i in 0..<8 { put(Double(1), at: 104 + 8 * i) }
+        put(Int64(544), at: 168); put(Double(1), at: 176)
+        let n2 = h + [UInt8](repeating: 9, count: 120)
+        XCTAssertEqual(try Nifti.read(path: try { let p = dir.appendingPathComponent("n2.nii").path
+            try Data(n2).write(to: URL(fileURLWithPath: p)); return p }()).data.doubles(), [Double](repeating: 9, count: 120))
+        put(Int64.max, at: 168)
+        try assertFails("n2far.nii", h + [UInt8](repeating: 9, count: 120), "lies beyond the file's end")
+
+        // A gzip file whose header claims 1 GiB (4096 x 4096 x 64) and holds 1 KB.
+        var claim = good
+        for (off, v) in [(42, Int16(4096)), (44, 4096), (46, 64)] { withUnsafeBytes(of: v.littleEndian) { claim.replaceSubrange(off..<(off + 2), with: $0) } }
+        claim[70] = 2; claim[71] = 0; claim[72] = 8; claim[73] = 0   // uint8
+        let bomb = dir.appendingPathComponent("claim.nii.gz").path
+        let gz = try XCTUnwrap(gzopen(bomb, "wb"))
+        let body = Array(claim.prefix(352)) + [UInt8](repeating: 0, count: 1024)
+        XCTAssertEqual(body.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }, Int32(body.count))
+        gzclose(gz)
+        XCTAssertThrowsError(try Nifti.read(path: bomb)) { e in
+            XCTAssertTrue("\(e)".contains("more than the") && "\(e)".contains("compressed bytes can hold"), "\(e)")
         }
     }
 
