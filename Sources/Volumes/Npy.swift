@@ -23,6 +23,16 @@ public enum Npy {
     }
 
     /// Parses the header at the start of `bytes` (which may hold just the first part of a file).
+    /// How many bytes the header at the start of `bytes` takes (magic, length and text), when
+    /// its first 12 bytes tell and it is not absurd; callers that read a prefix read that much.
+    public static func headerSize(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 12, bytes.starts(with: magic), [1, 2, 3].contains(bytes[6]) else { return nil }
+        let lenSize = bytes[6] == 1 ? 2 : 4
+        var headerLen = 0
+        for i in 0..<lenSize { headerLen |= Int(bytes[8 + i]) << (8 * i) }
+        return headerLen <= 1 << 20 ? 8 + lenSize + headerLen : nil
+    }
+
     public static func parseHeader(_ bytes: [UInt8]) throws -> Header {
         guard bytes.count >= 10, bytes.starts(with: magic) else {
             throw VolumeError(bytes.count < 10 && bytes.starts(with: Array(magic.prefix(bytes.count))) && !bytes.isEmpty
@@ -143,7 +153,12 @@ public enum Npy {
             guard let f = fopen(path, "rb") else { throw VolumeError(String(cString: strerror(errno))) }
             defer { fclose(f) }
             var head = [UInt8](repeating: 0, count: 4096)
-            let n = fread(&head, 1, head.count, f)
+            var n = fread(&head, 1, head.count, f)
+            // A header longer than the first read (numpy writes them for many-field dtypes).
+            if let size = headerSize(Array(head[0..<n])), size > n {
+                head += [UInt8](repeating: 0, count: size - n)
+                n += fread(&head[n], 1, size - n, f)
+            }
             let h = try parseHeader(Array(head[0..<n]))
             fseeko(f, 0, SEEK_END)
             let fileSize = Int(ftello(f))

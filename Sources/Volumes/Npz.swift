@@ -25,6 +25,16 @@ public enum Npz {
         }
     }
 
+    /// Every array, each read on its own: one that cannot be read is its error, and the others
+    /// are still read (the archive is opened once).
+    public static func readEach(path: String) throws -> [(name: String, array: Result<NDArray, Error>)] {
+        try withArchive(path) { za in
+            try members(za, path: path).map { (idx, name, size) in
+                (name, Result { try readMember(za, index: idx, name: name, size: size, path: path) })
+            }
+        }
+    }
+
     /// The arrays' names, in archive order, reading nothing of them.
     public static func names(path: String) throws -> [String] {
         try withArchive(path) { za in try members(za, path: path).map(\.name) }
@@ -115,6 +125,15 @@ public enum Npz {
             guard st.size <= UInt64(Npy.maxBytes) + (1 << 20) else {
                 throw VolumeError("`\(name)` claims \(st.size) bytes, which is absurd", path: path)
             }
+            // deflate packs at most 1032 bytes into one, and a stored member is its own size: a
+            // larger claim is refused before anything is allocated for it.
+            let method = Int32(st.comp_method)
+            if st.valid & UInt64(ZIP_STAT_COMP_SIZE) != 0, method == ZIP_CM_STORE || method == ZIP_CM_DEFLATE {
+                let most = method == ZIP_CM_STORE ? st.comp_size : st.comp_size.multipliedReportingOverflow(by: 1032).partialValue + 1024
+                guard st.size <= most else {
+                    throw VolumeError("`\(name)` claims \(st.size) bytes from \(st.comp_size) compressed ones, which is impossible (the archive is damaged)", path: path)
+                }
+            }
             out.append((i, name, Int(st.size)))
         }
         return out
@@ -126,7 +145,14 @@ public enum Npz {
             throw VolumeError("cannot open `\(name)`: \(errorText(za))", path: path)
         }
         var prefix = [UInt8](repeating: 0, count: min(size, 4096))
-        let got = prefix.isEmpty ? 0 : zip_fread(zf, &prefix, zip_uint64_t(prefix.count))
+        var got = prefix.isEmpty ? 0 : zip_fread(zf, &prefix, zip_uint64_t(prefix.count))
+        // A header longer than the first read: the rest of it.
+        if got == prefix.count, let need = Npy.headerSize(prefix), need > prefix.count, need <= size {
+            let first = prefix.count
+            prefix += [UInt8](repeating: 0, count: need - first)
+            let more = prefix.withUnsafeMutableBytes { zip_fread(zf, $0.baseAddress! + first, zip_uint64_t(need - first)) }
+            got = more < 0 ? more : got + more
+        }
         guard got == prefix.count else {
             let e = fileErrorText(zf)
             zip_fclose(zf)
@@ -147,15 +173,27 @@ public enum Npz {
     static func readMember(_ za: OpaquePointer, index: UInt64, name: String, size: Int, path: String) throws -> NDArray {
         let (h, zf, prefix) = try header(za, index: index, name: name, size: size, path: path)
         defer { zip_fclose(zf) }
-        var all = [UInt8](repeating: 0, count: size)
-        all.replaceSubrange(0..<prefix.count, with: prefix)
+        // Only what the npy header needs is kept; the rest of the member is read and dropped.
+        let needed = h.dataOffset + h.dataBytes
+        var all = [UInt8](repeating: 0, count: needed)
+        let kept = min(prefix.count, needed)
+        all.replaceSubrange(0..<kept, with: prefix[0..<kept])
         var off = prefix.count
-        while off < size {
-            let n = all.withUnsafeMutableBytes { zip_fread(zf, $0.baseAddress! + off, zip_uint64_t(size - off)) }
-            guard n > 0 else {
-                throw VolumeError("`\(name)`: \(n < 0 ? fileErrorText(zf) : "member is shorter than its size")", path: path)
-            }
+        func short(_ n: Int64) -> VolumeError {
+            VolumeError("`\(name)`: \(n < 0 ? fileErrorText(zf) : "member is shorter than its size")", path: path)
+        }
+        while off < needed {
+            let n = all.withUnsafeMutableBytes { zip_fread(zf, $0.baseAddress! + off, zip_uint64_t(needed - off)) }
+            guard n > 0 else { throw short(n) }
             off += Int(n)
+        }
+        if off < size {
+            var sink = [UInt8](repeating: 0, count: min(size - off, 1 << 16))
+            while off < size {
+                let n = sink.withUnsafeMutableBytes { zip_fread(zf, $0.baseAddress!, zip_uint64_t(min(size - off, $0.count))) }
+                guard n > 0 else { throw short(n) }
+                off += Int(n)
+            }
         }
         // Reading to the end lets libzip verify the CRC.
         var extra: UInt8 = 0

@@ -173,6 +173,33 @@ final class NpyTests: XCTestCase {
         }
     }
 
+    /// A member whose size claim no deflate stream can reach is refused before allocating (a
+    /// 282-byte file claiming 60 GB aborted medseg, one claiming 4 GB took 4 GB of memory);
+    /// a header longer than 4 KB is read whole (numpy writes such, medseg said "truncated").
+    func testNpzClaimsAreBoundedAndLongHeadersRead() throws {
+        let good = try scratch("small.npz", [])
+        try Npz.write([(name: "imgs", array: NDArray(shape: [64, 64], values: [UInt8](repeating: 3, count: 4096)))], to: good)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        // The uncompressed size in the local header (offset 22) and the central directory's (24).
+        let claim = UInt32(0xF000_0000).littleEndian
+        for (sig, at) in [([UInt8]([0x50, 0x4B, 0x03, 0x04]), 22), ([0x50, 0x4B, 0x01, 0x02], 24)] {
+            let h = try XCTUnwrap(firstIndex(of: sig, in: bytes))
+            withUnsafeBytes(of: claim) { bytes.replaceSubrange((h + at)..<(h + at + 4), with: $0) }
+        }
+        assertFails(try scratch("claim.npz", bytes), "`imgs` claims 4026531840 bytes from") { try Npz.read(path: $0) }
+        // Each array on its own, the archive opened once: the bad one is its error.
+        let each = try Npz.readEach(path: try scratch("ok.npz", [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))))
+        XCTAssertEqual(each.map(\.name), ["imgs"])
+        XCTAssertEqual(try each[0].array.get().shape, [64, 64])
+
+        var text = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }"
+        text += String(repeating: " ", count: 8000 - 10 - text.count - 1) + "\n"
+        let npy = Npy.magic + [1, 0]
+            + [UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8)] + Array(text.utf8) + [1, 2, 3, 4]
+        XCTAssertEqual(npy.count, 8004)
+        XCTAssertEqual(try Npy.read(path: try scratch("long.npy", npy)).doubles(), [1, 2, 3, 4])
+    }
+
     /// A ground truth with arrays medseg cannot read (a string, a pickle) beside `gts`: the label
     /// map is read, since those arrays are never opened; asked for alone, they are refused.
     func testLabelMapIgnoresArraysItDoesNotUse() throws {

@@ -52,9 +52,7 @@ enum InfoCommand {
         case .npz:
             // Each array on its own: one medseg cannot read (a string, a pickle) is said so, and
             // the others are still described.
-            let arrays: [(name: String, array: Result<NDArray, Error>)] = try Npz.names(path: path).map { name in
-                (name, Result { guard let a = try Npz.read(path: path, only: [name]).first?.array else { throw VolumeError("cannot be read") }; return a })
-            }
+            let arrays = try Npz.readEach(path: path)
             let imgs = arrays.first { $0.name == "imgs" }.flatMap { try? $0.array.get() }
             row("format", "npz" + (imgs.map { " (" + caseKind($0.shape, fileName: (path as NSString).lastPathComponent) + ")" } ?? ""))
             for (name, result) in arrays {
