@@ -76,10 +76,20 @@ public enum PNGFile {
         }
     }
 
-    /// Bytes of a read buffer of `dims`; refused when absurd (over 8 GB, or overflowing).
+    /// Bytes of a read buffer of `dims`; refused when absurd (over 8 GB, or overflowing), and
+    /// when the file is too small to hold that many pixels: deflate packs at most 1032 bytes
+    /// into one, and a pixel takes at least one bit (a 200-byte file claiming 65535x65535
+    /// pixels took 4 GB of memory before libpng found its data missing).
     static func bufferBytes(_ image: png_image, _ dims: [Int], path: String) throws -> Int {
         let (count, overflow) = NDArray.elementCount(dims)
         guard !overflow, count <= 1 << 33 else { throw VolumeError("PNG size \(image.width)x\(image.height) is absurd", path: path) }
+        var st = stat()
+        if stat(path, &st) == 0 {
+            let pixels = Int(image.width) * Int(image.height), most = (Int(st.st_size) * 1032 + (1 << 20)) * 8
+            guard pixels <= most else {
+                throw VolumeError("PNG size \(image.width)x\(image.height) cannot fit in its \(st.st_size) bytes (the file is damaged)", path: path)
+            }
+        }
         return count
     }
 

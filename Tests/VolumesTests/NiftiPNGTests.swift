@@ -213,6 +213,13 @@ final class NiftiPNGTests: XCTestCase {
         crc[good.count - 20] ^= 0x55
         try assertFails("crc.png", crc, "PNG", reader: { try PNGFile.read(path: $0) })
         try assertFails("text.png", Array("no png here".utf8), "not a PNG", reader: { try PNGFile.read(path: $0) })
+        // A header claiming 65535x65535 pixels (its CRC made right) in a file of a few hundred
+        // bytes: refused before the 4 GB buffer is allocated.
+        var huge = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("png/gray8.png"))))
+        for at in [16, 20] { huge.replaceSubrange(at..<(at + 4), with: [0, 0, 0xFF, 0xFF]) }
+        let sum = UInt32(huge[12..<29].withUnsafeBytes { crc32(0, $0.bindMemory(to: UInt8.self).baseAddress, 17) })
+        huge.replaceSubrange(29..<33, with: withUnsafeBytes(of: sum.bigEndian) { Array($0) })
+        try assertFails("huge.png", huge, "PNG size 65535x65535 cannot fit in its", reader: { try PNGFile.read(path: $0) })
         XCTAssertThrowsError(try PNGFile.write(NDArray(shape: [2, 2], values: [Float](repeating: 0, count: 4)), to: dir.appendingPathComponent("f.png").path))
     }
 
