@@ -54,13 +54,14 @@ public enum FileFormat: String, Sendable {
 public enum LabelFile {
     /// Reads a label map. For npz, the first of `keys` present is used (`segs` for predictions,
     /// `gts` for ground truth); spacing comes from the npz `spacing` array as stored for 3D
-    /// (the challenge's convention), and is 1 for 2D images.
-    public static func read(path: String, keys: [String]) throws -> LabelMap {
+    /// (the challenge's convention), and is 1 for 2D images. Without `spacing` (a prediction,
+    /// scored on its ground truth's grid) the npz's `spacing` is not read, nor judged.
+    public static func read(path: String, keys: [String], spacing usesSpacing: Bool = true) throws -> LabelMap {
         do {
             switch try FileFormat.detect(path: path) {
             case .npz:
                 // Only what is used: other arrays (a `modality` string, ...) are never read.
-                let arrays = try Npz.read(path: path, only: Set(keys + ["spacing"]))
+                let arrays = try Npz.read(path: path, only: Set(keys + (usesSpacing ? ["spacing"] : [])))
                 guard let hit = keys.lazy.compactMap({ k in arrays.first { $0.name == k } }).first else {
                     let have = try Npz.names(path: path).joined(separator: ", ")
                     throw VolumeError("no \(keys.map { "`\($0)`" }.joined(separator: " or ")) array (it has: \(have.isEmpty ? "nothing" : have))")
@@ -76,7 +77,7 @@ public enum LabelFile {
                     spacing = v
                 }
                 var map = LabelMap(shape: shape, labels: try LabelMap.labels(from: hit.array), spacing: spacing)
-                if shape.count == 3 && !arrays.contains(where: { $0.name == "spacing" }) {
+                if shape.count == 3 && usesSpacing && !arrays.contains(where: { $0.name == "spacing" }) {
                     map.spacingNote = "no `spacing` array; voxels taken as 1 mm"
                 }
                 return map

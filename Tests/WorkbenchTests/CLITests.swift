@@ -163,6 +163,25 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("2 cases (1 missing, scored 0): mean DSC 0.5000, mean NSD 0.5000"), r.stdout)
     }
 
+    /// From the third QA pass: a ground-truth case that is a symlink to nothing is counted (it
+    /// was left out of the mean), and a prediction's own `spacing` is not judged (NaN there
+    /// refused the case, though only the ground truth's spacing is used).
+    func testEvalCountsDanglingCasesAndIgnoresThePredictionsSpacing() throws {
+        let dir = try temporaryDirectory(self)
+        let gts = dir.appendingPathComponent("gts"), preds = dir.appendingPathComponent("preds")
+        for d in [gts, preds] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let mask = NDArray(shape: [1, 6, 6], values: (0..<36).map { UInt8($0 % 6 < 3 ? 1 : 2) })
+        try Npz.write([(name: "gts", array: mask), (name: "spacing", array: NDArray(shape: [3], values: [2.5, 1.0, 1.0]))],
+                      to: gts.appendingPathComponent("3DA.npz").path)
+        try FileManager.default.createSymbolicLink(atPath: gts.appendingPathComponent("3DB.npz").path, withDestinationPath: "/nonexistent/3DB.npz")
+        try Npz.write([(name: "segs", array: mask), (name: "spacing", array: NDArray(shape: [3], values: [Double.nan, 1, 1]))],
+                      to: preds.appendingPathComponent("3DA.npz").path)
+        let r = try CLI.run(["eval", "--pred", preds.path, "--gt", gts.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("2 cases (1 missing, scored 0): mean DSC 0.5000, mean NSD 0.5000"), r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("3DB.npz  missing") && !r.stdout.contains("not scored"), r.stdout)
+    }
+
     func testEvalRefusesShapeMismatchAndMissingKey() throws {
         let dir = try temporaryDirectory(self)
         let g = dir.appendingPathComponent("g.npz").path, p = dir.appendingPathComponent("p.npz").path

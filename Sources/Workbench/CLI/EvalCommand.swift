@@ -60,7 +60,8 @@ enum EvalCommand {
             let gtMap: LabelMap, predMap: LabelMap
             do {
                 gtMap = try LabelFile.read(path: p.gt, keys: ["gts"])
-                predMap = try LabelFile.read(path: pred, keys: ["segs"])
+                // The ground truth's spacing scores: the prediction's own is not used, nor judged.
+                predMap = try LabelFile.read(path: pred, keys: ["segs"], spacing: false)
                 guard !gtMap.labels.isEmpty else { throw VolumeError("the ground truth of shape \(gtMap.shape) is empty: nothing to score", path: p.gt) }
                 guard gtMap.shape == predMap.shape else {
                     throw VolumeError("prediction shape \(predMap.shape) differs from ground truth \(gtMap.shape)", path: pred)

@@ -92,7 +92,11 @@ enum OutputPaths {
     /// Whether `path` exists and is not a directory (a case file in a listed folder).
     static func isFile(_ path: String) -> Bool {
         var isDir: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { return !isDir.boolValue }
+        // A symlink to nothing is a case that cannot be read: it is counted (and reported), not
+        // left out of the mean.
+        var st = stat()
+        return lstat(path, &st) == 0
     }
 
     /// Throws when `output` exists and is not a file `segment` wrote (an npz holding `segs` and
