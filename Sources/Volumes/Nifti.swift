@@ -308,6 +308,19 @@ public enum Nifti {
             throw VolumeError("dimensions \(data.shape) exceed what NIfTI-1 can hold (32767)", path: path)
         }
         nim.pointee.nifti_type = 1
+        // Unused dimensions are 1 with a voxel size of 1, as nibabel writes them (0 there made
+        // nibabel warn "pixdim[1,2,3] should be non-zero" for a 2D mask).
+        let d = withUnsafeMutableBytes(of: &nim.pointee.dim) { raw in
+            let d = raw.bindMemory(to: Int64.self)
+            for i in (data.shape.count + 1)..<8 { d[i] = 1 }
+            return Array(d)
+        }
+        (nim.pointee.nx, nim.pointee.ny, nim.pointee.nz, nim.pointee.nt) = (d[1], d[2], d[3], d[4])
+        (nim.pointee.nu, nim.pointee.nv, nim.pointee.nw) = (d[5], d[6], d[7])
+        withUnsafeMutableBytes(of: &nim.pointee.pixdim) { raw in
+            let p = raw.bindMemory(to: Double.self)
+            for i in (data.shape.count + 1)..<8 where p[i] == 0 || !p[i].isFinite { p[i] = 1 }
+        }
         // Keep dx, dy, ... consistent with pixdim, as libnifti expects.
         withUnsafeBytes(of: nim.pointee.pixdim) { raw in
             let p = raw.bindMemory(to: Double.self)

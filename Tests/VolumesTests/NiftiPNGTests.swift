@@ -163,6 +163,19 @@ final class NiftiPNGTests: XCTestCase {
         }
     }
 
+    /// Unused dimensions are written as 1 with a voxel size of 1, as nibabel writes them (a 2D
+    /// mask had pixdim[3] = 0, and nibabel warned on reading it).
+    func testUnusedDimensionsAreOne() throws {
+        let out = try scratchDir().appendingPathComponent("mask2d.nii").path
+        try Nifti.write(NDArray(shape: [3, 4], values: [UInt8](0..<12)), to: out, geometry: nil, spacing: [0.5, 0.7])
+        let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
+        let dims = (0..<8).map { i in Int(Int16(b[40 + 2 * i]) | Int16(b[41 + 2 * i]) << 8) }
+        let pixdim = (0..<8).map { i in b[(76 + 4 * i)..<(80 + 4 * i)].withUnsafeBytes { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self))) } }
+        XCTAssertEqual(dims, [2, 4, 3, 1, 1, 1, 1, 1])
+        XCTAssertEqual(Array(pixdim[1...7]), [0.7, 0.5, 1, 1, 1, 1, 1])
+        XCTAssertEqual(try Nifti.read(path: out).data, NDArray(shape: [3, 4], values: [UInt8](0..<12)))
+    }
+
     /// A voxel size of NaN or 0 in the header: libnifti takes 1, and the label map says so (eval
     /// warns that NSD used 1 mm there).
     func testUnusableVoxelSizeIsNoted() throws {

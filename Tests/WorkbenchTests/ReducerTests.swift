@@ -690,6 +690,12 @@ final class ReducerTests: XCTestCase {
         XCTAssertNil(s.scores)
         _ = Reducer.reduce(&s, .scored(old, generation: s.generation))
         XCTAssertEqual(s.scores, old)
+        // A new mask: the old scores leave the panel ("computing..." until the new ones come;
+        // they stayed up for seconds after the mask arrived).
+        _ = type(&s, "segment")
+        let effects = Reducer.reduce(&s, .segmented(s.objects[0], mask: nil, seconds: 0.1, slices: 1))
+        XCTAssertNil(s.scores)
+        XCTAssertTrue(effects.contains { if case .score = $0 { return true } else { return false } }, "\(effects)")
     }
 
     /// Undo and redo change the masks: the scores are recomputed (the panel kept the old ones)

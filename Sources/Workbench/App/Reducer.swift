@@ -65,7 +65,7 @@ enum Reducer {
                 guard fill(&s.objects) else { return [] }
                 s.generation += 1
                 s.dirty = true
-                return scoreEffects(s)
+                return rescore(&s)
             }
             // A segmentation is a step of its own: undo brings back the box without it.
             if !s.segmentationRecorded { record(&s); s.segmentationRecorded = true }
@@ -82,7 +82,7 @@ enum Reducer {
             s.batch.done += 1; s.batch.seconds += seconds
             if s.segmenting.isEmpty && s.batch.done > 1 { s.status += "; \(s.batch.done) objects in \(fmt(s.batch.seconds, 1)) s" }
             endBatchIfIdle(&s)
-            return scoreEffects(s)
+            return rescore(&s)
         case .segmentStopped(let sent):
             // Only a cancel stops a job, and the cancel already ended the wait for it: a request
             // for the same box since (undo, redo, then s) is a new one and still waits.
@@ -143,7 +143,7 @@ enum Reducer {
             s.dirty = true
             s.mode = .normal
             s.status = "restored \(objects.count) object\(objects.count == 1 ? "" : "s") from the recovery file"
-            return scoreEffects(s)
+            return rescore(&s)
         case .message(let m): s.status = m; return []
         case .loaded(let objects, let path):
             // An image loaded by mistake has a label per gray level: that many is asked first.
@@ -201,7 +201,7 @@ enum Reducer {
         // Loaded into an empty list, the objects are what the file holds: nothing unsaved.
         if wasEmpty && s.cleanStates.contains([]) { s.dirty = false; s.cleanStates.append(s.objects) }
         s.loadedFrom = path
-        return scoreEffects(s)
+        return rescore(&s)
     }
 
     // MARK: keys
@@ -529,14 +529,14 @@ enum Reducer {
             guard n[0] != s.objects[i].label else { s.status = "the object has label \(n[0]) already"; return [] }
             edit(&s) { $0.objects[i].label = n[0] }
             s.status = "object relabelled \(n[0])"
-            return scoreEffects(s)
+            return rescore(&s)
         case "delete":
             guard let i = s.selected else { s.status = "no object selected (Tab selects)"; return [] }
             let label = s.objects[i].label
             edit(&s) { $0.objects.remove(at: i) }
             s.selected = s.objects.isEmpty ? nil : min(i, s.objects.count - 1)
             s.status = "deleted label \(label)"
-            return scoreEffects(s) + dropSegmentations(&s)
+            return rescore(&s) + dropSegmentations(&s)
         case "view":
             guard words.count == 2, let a = ViewAxis(rawValue: words[1].lowercased()) else { s.status = "usage: view axial|coronal|sagittal"; return [] }
             setAxis(&s, a)
@@ -648,12 +648,11 @@ enum Reducer {
         // Back to what the last save wrote (or to nothing, before any): nothing is unsaved, and
         // no recovery file is needed.
         s.dirty = !s.cleanStates.contains(s.objects)
-        s.scores = nil
         if let i = s.selected, i >= s.objects.count { s.selected = s.objects.isEmpty ? nil : s.objects.count - 1 }
         if s.selected == nil && !s.objects.isEmpty { s.selected = s.objects.count - 1 }
         s.status = "\(word) (\(s.objects.count) object\(s.objects.count == 1 ? "" : "s"))"
             + (s.dirty ? "" : s.objects.isEmpty ? ", as opened: nothing unsaved" : ", as saved")
-        return scoreEffects(s) + stopSegmentations(&s)
+        return rescore(&s) + stopSegmentations(&s)
     }
 
     /// An undo or redo stops every segmentation under way: its result would land on a state
@@ -728,8 +727,12 @@ enum Reducer {
         stopSegmentations(of: Set(s.segmenting.filter { id, place in !s.objects.contains { $0.id == id && $0.place == place } }.keys), &s)
     }
 
-    static func scoreEffects(_ s: AppState) -> [Effect] {
-        s.hasGroundTruth ? [.score(objects: s.objects, generation: s.generation)] : []
+    /// The objects changed: their scores are computed anew, and until they come the panel says
+    /// so instead of showing the old ones (they stayed up for seconds after a new mask).
+    static func rescore(_ s: inout AppState) -> [Effect] {
+        guard s.hasGroundTruth else { return [] }
+        s.scores = nil
+        return [.score(objects: s.objects, generation: s.generation)]
     }
 
     static func prefetch(_ s: AppState) -> [Effect] { s.axis == .axial ? [.prefetch(z: s.cursor.z)] : [] }
