@@ -426,6 +426,15 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(long[0].hasPrefix(" \u{2026}") && long[2].hasSuffix("? y/n"), "\(long)")
     }
 
+    func testReadoutValuesAreNotRoundedToWholeNumbers() {
+        XCTAssertEqual(Screen.fmtValue(-918.995), "-918.995")
+        XCTAssertEqual(Screen.fmtValue(12_345_678), "12345678")
+        XCTAssertEqual(Screen.fmtValue(0.1), "0.1")
+        XCTAssertEqual(Screen.fmtValue(-1024), "-1024")
+        XCTAssertEqual(Screen.fmtValue(3.0e10), "3e+10")
+        XCTAssertEqual(Screen.fmtValue(.nan), "nan")
+    }
+
     func testHelpSaysWhenItIsCut() throws {
         let session = try makeSession()
         // The whole list fits the classic 80x24 terminal, its lines inside the box.

@@ -286,8 +286,10 @@ enum Screen {
         g.put(right, col: max(0, g.width - rightWidth - 1), row: row, fg: s.busy == nil ? dim : accent, bg: bar)
     }
 
+    /// A voxel's value as stored: whole numbers whole (up to 1e9), others to float32's 7
+    /// significant digits (4 showed -918.995 as -919, a whole number it is not).
     static func fmtValue(_ v: Float) -> String {
-        v == v.rounded() && abs(v) < 1e7 ? String(Int(v)) : String(format: "%.4g", Double(v))
+        v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(format: "%.7g", Double(v))
     }
 
     static let helpLines = [
