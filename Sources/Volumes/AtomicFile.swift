@@ -113,6 +113,13 @@ public enum AtomicFile {
     /// Temporary files being written now: an interrupted program removes them on its way out.
     public static func removePending() { pending.removeAll { unlink($0) } }
 
+    /// Runs `body` with the temporary file `path` (made by the caller) removed by an interrupt.
+    static func whilePending<T>(_ path: String, _ body: () throws -> T) rethrows -> T {
+        pending.insert(path)
+        defer { pending.remove(path) }
+        return try body()
+    }
+
     private static let pending = PendingFiles()
 
     static func isStream(_ path: String) -> Bool { path.hasPrefix("/dev/") || path.hasPrefix("/proc/") }

@@ -97,7 +97,7 @@ public enum Nifti {
         let link = tmpDir + "/medseg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))\(ext)"
         guard symlink(target, link) == 0 else { return try body(path) }
         defer { unlink(link) }
-        return try body(link)
+        return try AtomicFile.whilePending(link) { try body(link) }
     }
 
     public static func read(path: String) throws -> NiftiImage {

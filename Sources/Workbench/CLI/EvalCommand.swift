@@ -48,6 +48,8 @@ enum EvalCommand {
             if let why = OutputPaths.unwritable(path) { throw CLIError("\(path): \(why) (\(flag))", status: 1) }
         }
         var results: [CaseResult] = []
+        let tally = Progress()
+        Interrupt.install { "\(tally.state.written) of \(pairs.count) case\(pairs.count == 1 ? "" : "s") scored, no report written" }
         let width = max(4, pairs.map { $0.name.count }.max() ?? 4)
         print("case".padding(toLength: width, withPad: " ", startingAt: 0) + "  label     DSC     NSD")
         for p in pairs {
@@ -79,6 +81,7 @@ enum EvalCommand {
             }
             let score = Metrics.evaluate(pred: predMap.labels, gt: gtMap.labels, shape: gtMap.shape,
                                          spacing: gtMap.spacing, tolerance: tolerance, is3D: gtMap.is3D)
+            tally.wrote()
             results.append(CaseResult(name: p.name, score: score))
             let pad = p.name.padding(toLength: width, withPad: " ", startingAt: 0)
             // Labels in neither file score nan (the challenge's script counts 1 to the largest);

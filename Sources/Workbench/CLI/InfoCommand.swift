@@ -21,7 +21,10 @@ enum InfoCommand {
         if args.has("--labels") && args.has("--no-labels") { throw CLIError("--labels and --no-labels contradict each other; give one") }
         let mode: LabelMode = args.has("--no-labels") ? .never : (args.has("--labels") ? .always : .auto)
         var status: Int32 = 0, printed = false
+        let described = Progress()
+        Interrupt.install { "\(described.state.written) of \(args.positionals.count) file\(args.positionals.count == 1 ? "" : "s") described" }
         for path in args.positionals {
+            defer { described.wrote() }
             do {
                 let (text, unread) = try describe(path: path, labels: mode)
                 // A blank line between the files described (not for those that failed).
