@@ -205,6 +205,7 @@ public enum Nifti {
     /// stored: libnifti's loader would turn NaN and infinities into 0.
     static func data(_ path: String, offset: Int64, bytes: Int, swap: Int, path shown: String) throws -> [UInt8] {
         guard let gz = gzopen(path, "rb") else { throw VolumeError("cannot open: \(String(cString: strerror(errno)))", path: shown) }
+        gzbuffer(gz, 1 << 20)   // zlib reads the file 8 KB at a time otherwise
         defer { gzclose(gz) }
         var skipped: Int64 = 0
         var scratch = [UInt8](repeating: 0, count: 1 << 16)

@@ -123,6 +123,13 @@ final class NiftiPNGTests: XCTestCase {
         try Nifti.write(NDArray(shape: [1, 2, 3], values: values), to: floats + ".gz", geometry: nil, spacing: [1, 1, 1])
         XCTAssertEqual(Array(try Nifti.read(path: floats + ".gz").data.doubles()[1...]), [.infinity, -.infinity, 1, 2, 3])
 
+        // x.nii beside x.nii.gz: libnifti's loader took the data of x.nii for x.nii.gz.
+        let twin = dir.appendingPathComponent("twin.nii").path
+        try Nifti.write(NDArray(shape: [2, 3, 4], values: [UInt8](repeating: 7, count: 24)), to: twin, geometry: nil, spacing: [1, 1, 1])
+        try Nifti.write(NDArray(shape: [2, 3, 4], values: [UInt8](repeating: 3, count: 24)), to: twin + ".gz", geometry: nil, spacing: [1, 1, 1])
+        XCTAssertEqual(try Nifti.read(path: twin + ".gz").data.doubles(), [Double](repeating: 3, count: 24))
+        XCTAssertEqual(try Nifti.read(path: twin).data.doubles(), [Double](repeating: 7, count: 24))
+
         let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("nifti/scaled.nii"))))
         var zero = good
         zero[44] = 0; zero[45] = 0   // dim[2]
