@@ -78,6 +78,10 @@ struct SegObject: Equatable, Sendable {
     var mask: ObjectMask?
     /// The box or range changed since the mask was made.
     var stale: Bool
+    /// A box from the file (`B`): its corners as the file gives them, clipped as `segment`
+    /// clips them, so its masks are `segment`'s (the voxel corners above are them rounded, for
+    /// drawing). Boxes are never moved, so it stays true; a restored box has lost it.
+    var exact: [Double]? = nil
 
     static func == (a: SegObject, b: SegObject) -> Bool {
         a.id == b.id && a.label == b.label && a.place == b.place && a.mask === b.mask && a.stale == b.stale
@@ -87,7 +91,7 @@ struct SegObject: Equatable, Sendable {
     var place: BoxPlace { BoxPlace(x0: x0, y0: y0, x1: x1, y1: y1, z0: z0, z1: z1) }
 
     /// The box as the engine and the challenge files take it: [x0, y0, x1, y1], corners inclusive.
-    var pixelBox: [Double] { [Double(min(x0, x1)), Double(min(y0, y1)), Double(max(x0, x1)), Double(max(y0, y1))] }
+    var pixelBox: [Double] { exact ?? [Double(min(x0, x1)), Double(min(y0, y1)), Double(max(x0, x1)), Double(max(y0, y1))] }
 }
 
 /// A box's corners and slice range.

@@ -34,16 +34,7 @@ final class WorkbenchApp: @unchecked Sendable {
         var s = AppState(depth: v.depth, height: v.height, width: v.width, spacing: v.spacing, is3D: v.is3D,
                          hasGroundTruth: session.groundTruth != nil, window: session.initialWindow.0,
                          windowName: session.initialWindow.1, autoWindow: session.autoWindow)
-        // The file's boxes, clipped to the volume; one that misses it is left out (as `segment` skips it).
-        s.fileBoxes = session.image.boxes.enumerated().compactMap { i, b in
-            let (xy, z0, z1): (Box2D, Int, Int)
-            switch b { case .flat(let f): (xy, z0, z1) = (f, 0, 0); case .stack(let t): (xy, z0, z1) = (t.xy, t.z0, t.z1) }
-            let (xa, xb, ya, yb) = (min(xy.x0, xy.x1), max(xy.x0, xy.x1), min(xy.y0, xy.y1), max(xy.y0, xy.y1))
-            guard xa < Double(v.width), ya < Double(v.height), xb >= 0, yb >= 0, min(z0, z1) < v.depth, max(z0, z1) >= 0 else { return nil }
-            func c(_ v: Double, _ n: Int) -> Int { max(0, min(n - 1, Int(v.rounded()))) }
-            return SegObject(id: i + 1, label: i + 1, x0: c(xa, v.width), y0: c(ya, v.height), x1: c(xb, v.width), y1: c(yb, v.height),
-                             z0: max(0, min(z0, z1)), z1: min(v.depth - 1, max(z0, z1)), mask: nil, stale: true)
-        }
+        s.fileBoxes = Self.fileObjects(session.image.boxes, depth: v.depth, height: v.height, width: v.width)
         s.showGroundTruth = session.groundTruth != nil
         s.holdsHU = session.image.looksLikeCT
         s.standardOrientation = session.standardOrientation
@@ -191,4 +182,21 @@ final class WorkbenchApp: @unchecked Sendable {
 func tildePath(_ path: String) -> String {
     let home = NSHomeDirectory()
     return !home.isEmpty && home != "/" && path.hasPrefix(home + "/") ? "~" + path.dropFirst(home.count) : path
+}
+
+extension WorkbenchApp {
+    /// The file's boxes as objects, clipped to the volume; one that misses it is left out (as
+    /// `segment` skips it). Each keeps the file's corners, clipped as `segment` clips them.
+    static func fileObjects(_ boxes: [Box3DOr2D], depth: Int, height: Int, width: Int) -> [SegObject] {
+        boxes.enumerated().compactMap { i, b in
+            let (xy, z0, z1): (Box2D, Int, Int)
+            switch b { case .flat(let f): (xy, z0, z1) = (f, 0, 0); case .stack(let t): (xy, z0, z1) = (t.xy, t.z0, t.z1) }
+            let (xa, xb, ya, yb) = (min(xy.x0, xy.x1), max(xy.x0, xy.x1), min(xy.y0, xy.y1), max(xy.y0, xy.y1))
+            guard xa < Double(width), ya < Double(height), xb >= 0, yb >= 0, min(z0, z1) < depth, max(z0, z1) >= 0 else { return nil }
+            func c(_ v: Double, _ n: Int) -> Int { max(0, min(n - 1, Int(v.rounded()))) }
+            return SegObject(id: i + 1, label: i + 1, x0: c(xa, width), y0: c(ya, height), x1: c(xb, width), y1: c(yb, height),
+                             z0: max(0, min(z0, z1)), z1: min(depth - 1, max(z0, z1)), mask: nil, stale: true,
+                             exact: [max(0, xa), max(0, ya), min(Double(width), xb), min(Double(height), yb)])
+        }
+    }
 }
