@@ -190,8 +190,12 @@ extension Npy {
             if case .list? = d["descr"] { throw VolumeError("structured arrays are not supported") }
             throw VolumeError("npy header has no 'descr'")
         }
-        guard case .bool(let fortran)? = d["fortran_order"] else { throw VolumeError("npy header has no 'fortran_order'") }
-        guard case .tuple(let dims)? = d["shape"] else { throw VolumeError("npy header has no 'shape'") }
+        guard case .bool(let fortran)? = d["fortran_order"] else {
+            throw VolumeError(d["fortran_order"].map { "npy header's 'fortran_order' is \($0), not True or False" } ?? "npy header has no 'fortran_order'")
+        }
+        guard case .tuple(let dims)? = d["shape"] else {
+            throw VolumeError(d["shape"].map { "npy header's 'shape' is \($0), not a tuple" } ?? "npy header has no 'shape'")
+        }
         var shape: [Int] = []
         for v in dims {
             guard case .int(let n) = v else { throw VolumeError("npy shape holds a non-integer") }
@@ -307,7 +311,11 @@ struct LiteralParser {
             default:
                 var w = word
                 if w.hasSuffix("L") { w.removeLast() }  // Python 2 longs
-                guard let n = Int(w) else { throw VolumeError("malformed npy header near '\(word)'") }
+                guard let n = Int(w) else {
+                    // Show what stopped the reading (a '.' of "2.5", say), not an empty word.
+                    let near = word.isEmpty ? String(decoding: b[i..<min(b.count, i + 12)], as: UTF8.self) : word
+                    throw VolumeError("malformed npy header near '\(near)'")
+                }
                 return .int(n)
             }
         }

@@ -121,6 +121,10 @@ final class NpyTests: XCTestCase {
                     "no 'fortran_order'") { try Npy.read(path: $0) }
         assertFails(try scratch("struct.npy", withHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }")),
                     "structured arrays are not supported") { try Npy.read(path: $0) }
+        assertFails(try scratch("scalar.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': 5, }")),
+                    "npy header's 'shape' is 5, not a tuple") { try Npy.read(path: $0) }
+        assertFails(try scratch("frac.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2.5, 2), }")),
+                    "malformed npy header near '.5, 2), }") { try Npy.read(path: $0) }
         assertFails("/nonexistent/x.npy", "No such file") { try Npy.read(path: $0) }
     }
 
