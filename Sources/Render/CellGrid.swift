@@ -90,7 +90,9 @@ public struct CellGrid: Equatable, Sendable {
     /// denied"). The start gets 40% of the room.
     public static func middleFitted(_ text: String, cells: Int) -> String {
         guard width(of: text) > cells else { return text }
-        guard cells >= 8 else { return clipped(text, cells) }
+        // Down to 3 cells a mark still says the text is cut (a name cut short at its end looked
+        // like another file's).
+        guard cells >= 3 else { return clipped(text, cells) }
         let chars = Array(text), room = cells - 1, headRoom = room * 2 / 5
         var head = 0, used = 0
         while head < chars.count, used + width(of: chars[head]) <= headRoom { used += width(of: chars[head]); head += 1 }

@@ -156,6 +156,49 @@ public struct NDArray: Sendable, Equatable {
         }
         return visitElements(Scan())
     }
+
+    /// The number of distinct values, counted up to `limit + 1` (then it stops), without a copy
+    /// of the array (a Double copy of a 512x512x800 volume took 1.7 GB in `info`).
+    public func distinctValues(upTo limit: Int) -> Int {
+        struct Count: ElementVisitor {
+            let limit: Int
+            func visit<T>(_ p: UnsafeBufferPointer<T>, _ g: (T) -> Double) -> Int {
+                var seen = Set<UInt64>(), last: UInt64? = nil
+                for x in p {
+                    let bits = g(x).bitPattern   // any value, 2^63 and above too
+                    if bits == last { continue }   // runs of one value are common
+                    last = bits
+                    seen.insert(bits)
+                    if seen.count > limit { break }
+                }
+                return seen.count
+            }
+        }
+        return visitElements(Count(limit: limit))
+    }
+
+    /// How many elements hold each label 0...65535, or the first value that is no label
+    /// (negative, fractional, above 65535, NaN), without a copy of the array.
+    public func labelHistogram() -> Result<[Int], LabelValueError> {
+        struct Histogram: ElementVisitor {
+            func visit<T>(_ p: UnsafeBufferPointer<T>, _ g: (T) -> Double) -> Result<[Int], LabelValueError> {
+                var counts = [Int](repeating: 0, count: 65536)
+                for x in p {
+                    let v = g(x)
+                    guard v >= 0, v <= 65535, v == v.rounded() else { return .failure(LabelValueError(value: v)) }
+                    counts[Int(v)] += 1
+                }
+                return .success(counts)
+            }
+        }
+        return visitElements(Histogram())
+    }
+}
+
+/// A value an array holds that no label can be.
+public struct LabelValueError: Error, CustomStringConvertible {
+    public let value: Double
+    public var description: String { "a label map holds \(valueText(value)), but labels must be whole numbers from 0 to 65535" }
 }
 
 #if canImport(Glibc)

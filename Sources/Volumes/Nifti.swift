@@ -140,7 +140,8 @@ public enum Nifti {
             bytes = m
         }
         // libnifti replaces an offset it cannot hold (3e9 in a NIfTI-1 float) by the header's end.
-        let offset = max(n.iname_offset, raw.voxOffset ?? 0)
+        if let v = raw.voxOffset, !v.isFinite { throw VolumeError("damaged header: its vox_offset is \(v)", path: path) }
+        let offset = max(n.iname_offset, raw.voxOffset.map { $0 < 9e18 ? Int64($0) : Int64.max } ?? 0)
         let gzipped = nifti_is_gzfile(lib) != 0
         // deflate packs at most 1032 bytes into one: a claim beyond that is refused before allocating.
         let room = gzipped ? fileSize.multipliedReportingOverflow(by: 1032).partialValue + (1 << 20) : fileSize
@@ -177,7 +178,7 @@ public enum Nifti {
     /// size (libnifti's nifti_type does not tell NIfTI-2 single files apart; 0 is ANALYZE 7.5),
     /// pixdim[0...7], dim[0...7] and vox_offset as stored (in the CPU's byte order), nil if the header
     /// cannot be read, and whether the magic says the data follows in the same file ("n+1").
-    static func rawHeader(_ path: String) -> (version: Int, pixdim: [Double]?, dim: [Int64]?, voxOffset: Int64?, singleFile: Bool) {
+    static func rawHeader(_ path: String) -> (version: Int, pixdim: [Double]?, dim: [Int64]?, voxOffset: Double?, singleFile: Bool) {
         var nver: Int32 = 1
         guard let h = silencingStderr({ nifti_read_header(path, &nver, 0) }) else { return (Int(nver), nil, nil, nil, true) }
         defer { free(h) }
@@ -187,16 +188,15 @@ public enum Nifti {
         if nver == 2 {
             let hdr = h.assumingMemoryBound(to: nifti_2_header.self).pointee
             return (Int(nver), withUnsafeBytes(of: hdr.pixdim) { Array($0.bindMemory(to: Double.self)) },
-                    withUnsafeBytes(of: hdr.dim) { Array($0.bindMemory(to: Int64.self)) }, hdr.vox_offset,
+                    withUnsafeBytes(of: hdr.dim) { Array($0.bindMemory(to: Int64.self)) }, Double(hdr.vox_offset),
                     withUnsafeBytes(of: hdr.magic) { $0[1] } == UInt8(ascii: "+"))
         }
         let hdr = h.assumingMemoryBound(to: nifti_1_header.self).pointee
-        let offset = Double(hdr.vox_offset)
         // ANALYZE 7.5 headers (no magic) are read as libnifti reads them.
         let magic = withUnsafeBytes(of: hdr.magic) { Array($0) }
         return (Int(nver), withUnsafeBytes(of: hdr.pixdim) { $0.bindMemory(to: Float.self).map(Double.init) },
                 withUnsafeBytes(of: hdr.dim) { $0.bindMemory(to: Int16.self).map(Int64.init) },
-                offset.isFinite && abs(offset) < 1e18 ? Int64(offset) : Int64.max,
+                Double(hdr.vox_offset),
                 !(magic[0] == UInt8(ascii: "n") && magic[1] == UInt8(ascii: "i")))
     }
 

@@ -107,7 +107,7 @@ public struct LabelMap: Sendable, Equatable {
         var out = [UInt16](repeating: 0, count: array.count)
         for (i, v) in array.doubles().enumerated() {
             guard v >= 0, v <= 65535, v == v.rounded() else {
-                throw VolumeError("a label map holds \(valueText(v)), but labels must be whole numbers from 0 to 65535")
+                throw VolumeError(LabelValueError(value: v).description)
             }
             out[i] = UInt16(v)
         }

@@ -158,7 +158,9 @@ final class PaletteAndANSITests: XCTestCase {
         XCTAssertEqual(CellGrid.width(of: CellGrid.middleFitted("not saved: /data/case/out.nii: Permission denied", cells: 30)), 30)
         // Wide characters count two cells and are never split.
         XCTAssertEqual(CellGrid.middleFitted("中文中文中文中文中文", cells: 9), "中\u{2026}文中文")
-        XCTAssertEqual(CellGrid.middleFitted("abcdefghij", cells: 5), "abcde")
+        XCTAssertEqual(CellGrid.middleFitted("abcdefghij", cells: 5), "a\u{2026}hij")
+        XCTAssertEqual(CellGrid.middleFitted("ch2_nan.nii.gz", cells: 7), "ch\u{2026}i.gz")
+        XCTAssertEqual(CellGrid.middleFitted("abcdefghij", cells: 2), "ab")
     }
 
     /// A wide character takes two cells; one that does not fit whole is left out, and writing

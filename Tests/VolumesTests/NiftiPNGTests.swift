@@ -137,6 +137,8 @@ final class NiftiPNGTests: XCTestCase {
         var far = good
         withUnsafeBytes(of: Float(3e9).bitPattern.littleEndian) { far.replaceSubrange(108..<112, with: $0) }   // vox_offset
         try assertFails("far.nii", far, "lies beyond the file's end")
+        withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { far.replaceSubrange(108..<112, with: $0) }
+        try assertFails("nan-offset.nii", far, "damaged header: its vox_offset is nan")
         var pair = good
         pair.replaceSubrange(344..<348, with: Array("ni1\0".utf8))
         try assertFails("pair.nii", pair, "separate .img file")

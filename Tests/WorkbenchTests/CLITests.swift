@@ -182,6 +182,24 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("3DB.npz  missing") && !r.stdout.contains("not scored"), r.stdout)
     }
 
+    /// `info` lists labels without a copy of the volume (a 512x512x800 one took 1.9 GB), with
+    /// the same counts and the same refusal of values no label can be.
+    func testInfoCountsLabelsInTheStoredType() throws {
+        let dir = try temporaryDirectory(self)
+        let labels = (0..<(4 * 5 * 6)).map { Int16($0 % 7 == 0 ? 3 : ($0 % 5 == 0 ? 300 : 0)) }
+        let path = dir.appendingPathComponent("l.npy").path
+        try Npy.write(NDArray(shape: [4, 5, 6], values: labels), to: path)
+        let r = try CLI.run(["info", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // Hand-counted: multiples of 7 below 120 (18), multiples of 5 that are not (24 - 4 = 20).
+        XCTAssertTrue(r.stdout.contains("2 labels: 3 (18 voxels) 300 (20)"), r.stdout)
+        XCTAssertEqual(NDArray(shape: [3], values: [Int16(1), 1, 2]).distinctValues(upTo: 128), 2)
+        XCTAssertEqual(NDArray(shape: [300], values: (0..<300).map { Int16($0) }).distinctValues(upTo: 128), 129)
+        let negative = dir.appendingPathComponent("n.npy").path
+        try Npy.write(NDArray(shape: [2, 2], values: [Int16(0), 1, -4, 2]), to: negative)
+        XCTAssertTrue(try CLI.run(["info", "--labels", negative]).stdout.contains("not listed as labels: a label map holds -4"))
+    }
+
     func testEvalRefusesShapeMismatchAndMissingKey() throws {
         let dir = try temporaryDirectory(self)
         let g = dir.appendingPathComponent("g.npz").path, p = dir.appendingPathComponent("p.npz").path

@@ -153,12 +153,7 @@ enum InfoCommand {
     static func wantsLabels(_ a: NDArray, labelLike: Bool, mode: LabelMode) -> Bool {
         guard !a.dtype.isFloatingPoint, a.count > 0, mode != .never else { return false }
         if mode == .always || labelLike { return true }
-        var seen = Set<UInt64>()
-        for v in a.doubles() {
-            seen.insert(v.bitPattern)   // any value, 2^63 and above too (Int64(v) trapped there)
-            if seen.count > 128 { return false }
-        }
-        return true
+        return a.distinctValues(upTo: 128) <= 128
     }
 
     /// `labelSummary`, or why the values are no label map.
@@ -168,7 +163,12 @@ enum InfoCommand {
 
     /// "3 labels: 1 (1204 voxels), 2 (899), 3 (12)" ("pixels" for a plane).
     static func labelSummary(_ a: NDArray) throws -> String {
-        let counts = LabelMap(shape: a.shape, labels: try LabelMap.labels(from: a), spacing: []).labelCounts()
+        let histogram: [Int]
+        switch a.labelHistogram() {
+        case .success(let h): histogram = h
+        case .failure(let bad): throw VolumeError(bad.description)
+        }
+        let counts = (1..<65536).compactMap { histogram[$0] > 0 ? (label: $0, count: histogram[$0]) : nil }
         if counts.isEmpty { return "no labels (all background)" }
         // A plane (or an RGB image's plane) has pixels; a volume voxels.
         let unit = a.shape.filter { $0 > 1 }.count <= 2 ? "pixels" : "voxels"
