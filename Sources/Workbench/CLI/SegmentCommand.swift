@@ -237,8 +237,8 @@ enum SegmentCommand {
         let present = labelsPresent(labels, boxes: parsed.count)
         let covered = drawn.filter { !present[$0] }
         if !covered.isEmpty {
-            let list = covered.prefix(8).map(String.init).joined(separator: ", ") + (covered.count > 8 ? ", ..." : "")
-            Stderr.warn("\(name): \(covered.count == 1 ? "box" : "\(covered.count) boxes:") \(list) left no pixel labelled as \(covered.count == 1 ? "its own" : "theirs") (covered by later boxes' masks)")
+            // Runs as the workbench lists labels ("1-3, 7").
+            Stderr.warn("\(name): \(covered.count == 1 ? "box" : "\(covered.count) boxes:") \(LabelList.text(covered)) left no pixel labelled as \(covered.count == 1 ? "its own" : "theirs") (covered by later boxes' masks)")
         }
         return segsArray(labels, shape: [h, w], boxes: parsed.count)
     }
