@@ -43,6 +43,8 @@ final class PersistenceTests: XCTestCase {
                 SegObject(id: 3, label: 2, x0: 3, y0: 3, x1: 5, y1: 4, z0: 2, z1: 2, mask: nil, stale: false),   // empty
                 SegObject(id: 4, label: 7, x0: 0, y0: 0, x1: 1, y1: 1, z0: 0, z1: 0, mask: nil, stale: true),    // not segmented
                 SegObject(id: 5, label: 9, x0: 4, y0: 1, x1: 0, y1: 4, z0: 1, z1: 2, mask: second, stale: true), // box changed
+                SegObject(id: 6, label: 3, x0: 1, y0: 1, x1: 4, y1: 3, z0: 0, z1: 1, mask: nil, stale: true,
+                          exact: [0.6, 1.25, 4.4, 3.5]),                                                       // a file's box
             ]
             try Persistence.autosave(objects, session: s)
             let back = try Persistence.restore(session: s)
@@ -50,12 +52,22 @@ final class PersistenceTests: XCTestCase {
             for (b, o) in zip(back, objects) {
                 XCTAssertEqual(b.id, o.id); XCTAssertEqual(b.label, o.label); XCTAssertEqual(b.place, o.place)
                 XCTAssertEqual(b.stale, o.stale, "object \(o.id)")
+                XCTAssertEqual(b.exact, o.exact, "object \(o.id)")
                 XCTAssertEqual(b.mask == nil, o.mask == nil, "object \(o.id)")
                 if let bm = b.mask, let om = o.mask {
                     XCTAssertEqual([bm.z0, bm.y0, bm.x0, bm.d, bm.h, bm.w], [om.z0, om.y0, om.x0, om.d, om.h, om.w])
                     XCTAssertEqual(bm.bits, om.bits, "object \(o.id)")
                 }
             }
+            // A file box's corners outside the image: the file is not one we wrote.
+            let path = Persistence.recoveryPath(for: s.path)
+            var arrays = try Npz.read(path: path)
+            let e = try XCTUnwrap(arrays.firstIndex { $0.name == "exact" })
+            var corners = try XCTUnwrap(arrays[e].array.values(as: Double.self))
+            corners[5 * 4 + 2] = 6.5   // the image is 6 wide
+            arrays[e].array = NDArray(shape: [6, 4], values: corners)
+            try Npz.write(arrays, to: path)
+            XCTAssertThrowsError(try Persistence.restore(session: s)) { XCTAssertTrue("\($0)".contains("damaged"), "\($0)") }
             XCTAssertEqual(back[0].mask?.voxelCount, 7)     // the composite holds only 4 of them as label 2
             // What is saved (the composite) is the same from the restored objects.
             XCTAssertEqual(composite(back, depth: 3, height: 5, width: 6), composite(objects, depth: 3, height: 5, width: 6))
@@ -207,7 +219,7 @@ final class PersistenceTests: XCTestCase {
             let aside = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))
             XCTAssertFalse(Persistence.hasRecovery(for: big))
             XCTAssertTrue(aside.contains("-other-image-"), aside)
-            XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["shape", "image", "objects", "masks"])
+            XCTAssertEqual(try Npz.listArrays(path: aside).map(\.name), ["shape", "image", "objects", "masks", "exact"])
             // Set aside again (the small image's recovery, the same second): the first one stays.
             try Persistence.autosave([o], session: small)
             let again = try XCTUnwrap(Persistence.setAsideIfForAnotherImage(big))

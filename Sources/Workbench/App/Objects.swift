@@ -80,7 +80,7 @@ struct SegObject: Equatable, Sendable {
     var stale: Bool
     /// A box from the file (`B`): its corners as the file gives them, clipped as `segment`
     /// clips them, so its masks are `segment`'s (the voxel corners above are them rounded, for
-    /// drawing). Boxes are never moved, so it stays true; a restored box has lost it.
+    /// drawing). Boxes are never moved, so it stays true; the recovery file keeps it.
     var exact: [Double]? = nil
 
     static func == (a: SegObject, b: SegObject) -> Bool {

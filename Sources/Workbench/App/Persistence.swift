@@ -154,12 +154,14 @@ enum Persistence {
     /// composite, where a later object hides an earlier one's voxels it overlaps).
     /// Arrays: `shape` [depth, height, width]; `image` the image's fingerprint; `objects` [n, 16] int32 (id, label, x0, y0, x1, y1,
     /// z0, z1, stale, has mask, then the mask block's z0, y0, x0, d, h, w); `masks` the blocks' bytes
-    /// one after another.
+    /// one after another; `exact` [n, 4] float64, a file box's own corners (`SegObject.exact`),
+    /// NaN for the others (files without it restore without them).
     static func autosave(_ objects: [SegObject], session: Session) throws {
         let path = recoveryPath(for: session.path)
         try FileManager.default.createDirectory(atPath: PathText.parent(path), withIntermediateDirectories: true)
-        var table = [Int32](), bytes = [UInt8]()
+        var table = [Int32](), bytes = [UInt8](), exact = [Double]()
         for o in objects {
+            exact += o.exact ?? [Double](repeating: .nan, count: 4)
             let m = o.mask
             table += [o.id, o.label, o.x0, o.y0, o.x1, o.y1, o.z0, o.z1, o.stale ? 1 : 0, m == nil ? 0 : 1,
                       m?.z0 ?? 0, m?.y0 ?? 0, m?.x0 ?? 0, m?.d ?? 0, m?.h ?? 0, m?.w ?? 0].map { Int32(clamping: $0) }
@@ -168,7 +170,8 @@ enum Persistence {
         try Npz.write([(name: "shape", array: NDArray(shape: [3], values: [Int64(session.depth), Int64(session.height), Int64(session.width)])),
                        (name: "image", array: NDArray(shape: [1], values: [session.fingerprint])),
                        (name: "objects", array: NDArray(shape: [objects.count, 16], values: table)),
-                       (name: "masks", array: NDArray(shape: [bytes.count], values: bytes))], to: path)
+                       (name: "masks", array: NDArray(shape: [bytes.count], values: bytes)),
+                       (name: "exact", array: NDArray(shape: [objects.count, 4], values: exact))], to: path)
     }
 
     /// The objects of the recovery file, exactly as they were autosaved.
@@ -186,6 +189,17 @@ enum Persistence {
         // One object per id, and mask bytes that are 0 or 1, or the file is not one we wrote.
         let ids = (0..<table.shape[0]).map { rows[$0 * 16] }
         guard Set(ids).count == ids.count, !bytes.contains(where: { $0 > 1 }) else { throw damaged }
+        // A file box's own corners: all four inside the image, or none (NaN).
+        var exact = [[Double]?](repeating: nil, count: table.shape[0])
+        if let e = named("exact") {
+            guard e.shape == [table.shape[0], 4], let v = e.values(as: Double.self) else { throw damaged }
+            for i in exact.indices {
+                let c = Array(v[(i * 4)..<(i * 4 + 4)])
+                if c.allSatisfy(\.isNaN) { continue }
+                guard c[0] >= 0, c[1] >= 0, c[2] <= Double(w), c[3] <= Double(h), c[0] <= c[2], c[1] <= c[3] else { throw damaged }
+                exact[i] = c
+            }
+        }
         var offset = 0
         return try (0..<table.shape[0]).map { i in
             let r = rows[(i * 16)..<(i * 16 + 16)].map(Int.init)
@@ -198,7 +212,8 @@ enum Persistence {
                 offset += md * mh * mw
             }
             guard placeFits(r, session: session) else { throw damaged }
-            return SegObject(id: r[0], label: r[1], x0: r[2], y0: r[3], x1: r[4], y1: r[5], z0: r[6], z1: r[7], mask: mask, stale: r[8] != 0)
+            return SegObject(id: r[0], label: r[1], x0: r[2], y0: r[3], x1: r[4], y1: r[5], z0: r[6], z1: r[7], mask: mask, stale: r[8] != 0,
+                             exact: exact[i])
         }
     }
 
