@@ -157,6 +157,23 @@ public struct NDArray: Sendable, Equatable {
         return visitElements(Scan())
     }
 
+    /// The smallest and largest element of an int64 or uint64 array as written in full (their
+    /// Doubles round above 2^53); nil for other dtypes and empty arrays.
+    public func wideIntegerRange() -> (min: String, max: String)? {
+        func span<T: FixedWidthInteger>(_: T.Type) -> (min: String, max: String)? {
+            storage.withUnsafeBytes { raw in
+                let p = raw.bindMemory(to: T.self)
+                guard let lo = p.min(), let hi = p.max() else { return nil }
+                return (String(lo), String(hi))
+            }
+        }
+        switch dtype {
+        case .int64: return span(Int64.self)
+        case .uint64: return span(UInt64.self)
+        default: return nil
+        }
+    }
+
     /// The number of distinct values, counted up to `limit + 1` (then it stops), without a copy
     /// of the array (a Double copy of a 512x512x800 volume took 1.7 GB in `info`).
     public func distinctValues(upTo limit: Int) -> Int {

@@ -270,6 +270,9 @@ final class CLITests: XCTestCase {
         let r = try CLI.run(["info", big])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("  a_really_long_name int64 (2,)"), r.stdout)
+        // Written in full, not through a Double (1.84467e+19).
+        XCTAssertTrue(r.stdout.contains("values 0 .. 9223372036854775807"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("uint64 (1,)  values 18446744073709551615 .. 18446744073709551615"), r.stdout)
         let stack = dir.appendingPathComponent("2DBox_stack.npz").path
         try Npz.write([(name: "imgs", array: NDArray(shape: [3, 4, 4], values: [UInt8](repeating: 1, count: 48)))], to: stack)
         XCTAssertTrue(try CLI.run(["info", stack]).stdout.contains("not a challenge case: a 2D case's `imgs` is (H,W) or (H,W,3), not (3, 4, 4)"))

@@ -104,7 +104,8 @@ enum InfoCommand {
             for r in n.affine { row("", r.map { fmt($0).leftPad(9) }.joined(separator: " ")) }
             row("axes", axesSummary(n))
             let (range, nans) = n.data.rangeAndNaNs()
-            if let r = range, n.data.count > 0 { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)" + (nans > 0 ? "  (\(nans) NaN)" : "")) }
+            if let r = n.data.wideIntegerRange() { row("values", "\(r.min) .. \(r.max) (stored)") }
+            else if let r = range, n.data.count > 0 { row("values", "\(fmt(r.min)) .. \(fmt(r.max)) (stored)" + (nans > 0 ? "  (\(nans) NaN)" : "")) }
             else if nans > 0 { row("values", "all \(nans) NaN") }
             if wantsLabels(n.data, labelLike: false, mode: mode) { row("labels", labelsOrWhyNot(n.data)) }
         case .png:
@@ -145,7 +146,8 @@ enum InfoCommand {
     static func arraySummary(_ a: NDArray) -> String {
         var s = "\(a.dtype.numpyName) (\(a.shape.map(String.init).joined(separator: ", "))\(a.shape.count == 1 ? "," : ""))"
         let (range, nans) = a.rangeAndNaNs()
-        if let r = range, a.count > 0 { s += "  values \(fmt(r.min)) .. \(fmt(r.max))" }
+        if let r = a.wideIntegerRange() { s += "  values \(r.min) .. \(r.max)" }
+        else if let r = range, a.count > 0 { s += "  values \(fmt(r.min)) .. \(fmt(r.max))" }
         if nans > 0 { s += "  (\(nans) NaN)" }
         return s
     }
