@@ -142,6 +142,12 @@ final class CLITests: XCTestCase {
                                                               "gt.npz      3  1.0000  0.0000", "gt.npz    4-8     nan  0.0000  (in neither file)",
                                                               "gt.npz      9  1.0000  0.0000", "gt.npz   mean     nan  0.0000"])
         XCTAssertEqual(LabelList.text([8, 1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8")
+        // A run too wide for the label column keeps the columns aligned.
+        gt[40] = 0; gt[41] = 3000
+        try Npz.write([(name: "gts", array: NDArray(shape: [8, 8], values: gt))], to: g)
+        try Npz.write([(name: "segs", array: NDArray(shape: [8, 8], values: gt))], to: p)
+        let wide = try CLI.run(["eval", "--pred", p, "--gt", g]).stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(wide.contains("gt.npz      4     nan  0.0000  (labels 4-2999, in neither file)"), "\(wide)")
     }
 
     func testEvalDirectoriesReportMissingPredictionAndExitOne() throws {

@@ -97,7 +97,10 @@ enum EvalCommand {
                 var j = i
                 while l.dsc.isNaN && j + 1 < score.labels.count && score.labels[j + 1].dsc.isNaN && score.labels[j + 1].label == score.labels[j].label + 1 { j += 1 }
                 if j - i >= 2 {
-                    print(pad + "  " + "\(l.label)-\(score.labels[j].label)".leftPad(5) + "  " + f4(l.dsc).leftPad(6) + "  " + f4(l.nsd).leftPad(6) + "  (in neither file)")
+                    // A range too wide for the column ("12-54463") is said after the scores.
+                    let range = "\(l.label)-\(score.labels[j].label)", fits = range.count <= 5
+                    print(pad + "  " + (fits ? range : String(l.label)).leftPad(5) + "  " + f4(l.dsc).leftPad(6) + "  " + f4(l.nsd).leftPad(6)
+                          + (fits ? "  (in neither file)" : "  (labels \(range), in neither file)"))
                 } else {
                     for k in i...j { let m = score.labels[k]; print(pad + "  " + String(m.label).leftPad(5) + "  " + f4(m.dsc).leftPad(6) + "  " + f4(m.nsd).leftPad(6)) }
                 }
