@@ -101,6 +101,34 @@ final class PersistenceTests: XCTestCase {
         }
     }
 
+    /// Autosave, removal, autosave, all asked while the queue was busy (undo back to the saved
+    /// state, then redo): the removal must not come last (it did, and unsaved work had no
+    /// recovery file until the next edit).
+    func testTheRecoveryFileFollowsTheOrderOfTheRequests() {
+        let queue = DispatchQueue(label: "test.recovery")
+        let log = Log()
+        let writer = RecoveryWriter(queue: queue, write: { log.add("write \($0.map(\.id))") }, discard: { log.add("discard") })
+        func object(_ id: Int) -> SegObject { SegObject(id: id, label: 1, x0: 0, y0: 0, x1: 1, y1: 1, z0: 0, z1: 0, mask: nil, stale: true) }
+        queue.suspend()
+        writer.autosave([object(1)])
+        writer.discardRecovery()
+        writer.autosave([object(2)])
+        writer.autosave([object(3)])   // replaces 2, waiting behind the removal
+        queue.resume()
+        queue.sync {}
+        XCTAssertEqual(log.entries, ["discard", "write [3]"])
+        // Without a removal between them, waiting autosaves write the newest once; a later one
+        // writes again.
+        queue.suspend()
+        writer.autosave([object(4)])
+        writer.autosave([object(5)])
+        queue.resume()
+        queue.sync {}
+        writer.autosave([object(6)])
+        queue.sync {}
+        XCTAssertEqual(log.entries, ["discard", "write [3]", "write [5]", "write [6]"])
+    }
+
     /// A recovery file of an earlier version (composite `segs` and a 9-column table) is still restored.
     func testAnEarlierVersionsRecoveryFileIsRestored() throws {
         try withHome {
@@ -228,4 +256,11 @@ final class PersistenceTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: again))
         }
     }
+}
+
+/// Lines appended from a queue's thread.
+private final class Log: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var entries: [String] = []
+    func add(_ s: String) { lock.lock(); entries.append(s); lock.unlock() }
 }

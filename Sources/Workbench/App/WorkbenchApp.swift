@@ -14,8 +14,9 @@ final class WorkbenchApp: @unchecked Sendable {
     private lazy var worker = SegWorker(session: session, modelPath: modelPath, precision: precision) { [weak self] in self?.post($0) }
     private lazy var scorer = Scorer(session: session) { [weak self] in self?.post($0) }
     private let saveQueue = DispatchQueue(label: "medseg.save")
-    private let autosaveLock = NSLock()
-    private var autosavePending: [SegObject]?
+    private lazy var recovery = RecoveryWriter(queue: saveQueue, write: { [unowned self] objects in
+        do { try Persistence.autosave(objects, session: session) } catch { post(.message("autosave failed: \(error)")) }
+    }, discard: { [unowned self] in Persistence.discardRecovery(for: session) })
     /// Files this session saved, as written (device, inode, size, time): `w` replaces them
     /// without asking, under any spelling of the path, but not once someone else has replaced
     /// or rewritten them.
@@ -154,19 +155,13 @@ final class WorkbenchApp: @unchecked Sendable {
             case .autosave where state.recoveryOff, .discardRecovery where state.recoveryOff, .restore where state.recoveryOff:
                 continue
             case .autosave(let objects):
-                autosaveLock.lock(); let idle = autosavePending == nil; autosavePending = objects; autosaveLock.unlock()
-                guard idle else { continue }
-                saveQueue.async { [self] in
-                    autosaveLock.lock(); let latest = autosavePending; autosavePending = nil; autosaveLock.unlock()
-                    guard let latest else { return }
-                    do { try Persistence.autosave(latest, session: session) } catch { post(.message("autosave failed: \(error)")) }
-                }
+                recovery.autosave(objects)
             case .restore:
                 saveQueue.async { [self] in
                     do { post(.restored(try Persistence.restore(session: session))) } catch { post(.message("cannot restore: \(error)")) }
                 }
             case .discardRecovery:
-                saveQueue.async { [self] in Persistence.discardRecovery(for: session) }
+                recovery.discardRecovery()
             case .load(let path):
                 let source = path ?? session.outputPath
                 saveQueue.async { [self] in
