@@ -296,6 +296,22 @@ final class NpyTests: XCTestCase {
 
 /// The directory part of a path, hand-worked (NSString's own traps on one-character names).
 final class PathTextTests: XCTestCase {
+    /// `~` is $HOME as the shell has it (Foundation took the user database's home instead, so a
+    /// save went to /root while HOME named another folder); `~user` is that user's home.
+    func testTildeIsTheShellsHome() {
+        let saved = getenv("HOME").map { String(cString: $0) }
+        defer { if let saved { setenv("HOME", saved, 1) } else { unsetenv("HOME") } }
+        setenv("HOME", "/tmp/fake home", 1)
+        XCTAssertEqual(PathText.expandingTilde("~/a b.npz"), "/tmp/fake home/a b.npz")
+        XCTAssertEqual(PathText.expandingTilde("~"), "/tmp/fake home")
+        XCTAssertEqual(PathText.expandingTilde("~/"), "/tmp/fake home/")
+        XCTAssertEqual(PathText.expandingTilde("a/~/b"), "a/~/b")
+        XCTAssertEqual(PathText.expandingTilde("~no-such-user-here/x"), "~no-such-user-here/x")
+        XCTAssertEqual(PathText.expandingTilde("~root/x.npz"), String(cString: getpwnam("root")!.pointee.pw_dir) + "/x.npz")
+        setenv("HOME", "/", 1)
+        XCTAssertEqual(PathText.expandingTilde("~/x"), "/x")
+    }
+
     func testParent() {
         for (path, parent) in [("z", ""), ("x/", ""), ("zz", ""), ("", ""), ("/", "/"), ("//", "/"), ("/a", "/"), ("/a/", "/"),
                                ("a/b", "a"), ("a//b/", "a"), ("/data/case.npz", "/data"), ("./z", "."), ("../o/", ".."),

@@ -3,6 +3,7 @@
 // far as the candidates agree (as a shell does); when they do not agree, the choices are shown
 // after the line.
 import Foundation
+import Volumes
 
 enum Completion {
     static let commands = ["boxes", "box", "delete", "goto", "help", "label", "load", "orient", "preset", "quit", "redo",
@@ -43,7 +44,7 @@ enum Completion {
     static func paths(_ typed: String) -> [String] {
         let cut = typed.lastIndex(of: "/").map { typed.index(after: $0) } ?? typed.startIndex
         let folder = String(typed[..<cut]), start = String(typed[cut...])
-        let expanded = folder.hasPrefix("~") ? (folder as NSString).expandingTildeInPath + "/" : folder
+        let expanded = PathText.expandingTilde(folder)
         guard let entries = listFolder(expanded.isEmpty ? "." : expanded) else { return [] }
         return entries.filter { $0.name.hasPrefix(start) && (start.hasPrefix(".") || !$0.name.hasPrefix(".")) }
             .map { folder + $0.name + ($0.isFolder ? "/" : "") }.sorted()

@@ -694,7 +694,7 @@ enum Reducer {
         // the spaces that follow it.
         let path = String(text.drop { $0 == " " }.drop { $0 != " " }.drop { $0 == " " })
         guard !path.isEmpty else { return nil }
-        return path.hasPrefix("~") ? (path as NSString).expandingTildeInPath : path
+        return PathText.expandingTilde(path)
     }
 
     /// What a save of `objects` leaves out or keeps old: "; 1 unsegmented box is left out; 2

@@ -175,7 +175,7 @@ final class WorkbenchApp: @unchecked Sendable {
 
 /// A path under the home directory written from ~, as the shell would.
 func tildePath(_ path: String) -> String {
-    let home = NSHomeDirectory()
+    let home = PathText.home
     return !home.isEmpty && home != "/" && path.hasPrefix(home + "/") ? "~" + path.dropFirst(home.count) : path
 }
 

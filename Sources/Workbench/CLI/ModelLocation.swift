@@ -7,7 +7,7 @@ enum DataHome {
     static var path: String {
         let env = ProcessInfo.processInfo.environment
         if let h = env["MEDSEG_HOME"], !h.isEmpty { return h }
-        let base = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.local/share")
+        let base = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (PathText.home + "/.local/share")
         return base + "/medseg"
     }
 
