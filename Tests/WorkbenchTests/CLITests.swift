@@ -523,5 +523,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("--out \(path) is the input \(path)"), r.stderr)
         XCTAssertEqual(try Npz.read(path: path).map(\.name), ["imgs"])
+        // What `w` would refuse is refused at the start, before the screen opens.
+        let fifo = dir.appendingPathComponent("f.npz").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        for (out, why) in [(dir.path + "/", "is a directory"), (fifo, "is not a regular file"), (dir.path + "/x.tif", "unknown extension"),
+                           (dir.path + "/no/x.npz", "does not exist")] {
+            let refused = try CLI.run(["open", path, "--out", out])
+            XCTAssertEqual(refused.status, 1, out)
+            XCTAssertTrue(refused.stderr.contains("--out: ") && refused.stderr.contains(why), refused.stderr)
+        }
     }
 }

@@ -26,12 +26,6 @@ enum OpenCommand {
         let path = args.positionals[0]
         let threads = try args.int("--threads", default: 2, range: 1...256)
         let precision = try args.precision()
-        if let out = args.value("--out") {
-            let l = out.lowercased()
-            guard [".npz", ".nii.gz", ".nii", ".png"].contains(where: { l.hasSuffix($0) }) else {
-                throw CLIError("--out \(out): use a .npz, .nii.gz, .nii or .png name")
-            }
-        }
         let inputs = [path] + (args.value("--gt").map { [$0] } ?? [])   // never a save target
         if let out = args.value("--out") {
             // `w` would write the masks over the image or the ground truth.
@@ -44,8 +38,9 @@ enum OpenCommand {
         let image = try ImageFile.open(path: path)
         let gt = try args.value("--gt").map { try LabelFile.read(path: $0, keys: ["gts", "segs"]) }
         let session = try Session(path: path, image: image, groundTruth: gt, outputPath: args.value("--out"))
-        if let out = args.value("--out"), out.lowercased().hasSuffix(".png"), image.volume.is3D {
-            throw CLIError("--out \(out): a 3D mask cannot be a PNG; use .npz or .nii.gz")
+        // What `w` would refuse is refused now (a directory, a pipe, a missing folder, a 3D PNG).
+        if let out = args.value("--out"), let why = Persistence.unusableTarget(out, session: session) {
+            throw CLIError("--out: \(why)", status: 1)
         }
         // Before the workbench claims the image's recovery file (its lock file would stay behind).
         try Terminal.requireTTY()
