@@ -328,6 +328,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(w.stderr.contains("gt.npz: no `spacing` array; voxels taken as 1 mm for NSD"), w.stderr)
         let fifo = dir.appendingPathComponent("labels.nii").path
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        try FileManager.default.createSymbolicLink(atPath: dir.path + "/dangling.npz", withDestinationPath: "/nowhere/at-all/x.npz")
         let f = try CLI.run(["info", fifo])
         XCTAssertEqual(f.status, 1)
         XCTAssertTrue(f.stderr.contains("labels.nii: is a pipe, not a file"), f.stderr)
@@ -526,8 +527,9 @@ final class CLITests: XCTestCase {
         // What `w` would refuse is refused at the start, before the screen opens.
         let fifo = dir.appendingPathComponent("f.npz").path
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        try FileManager.default.createSymbolicLink(atPath: dir.path + "/dangling.npz", withDestinationPath: "/nowhere/at-all/x.npz")
         for (out, why) in [(dir.path + "/", "is a directory"), (fifo, "is not a regular file"), (dir.path + "/x.tif", "unknown extension"),
-                           (dir.path + "/no/x.npz", "does not exist")] {
+                           (dir.path + "/no/x.npz", "does not exist"), (dir.path + "/dangling.npz", "directory /nowhere/at-all does not exist")] {
             let refused = try CLI.run(["open", path, "--out", out])
             XCTAssertEqual(refused.status, 1, out)
             XCTAssertTrue(refused.stderr.contains("--out: ") && refused.stderr.contains(why), refused.stderr)

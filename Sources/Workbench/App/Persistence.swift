@@ -17,7 +17,9 @@ enum Persistence {
             return "\(path): unknown extension; save as .npz, .nii.gz, .nii or .png"
         }
         if lower.hasSuffix(".png") && session.volume.is3D { return "\(path): a 3D mask cannot be a PNG; use .npz or .nii.gz" }
-        let dir = PathText.parent(path)
+        // The folder the file goes into: a symlink's target's (a link to a missing folder said
+        // only "Failure to create temporary file").
+        let dir = PathText.parent((try? AtomicFile.destination(path)) ?? path)
         if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) { return "\(path): directory \(dir) does not exist" }
         return nil
     }
