@@ -89,6 +89,7 @@ public enum AtomicFile {
         case .directory: throw VolumeError("is a directory", path: path)
         case .special: return try stream(path, body)
         }
+        removeAbandoned(besides: path)
         let tmp = temporaryPath(for: path)
         pending.insert(tmp)
         defer { pending.remove(tmp) }
@@ -109,6 +110,27 @@ public enum AtomicFile {
             throw error
         }
     }
+
+    /// Whether `name` is a temporary file (`temporaryPath`, or libzip's own beside one) whose
+    /// writer is gone: killed mid-write, it could not remove it.
+    public static func isAbandoned(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let tail = name.components(separatedBy: ".tmp-").dropFirst().last,
+              let pidText = tail.split(separator: "-").first, let pid = Int32(pidText), pid > 0, pid != getpid() else { return false }
+        // kill(pid, 0) fails with ESRCH only when no such process exists.
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Removes what killed writers left in `path`'s folder (a save killed mid-write left a
+    /// hidden temporary file in the user's folder for good), once a process and folder: a batch
+    /// writing thousands of files into one folder lists it once.
+    static func removeAbandoned(besides path: String) {
+        let dir = PathText.parent(path)
+        guard cleanedFolders.insert(dir.isEmpty ? "." : dir),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return }
+        for name in names where isAbandoned(name) { unlink((dir.isEmpty ? "" : dir == "/" ? "/" : dir + "/") + name) }
+    }
+
+    private static let cleanedFolders = FolderSet()
 
     /// Temporary files being written now: an interrupted program removes them on its way out.
     public static func removePending() { pending.removeAll { unlink($0) } }
@@ -162,4 +184,12 @@ private final class PendingFiles: @unchecked Sendable {
     func insert(_ p: String) { lock.lock(); paths.insert(p); lock.unlock() }
     func remove(_ p: String) { lock.lock(); paths.remove(p); lock.unlock() }
     func removeAll(_ each: (String) -> Void) { lock.lock(); paths.forEach(each); paths.removeAll(); lock.unlock() }
+}
+
+/// Folders already cleared of abandoned temporary files, locked.
+private final class FolderSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var folders = Set<String>()
+    /// True when `folder` was not in the set (it is now).
+    func insert(_ folder: String) -> Bool { lock.lock(); defer { lock.unlock() }; return folders.insert(folder).inserted }
 }

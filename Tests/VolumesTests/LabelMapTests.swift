@@ -52,6 +52,22 @@ final class LabelMapTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "second")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["out.nii.gz"])
         XCTAssertThrowsError(try AtomicFile.write("x", to: dir.appendingPathComponent("no/such/dir/f").path))
+
+        // What killed writers left in the folder (their temporary files, and libzip's own beside
+        // one) goes at the first write there; a live writer's stays. (This folder is new to the
+        // process: its name has a UUID.)
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let dead = ended.processIdentifier
+        let fresh = dir.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: fresh, withIntermediateDirectories: true)
+        let left = [".out.nii.gz.tmp-\(dead)-5.nii.gz", ".out.nii.gz.tmp-\(dead)-5.nii.gz.ab12Cd", ".other.npz.tmp-\(dead)-1.npz"]
+        let kept = [".out.nii.gz.tmp-\(getpid())-6.nii.gz", ".out.nii.gz.tmp-notapid-2.nii.gz", "notes.tmp-\(dead)-1.txt"]
+        for name in left + kept { XCTAssertTrue(FileManager.default.createFile(atPath: fresh.appendingPathComponent(name).path, contents: Data())) }
+        try AtomicFile.write("third", to: fresh.appendingPathComponent("out.nii.gz").path)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: fresh.path).sorted(), (kept + ["out.nii.gz"]).sorted())
     }
 
     /// A write goes through a symlink to the file it names (the link stays a link, dangling or

@@ -129,13 +129,7 @@ enum Persistence {
     /// processes that are gone (a session killed while it autosaved).
     static func clearLeftLocks(in dir: String, except keep: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for name in names where name.hasPrefix(".") && name.contains(".npz.tmp-") {
-            let pidText = name.components(separatedBy: ".tmp-").last?.split(separator: "-").first
-            // kill(pid, 0) fails with ESRCH only when no such process exists.
-            if let pidText, let pid = Int32(pidText), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
-                unlink(dir + "/" + name)
-            }
-        }
+        for name in names where name.contains(".npz.tmp-") && AtomicFile.isAbandoned(name) { unlink(dir + "/" + name) }
         for name in names where name.hasSuffix(".npz.lock") {
             let lock = dir + "/" + name
             guard lock != keep, !FileManager.default.fileExists(atPath: String(lock.dropLast(5))) else { continue }
