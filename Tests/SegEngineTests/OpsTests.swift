@@ -210,3 +210,22 @@ extension Optional where Wrapped == [Float] {
         }
     }
 }
+
+/// `bench --profile`'s accounting: a measure inside another counts to its own kind only, so
+/// the kinds add up to the time measured ("other" came out negative when nested time was
+/// counted twice).
+final class ProfileTests: XCTestCase {
+    func testNestedMeasuresAreNotCountedTwice() {
+        Profile.enabled = true
+        Profile.reset()
+        defer { Profile.enabled = false; Profile.reset() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        Profile.measure("outer") { Profile.measure("inner") { usleep(30_000) } }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        let r = Dictionary(uniqueKeysWithValues: Profile.report().map { ($0.kind, $0.ms) })
+        let outer = r["outer"] ?? .nan, inner = r["inner"] ?? .nan
+        XCTAssertGreaterThanOrEqual(inner, 30)
+        XCTAssertLessThan(outer, 5, "the outer measure's own time excludes the inner one's")
+        XCTAssertLessThanOrEqual(outer + inner, wall + 1e-6)
+    }
+}

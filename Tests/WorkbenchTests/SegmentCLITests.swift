@@ -336,6 +336,13 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(WorkbenchApp.fileObjects([.flat(Box2D(x0: 201, y0: 0, x1: 300, y1: 10))], depth: 1, height: 100, width: 200).isEmpty)
     }
 
+    /// Hidden files in a folder are no cases (macOS leaves ._NAME.npz beside each), as for eval.
+    func testHiddenFilesAreNoCases() throws {
+        let dir = try temporaryDirectory(self)
+        for name in ["a.npz", ".hidden.npz", "._a.npz"] { XCTAssertTrue(FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data())) }
+        XCTAssertEqual(try SegmentCommand.collectInputs([dir.path]), [dir.appendingPathComponent("a.npz").path])
+    }
+
     func testMoreThan255ObjectsAreWrittenAsUInt16() {
         let a = SegmentCommand.segsArray([0, 300, 2], shape: [3], boxes: 300)
         XCTAssertEqual(a.dtype, .uint16)
@@ -382,6 +389,17 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(bare.status, 0, bare.stderr)
         XCTAssertEqual(FileManager.default.contents(atPath: dir.appendingPathComponent("bare.medseg").path),
                        FileManager.default.contents(atPath: out))
+        // Through a symlink to the model file it names: the link stays a link (a shared model
+        // was cut loose), and no temporary file is left.
+        let store = dir.appendingPathComponent("store"), link = dir.appendingPathComponent("link.medseg").path
+        try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: out, toPath: store.appendingPathComponent("real.medseg").path)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "store/real.medseg")
+        let linked = try CLI.run(["convert", "--output", link], in: dir)
+        XCTAssertEqual(linked.status, 0, linked.stderr)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link), "store/real.medseg")
+        XCTAssertEqual(FileManager.default.contents(atPath: store.appendingPathComponent("real.medseg").path), FileManager.default.contents(atPath: out))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.path), ["real.medseg"])
         let bad = try CLI.run(["convert", "--checkpoint", "/nonexistent.pth", "--output", out])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("No such file or directory (the model file given)"), bad.stderr)

@@ -31,9 +31,9 @@ public enum ModelFile {
         return fread(&head, 1, 8, f) == 8 && head == magic
     }
 
-    /// Builds the int8 model from a checkpoint and writes it with its int8 weights, atomically:
+    /// Builds the int8 model from a checkpoint and writes it with its int8 weights at `output`:
     /// the header and table, then each tensor's bytes straight from its array (no copy of the
-    /// whole file in memory), into a temporary file renamed over `output` once complete.
+    /// whole file in memory). The caller makes the write atomic.
     public static func convert(checkpoint: String, output: String) throws {
         let c = try Checkpoint.load(path: checkpoint)
         let blocks: [Int8Weights]
@@ -72,8 +72,9 @@ public enum ModelFile {
         var head = magic
         put(version, &head); put(UInt32(entries.count), &head); put(UInt64(32), &head); put(UInt64(tableSize), &head)
         head += table
-        let tmp = output + ".tmp-\(getpid())"
-        guard let f = fopen(tmp, "wb") else { throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))") }
+        // Written in place: the caller makes it atomic (`medseg convert` writes a temporary file
+        // and renames it, through AtomicFile, as every file medseg writes).
+        guard let f = fopen(output, "wb") else { throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))") }
         var ok = fwrite(head, 1, head.count, f) == head.count
         var at = head.count
         let zeros = [UInt8](repeating: 0, count: 64)
@@ -82,11 +83,7 @@ public enum ModelFile {
             at = o + e.size
         }
         let closed = fclose(f)
-        guard ok, closed == 0, rename(tmp, output) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw ModelFileError(output, "cannot write: \(reason)")
-        }
+        guard ok, closed == 0 else { throw ModelFileError(output, "cannot write: \(String(cString: strerror(errno)))") }
     }
 
     /// Loads a model file: float tensors copied out of the mapping, int8 blocks replayed to the

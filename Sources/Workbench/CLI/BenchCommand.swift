@@ -76,18 +76,22 @@ enum BenchCommand {
     }
 
     /// Where `body`'s time goes, per stage and kind of operation, on stderr.
+    /// "other" is the profiled runs' own wall time less the parts (the medians come from runs
+    /// without the profile's clock readings, and are shorter: "other" came out negative).
     static func report(_ what: String, runs: Int, total median: Double, _ body: () -> Void) {
         Profile.enabled = true
         Profile.reset()
+        let t0 = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<runs { body() }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         Profile.enabled = false
         let total = Profile.report().reduce(0) { $0 + $1.ms }
-        Stderr.write("\(what) profile (per run, \(runs) run\(runs == 1 ? "" : "s")):\n")
+        Stderr.write("\(what) profile (per run, \(runs) run\(runs == 1 ? "" : "s"), \(r2(wall / Double(runs))) ms each):\n")
         for r in Profile.report() {
             Stderr.write("  " + r.kind.padding(toLength: 14, withPad: " ", startingAt: 0)
                          + r2(r.ms / Double(runs)).leftPad(9) + " ms  " + String(format: "%5.1f%%", r.ms / total * 100) + "\n")
         }
-        Stderr.write("  " + "other".padding(toLength: 14, withPad: " ", startingAt: 0) + r2(median - total / Double(runs)).leftPad(9) + " ms\n")
+        Stderr.write("  " + "other".padding(toLength: 14, withPad: " ", startingAt: 0) + r2((wall - total) / Double(runs)).leftPad(9) + " ms\n")
     }
 
     static func median(_ runs: Int, _ body: () -> Void) -> Double {

@@ -32,8 +32,11 @@ enum ConvertCommand {
                 : "exists and is not a medseg model file; it is left as it is (choose another --output, or move the file away)"), status: 1)
         }
         Engine.configure(threads: 2)
+        Interrupt.install { "no model file written" }
         let t0 = Date()
-        try ModelFile.convert(checkpoint: checkpoint, output: output)
+        // Through a symlink to the file it names, by a temporary file and a rename (a link to a
+        // shared model file was replaced by a plain file, and Ctrl-C left the temporary file).
+        try AtomicFile.replace(output) { tmp in try ModelFile.convert(checkpoint: checkpoint, output: tmp) }
         let convertMs = Date().timeIntervalSince(t0) * 1000
         let t1 = Date()
         _ = try ModelFile.load(path: output)

@@ -6,14 +6,17 @@ import Volumes
 enum Interrupt {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
-    /// From now on SIGINT and SIGTERM remove the temporary files being written, print
-    /// "interrupted: " + `progress()` on stderr and exit with 128 + the signal's number.
-    static func install(_ progress: @escaping @Sendable () -> String) {
+    /// From now on SIGINT and SIGTERM remove the temporary files being written, run `cleanup`,
+    /// print "interrupted: " + `progress()` on stderr and exit with 128 + the signal's number.
+    static func install(_ progress: @escaping @Sendable () -> String) { install(progress: progress, cleanup: {}) }
+
+    static func install(progress: @escaping @Sendable () -> String, cleanup: @escaping @Sendable () -> Void) {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 AtomicFile.removePending()
+                cleanup()
                 Stderr.write((Stderr.isTerminal ? "\r\u{1B}[K" : "") + "medseg: interrupted: \(progress())\n")
                 _exit(128 + sig)
             }

@@ -52,14 +52,15 @@ enum SegmentCommand {
             throw CLIError("\(outDir): cannot write in the output directory (\(String(cString: strerror(errno))))", status: 1)
         }
         Engine.configure(threads: threads)
+        let progress = Progress()
+        // From before the model loads; the directory made here goes too when left empty.
+        Interrupt.install(progress: {
+            let (done, current) = progress.state
+            return "\(done) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") written" + (current.map { "; \($0) not finished, nothing written for it" } ?? "")
+        }, cleanup: { if madeDir { rmdir(outDir) } })   // rmdir removes only an empty one
         let model = try DataHome.loadModel(args.value("--model"), precision: precision)
         let segmenter = Segmenter(model: model, cacheBytes: cacheMB << 20, maxBatch: maxBatch)
         var failures = 0, totalSeconds = 0.0, totalSlices = 0
-        let progress = Progress()
-        Interrupt.install {
-            let (done, current) = progress.state
-            return "\(done) of \(inputs.count) case\(inputs.count == 1 ? "" : "s") written" + (current.map { "; \($0) not finished, nothing written for it" } ?? "")
-        }
         for path in inputs {
             let name = (path as NSString).lastPathComponent
             let t0 = Date()
@@ -106,7 +107,8 @@ enum SegmentCommand {
             if isDir.boolValue {
                 // Files only: a directory named x.npz is not a case.
                 let files = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
-                    name.lowercased().hasSuffix(".npz") && OutputPaths.isFile((p as NSString).appendingPathComponent(name))
+                    // Hidden files are no cases (macOS leaves ._NAME.npz beside each), as for eval.
+                    !name.hasPrefix(".") && name.lowercased().hasSuffix(".npz") && OutputPaths.isFile((p as NSString).appendingPathComponent(name))
                 }.sorted()
                 if files.isEmpty { empty.append(p) }
                 let folders = try FileManager.default.contentsOfDirectory(atPath: p).filter { name in
@@ -232,7 +234,6 @@ enum SegmentCommand {
             }
             for p in 0..<(h * w) where m[p] != 0 { labels[p] = UInt16(keep[n] + 1) }
         }
-        progress(StackProgress(done: 1, total: 1))
         // Masks wholly under later boxes' masks leave their label nowhere: said, in one line.
         let present = labelsPresent(labels, boxes: parsed.count)
         let covered = drawn.filter { !present[$0] }
