@@ -6,6 +6,16 @@ public struct Box2D: Sendable, Equatable {
     public init(x0: Double, y0: Double, x1: Double, y1: Double) {
         self.x0 = x0; self.y0 = y0; self.x1 = x1; self.y1 = y1
     }
+
+    /// The corners ordered and clipped to a `width` x `height` image, [x0, y0, x1, y1] (each
+    /// within 0...width or 0...height), as `segment` prompts with them and `B` in the workbench
+    /// too; nil when the box misses the image. A box of zero width or height on the image's top
+    /// or left edge (a one-pixel-wide object at x = 0) is kept, as the official script runs it.
+    public func clipped(height h: Int, width w: Int) -> [Double]? {
+        let (a, b, c, d) = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        guard a < Double(w), b < Double(h), c >= 0, d >= 0 else { return nil }
+        return [max(0, a), max(0, b), min(Double(w), c), min(Double(h), d)]
+    }
 }
 
 /// A 3D box [x_min, y_min, z_min, x_max, y_max, z_max] in voxel coordinates ([D,H,W] = [z,y,x]).

@@ -202,7 +202,7 @@ public struct NDArray: Sendable, Equatable {
                 var counts = [Int](repeating: 0, count: 65536)
                 for x in p {
                     let v = g(x)
-                    guard v >= 0, v <= 65535, v == v.rounded() else { return .failure(LabelValueError(value: v)) }
+                    guard LabelMap.isLabel(v) else { return .failure(LabelValueError(value: v)) }
                     counts[Int(v)] += 1
                 }
                 return .success(counts)

@@ -22,22 +22,19 @@ public enum Npy {
         public var dataBytes: Int { shape.reduce(1, *) * dtype.size }
     }
 
-    /// Parses the header at the start of `bytes` (which may hold just the first part of a file).
     /// How many bytes the header at the start of `bytes` takes (magic, length and text), when
-    /// its first 12 bytes tell and it is not absurd; callers that read a prefix read that much.
+    /// its first bytes tell and it is not absurd; callers that read a prefix read that much.
     public static func headerSize(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 12, bytes.starts(with: magic), [1, 2, 3].contains(bytes[6]) else { return nil }
-        let lenSize = bytes[6] == 1 ? 2 : 4
-        var headerLen = 0
-        for i in 0..<lenSize { headerLen |= Int(bytes[8 + i]) << (8 * i) }
-        return headerLen <= 1 << 20 ? 8 + lenSize + headerLen : nil
+        guard bytes.count >= 8, bytes.starts(with: magic), let f = (try? lengthField(bytes)) ?? nil, f.length <= maxHeader else { return nil }
+        return f.start + f.length
     }
 
-    public static func parseHeader(_ bytes: [UInt8]) throws -> Header {
-        guard bytes.count >= 10, bytes.starts(with: magic) else {
-            throw VolumeError(bytes.count < 10 && bytes.starts(with: Array(magic.prefix(bytes.count))) && !bytes.isEmpty
-                              ? "truncated npy header" : "not an npy array (bad magic)")
-        }
+    /// Longest header text read (numpy writes a few KB at most).
+    static let maxHeader = 1 << 20
+
+    /// Where the header text starts and its length, from the version and the length field that
+    /// follow the magic (at least 8 bytes given); nil when `bytes` end before the field does.
+    private static func lengthField(_ bytes: [UInt8]) throws -> (start: Int, length: Int)? {
         let major = bytes[6]
         let lenSize: Int
         switch major {
@@ -45,11 +42,20 @@ public enum Npy {
         case 2, 3: lenSize = 4
         default: throw VolumeError("unsupported npy format version \(major).\(bytes[7])")
         }
-        guard bytes.count >= 8 + lenSize else { throw VolumeError("truncated npy header") }
-        var headerLen = 0
-        for i in 0..<lenSize { headerLen |= Int(bytes[8 + i]) << (8 * i) }
-        let start = 8 + lenSize
-        guard headerLen <= 1 << 20 else { throw VolumeError("npy header length \(headerLen) is absurd") }
+        guard bytes.count >= 8 + lenSize else { return nil }
+        var length = 0
+        for i in 0..<lenSize { length |= Int(bytes[8 + i]) << (8 * i) }
+        return (8 + lenSize, length)
+    }
+
+    /// Parses the header at the start of `bytes` (which may hold just the first part of a file).
+    public static func parseHeader(_ bytes: [UInt8]) throws -> Header {
+        guard bytes.count >= 10, bytes.starts(with: magic) else {
+            throw VolumeError(bytes.count < 10 && bytes.starts(with: Array(magic.prefix(bytes.count))) && !bytes.isEmpty
+                              ? "truncated npy header" : "not an npy array (bad magic)")
+        }
+        guard let (start, headerLen) = try lengthField(bytes) else { throw VolumeError("truncated npy header") }
+        guard headerLen <= maxHeader else { throw VolumeError("npy header length \(headerLen) is absurd") }
         guard bytes.count >= start + headerLen else { throw VolumeError("truncated npy header") }
         guard let text = String(validating: bytes[start..<(start + headerLen)], as: UTF8.self) else {
             throw VolumeError("npy header is not text")

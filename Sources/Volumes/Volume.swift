@@ -95,8 +95,16 @@ public struct LabelMap: Sendable, Equatable {
     public func labelCounts() -> [(label: Int, count: Int)] {
         var counts = [Int](repeating: 0, count: 65536)
         for v in labels { counts[Int(v)] += 1 }
-        return (1..<65536).compactMap { counts[$0] > 0 ? ($0, counts[$0]) : nil }
+        return Self.labelCounts(histogram: counts)
     }
+
+    /// The nonzero labels of a histogram over 0...65535 with their counts, sorted by label.
+    public static func labelCounts(histogram counts: [Int]) -> [(label: Int, count: Int)] {
+        (1..<65536).compactMap { counts[$0] > 0 ? ($0, counts[$0]) : nil }
+    }
+
+    /// Whether a value can be a label: a whole number from 0 to 65535.
+    public static func isLabel(_ v: Double) -> Bool { v >= 0 && v <= 65535 && v == v.rounded() }
 
     /// Converts an integer-valued array of any dtype into labels, refusing negatives, fractions and
     /// values above 65535 with an error that names the offending value.
@@ -106,9 +114,7 @@ public struct LabelMap: Sendable, Equatable {
         if array.dtype == .bool { return array.storage.map { $0 != 0 ? 1 : 0 } }
         var out = [UInt16](repeating: 0, count: array.count)
         for (i, v) in array.doubles().enumerated() {
-            guard v >= 0, v <= 65535, v == v.rounded() else {
-                throw VolumeError(LabelValueError(value: v).description)
-            }
+            guard isLabel(v) else { throw VolumeError(LabelValueError(value: v).description) }
             out[i] = UInt16(v)
         }
         return out

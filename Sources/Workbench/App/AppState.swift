@@ -43,13 +43,13 @@ struct AppState: Sendable {
     let hasGroundTruth: Bool
     /// The percentile window of this image (preset "auto").
     let autoWindow: Window
-    /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
     /// What `:load` read while it asks whether to load that many labels (`Mode.confirmLoad`).
     var pendingLoad: (objects: [SegObject], path: String)?
     /// The question of a y/n mode (`Mode.asks`), as it was asked.
     var prompt = ""
     /// The file whose labels `:load` just added as objects (taken by the app, then cleared).
     var loadedFrom: String?
+    /// Box prompts stored in the file, as objects labelled 1, 2, ... (loaded with `B`).
     var fileBoxes: [SegObject] = []
     var fileBoxesOutside = 0                    // the file's boxes that miss the image (left out)
 

@@ -36,12 +36,8 @@ enum Screen {
         var g = CellGrid(width: max(1, s.screen.cols), height: max(1, s.screen.rows))
         guard let geometry = layout.geometry else {
             // Word by word over the rows, so the size needed shows on a narrow screen too.
-            let words = "Terminal too small: need \(Layout.minCols)x\(Layout.minRows), have \(s.screen.cols)x\(s.screen.rows)".split(separator: " ")
-            var lines = [""]
-            for w in words {
-                if !lines[lines.count - 1].isEmpty && lines[lines.count - 1].count + 1 + w.count > s.screen.cols { lines.append("") }
-                lines[lines.count - 1] += (lines[lines.count - 1].isEmpty ? "" : " ") + w
-            }
+            let lines = TextWrap.lines("Terminal too small: need \(Layout.minCols)x\(Layout.minRows), have \(s.screen.cols)x\(s.screen.rows)",
+                                       width: s.screen.cols)
             for (r, l) in lines.prefix(max(1, s.screen.rows)).enumerated() {
                 g.put(l, col: 0, row: r, fg: accent, bg: black, maxWidth: s.screen.cols)
             }

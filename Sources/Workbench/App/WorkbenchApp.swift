@@ -186,12 +186,11 @@ extension WorkbenchApp {
         boxes.enumerated().compactMap { i, b in
             let (xy, z0, z1): (Box2D, Int, Int)
             switch b { case .flat(let f): (xy, z0, z1) = (f, 0, 0); case .stack(let t): (xy, z0, z1) = (t.xy, t.z0, t.z1) }
-            let (xa, xb, ya, yb) = (min(xy.x0, xy.x1), max(xy.x0, xy.x1), min(xy.y0, xy.y1), max(xy.y0, xy.y1))
-            guard xa < Double(width), ya < Double(height), xb >= 0, yb >= 0, min(z0, z1) < depth, max(z0, z1) >= 0 else { return nil }
+            guard let e = xy.clipped(height: height, width: width), min(z0, z1) < depth, max(z0, z1) >= 0 else { return nil }
+            // Drawn at the nearest voxels.
             func c(_ v: Double, _ n: Int) -> Int { max(0, min(n - 1, Int(v.rounded()))) }
-            return SegObject(id: i + 1, label: i + 1, x0: c(xa, width), y0: c(ya, height), x1: c(xb, width), y1: c(yb, height),
-                             z0: max(0, min(z0, z1)), z1: min(depth - 1, max(z0, z1)), mask: nil, stale: true,
-                             exact: [max(0, xa), max(0, ya), min(Double(width), xb), min(Double(height), yb)])
+            return SegObject(id: i + 1, label: i + 1, x0: c(e[0], width), y0: c(e[1], height), x1: c(e[2], width), y1: c(e[3], height),
+                             z0: max(0, min(z0, z1)), z1: min(depth - 1, max(z0, z1)), mask: nil, stale: true, exact: e)
         }
     }
 }

@@ -46,9 +46,9 @@ enum BenchCommand {
         let cached = median(runs) { _ = segmenter.segment(slice, boxes: [[100, 120, 300, 340]], key: 0) }
         let frame = RenderBench.frameMilliseconds(runs: max(runs, 20))
         if args.has("--profile") {
-            report("encoder", runs: runs, total: enc) { _ = model.embed(image) }
-            if let real, let encReal { report("encoder on --case", runs: runs, total: encReal) { _ = model.embed(real) } }
-            report("decoder, 1 box, with its image context", runs: runs, total: d1) {
+            report("encoder", runs: runs) { _ = model.embed(image) }
+            if let real { report("encoder on --case", runs: runs) { _ = model.embed(real) } }
+            report("decoder, 1 box, with its image context", runs: runs) {
                 _ = model.decode(model.maskDecoder.context(for: embedding), boxes: [box])
             }
         }
@@ -78,7 +78,7 @@ enum BenchCommand {
     /// Where `body`'s time goes, per stage and kind of operation, on stderr.
     /// "other" is the profiled runs' own wall time less the parts (the medians come from runs
     /// without the profile's clock readings, and are shorter: "other" came out negative).
-    static func report(_ what: String, runs: Int, total median: Double, _ body: () -> Void) {
+    static func report(_ what: String, runs: Int, _ body: () -> Void) {
         Profile.enabled = true
         Profile.reset()
         let t0 = DispatchTime.now().uptimeNanoseconds

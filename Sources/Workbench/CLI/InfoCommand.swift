@@ -170,7 +170,7 @@ enum InfoCommand {
         case .success(let h): histogram = h
         case .failure(let bad): throw VolumeError(bad.description)
         }
-        let counts = (1..<65536).compactMap { histogram[$0] > 0 ? (label: $0, count: histogram[$0]) : nil }
+        let counts = LabelMap.labelCounts(histogram: histogram)
         if counts.isEmpty { return "no labels (all background)" }
         // A plane (or an RGB image's plane) has pixels; a volume voxels.
         let unit = a.shape.filter { $0 > 1 }.count <= 2 ? "pixels" : "voxels"

@@ -286,22 +286,20 @@ enum SegmentCommand {
         boxes > 255 ? NDArray(shape: shape, values: labels) : NDArray(shape: shape, values: labels.map { UInt8(truncatingIfNeeded: $0) })
     }
 
-    /// Box clipped to the image, corners ordered; nil (with a warning) when it misses the image.
-    /// A box of zero width or height on the image's top or left edge (a one-pixel-wide object at
-    /// x = 0 has x_min = x_max = 0 in the challenge's boxes) is kept, as the official script runs it.
+    /// Box clipped to the image, corners ordered (`Box2D.clipped`); nil (with a warning) when
+    /// it misses the image. What was fixed is said.
     static func clip(_ b: Box2D, height h: Int, width w: Int, what: String, path: String) -> PixelBox? {
-        let (x0, y0, x1, y1) = (min(b.x0, b.x1), min(b.y0, b.y1), max(b.x0, b.x1), max(b.y0, b.y1))
         let name = (path as NSString).lastPathComponent
         let corners = "[\(fmt(b.x0)), \(fmt(b.y0)), \(fmt(b.x1)), \(fmt(b.y1))]"
-        guard x0 < Double(w), y0 < Double(h), x1 >= 0, y1 >= 0 else {
+        guard let clipped = b.clipped(height: h, width: w) else {
             Stderr.warn("\(name): \(what) \(corners) lies outside the \(w)x\(h) image; skipped")
             return nil
         }
         if b.x0 > b.x1 || b.y0 > b.y1 { Stderr.warn("\(name): \(what) has inverted corners; reordered") }
-        if x0 < 0 || y0 < 0 || x1 > Double(w) || y1 > Double(h) {
+        if min(b.x0, b.x1) < 0 || min(b.y0, b.y1) < 0 || max(b.x0, b.x1) > Double(w) || max(b.y0, b.y1) > Double(h) {
             Stderr.warn("\(name): \(what) \(corners) reaches outside the \(w)x\(h) image; clipped")
         }
-        return [max(0, x0), max(0, y0), min(Double(w), x1), min(Double(h), y1)]
+        return clipped
     }
 
     /// The uint8 pixels the model expects; other dtypes are windowed by MedSAM's percentile rule.
